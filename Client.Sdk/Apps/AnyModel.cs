@@ -1,0 +1,34 @@
+namespace FalHints.Client.Apps;
+
+/// <summary>The app id under which the default host serves <see cref="AnyModelInput"/> requests.</summary>
+public static class AnyModel
+{
+    /// <summary><c>falhints/any-model</c>.</summary>
+    public const string AppId = "falhints/any-model";
+}
+
+/// <summary>Input of the any-model app: which model of the local store, and the prompt.</summary>
+/// <param name="Model">A model id of the local store, <c>owner/name</c>; also the natural hint.</param>
+/// <param name="Prompt">The text prompt.</param>
+public sealed record AnyModelInput(string Model, string Prompt);
+
+/// <summary>Output of the any-model app.</summary>
+public sealed record AnyModelOutput(FalImage Image);
+
+/// <summary>An image in fal's file shape; <see cref="Url"/> is a <c>data:</c> URI holding the bytes.</summary>
+public sealed record FalImage(string Url, string ContentType, string FileName, long FileSize, int Width, int Height)
+{
+    /// <summary>Decodes the bytes of a <c>data:</c> URL.</summary>
+    /// <exception cref="FormatException">The URL is not a base64 data URI.</exception>
+    public byte[] DecodeDataUrl()
+    {
+        const string Marker = ";base64,";
+        var at = Url.IndexOf(Marker, StringComparison.Ordinal);
+        if (!Url.StartsWith("data:", StringComparison.Ordinal) || at < 0)
+        {
+            throw new FormatException("The image URL is not a base64 data URI.");
+        }
+
+        return Convert.FromBase64String(Url[(at + Marker.Length)..]);
+    }
+}

@@ -1,0 +1,121 @@
+using System.Collections.Immutable;
+
+namespace FalHints.Client.Contracts;
+
+/// <summary>A request for one app, as the router receives it.</summary>
+/// <param name="RequestId">Unique id the caller can quote.</param>
+/// <param name="AppId">The app, <c>owner/name</c>.</param>
+/// <param name="InputJson">The app's input as a JSON object.</param>
+/// <param name="Hint">The routing hint (matched exactly against runners' hints), or null.</param>
+[GenerateSerializer, Immutable, Alias("falhints.InferenceRequest")]
+public sealed record InferenceRequest(
+    [property: Id(0)] string RequestId,
+    [property: Id(1)] string AppId,
+    [property: Id(2)] string InputJson,
+    [property: Id(3)] string? Hint);
+
+/// <summary>The outcome of a request: output JSON on success, an error otherwise.</summary>
+/// <param name="RequestId">The request's id.</param>
+/// <param name="OutputJson">The app's output as JSON, when it succeeded.</param>
+/// <param name="Error">Why it failed, when it did.</param>
+/// <param name="RunnerId">The runner that served it, if one did.</param>
+/// <param name="HintHit">True when the request carried a hint that the serving runner held at dispatch.</param>
+[GenerateSerializer, Immutable, Alias("falhints.InferenceResult")]
+public sealed record InferenceResult(
+    [property: Id(0)] string RequestId,
+    [property: Id(1)] string? OutputJson,
+    [property: Id(2)] RequestError? Error,
+    [property: Id(3)] string? RunnerId,
+    [property: Id(4)] bool HintHit);
+
+/// <summary>A failure that names its cause.</summary>
+/// <param name="Code">A stable machine-readable code, see <see cref="ErrorCodes"/>.</param>
+/// <param name="Message">What went wrong, for people.</param>
+[GenerateSerializer, Immutable, Alias("falhints.RequestError")]
+public sealed record RequestError(
+    [property: Id(0)] string Code,
+    [property: Id(1)] string Message);
+
+/// <summary>Error codes carried by <see cref="RequestError"/>.</summary>
+public static class ErrorCodes
+{
+    /// <summary>The input was rejected before or by the app (bad JSON, missing field, bad model id).</summary>
+    public const string InvalidInput = "invalid_input";
+
+    /// <summary>The model id is well formed but the model store has no such model.</summary>
+    public const string ModelNotFound = "model_not_found";
+
+    /// <summary>The model's files exist but cannot be read (corrupt or truncated weights).</summary>
+    public const string ModelCorrupt = "model_corrupt";
+
+    /// <summary>The app id names no app served by the runners.</summary>
+    public const string AppNotFound = "app_not_found";
+
+    /// <summary>The app itself threw.</summary>
+    public const string AppError = "app_error";
+}
+
+/// <summary>What a router asks a runner to do.</summary>
+[GenerateSerializer, Immutable, Alias("falhints.RunnerInvocation")]
+public sealed record RunnerInvocation(
+    [property: Id(0)] string RequestId,
+    [property: Id(1)] string AppId,
+    [property: Id(2)] string InputJson);
+
+/// <summary>A runner's answer: the output or the error, and its hints after the response.</summary>
+[GenerateSerializer, Immutable, Alias("falhints.RunnerResponse")]
+public sealed record RunnerResponse(
+    [property: Id(0)] string? OutputJson,
+    [property: Id(1)] RequestError? Error,
+    [property: Id(2)] HintsEvent Hints);
+
+/// <summary>Why a runner published a hints event.</summary>
+public enum HintsEventKind
+{
+    /// <summary>The runner started; it holds nothing and matches any request.</summary>
+    Started = 0,
+
+    /// <summary>The runner finished a response (success or failure).</summary>
+    Response = 1,
+
+    /// <summary>Periodic: the runner is alive and holds these hints.</summary>
+    Heartbeat = 2,
+
+    /// <summary>The runner is stopping and takes no new work.</summary>
+    Draining = 3,
+}
+
+/// <summary>
+/// What a runner holds for one app, published on the hint stream after every response, on start,
+/// on drain and as a heartbeat. Routers apply only events with a newer <see cref="Sequence"/> per runner.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("falhints.HintsEvent")]
+public sealed record HintsEvent(
+    [property: Id(0)] string RunnerId,
+    [property: Id(1)] string Silo,
+    [property: Id(2)] string Device,
+    [property: Id(3)] string AppId,
+    [property: Id(4)] ImmutableArray<string> Hints,
+    [property: Id(5)] int InFlight,
+    [property: Id(6)] int Capacity,
+    [property: Id(7)] long Sequence,
+    [property: Id(8)] DateTimeOffset Timestamp,
+    [property: Id(9)] HintsEventKind Kind);
+
+/// <summary>A router's view of one runner.</summary>
+[GenerateSerializer, Immutable, Alias("falhints.RunnerSnapshot")]
+public sealed record RunnerSnapshot(
+    [property: Id(0)] string RunnerId,
+    [property: Id(1)] ImmutableArray<string> Hints,
+    [property: Id(2)] int InFlight,
+    [property: Id(3)] int Capacity,
+    [property: Id(4)] long Sequence);
+
+/// <summary>A router's view of its app: runners it knows and requests waiting.</summary>
+[GenerateSerializer, Immutable, Alias("falhints.RouterSnapshot")]
+public sealed record RouterSnapshot(
+    [property: Id(0)] string AppId,
+    [property: Id(1)] ImmutableArray<RunnerSnapshot> Runners,
+    [property: Id(2)] int Queued,
+    [property: Id(3)] long Hits,
+    [property: Id(4)] long Misses);

@@ -1,0 +1,70 @@
+using System.Text.Json;
+using FalHints.Client.Contracts;
+
+namespace FalHints.Client.Requests;
+
+/// <summary>
+/// Submits requests to FalHints apps over an Orleans cluster client. Thread-safe; create one per
+/// <see cref="IGrainFactory"/> and share it.
+/// </summary>
+public sealed class FalHintsClient
+{
+    private readonly IGrainFactory _grains;
+
+    /// <summary>Creates a client over a connected Orleans cluster client (or a silo's grain factory).</summary>
+    public FalHintsClient(IGrainFactory grains)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        _grains = grains;
+    }
+
+    /// <summary>
+    /// Sends <paramref name="inputJson"/> to <paramref name="appId"/> with an optional routing hint and
+    /// waits for the result. Failures are returned in <see cref="InferenceResult.Error"/>, not thrown.
+    /// </summary>
+    /// <exception cref="ArgumentException">The app id or the input JSON is malformed.</exception>
+    public async Task<InferenceResult> SubmitAsync(string appId, string inputJson, string? hint, CancellationToken cancellationToken = default)
+    {
+        if (!AppIds.TryValidate(appId, out var appError))
+        {
+            throw new ArgumentException(appError, nameof(appId));
+        }
+
+        EnsureJsonObject(inputJson);
+        var request = new InferenceRequest(Guid.NewGuid().ToString("N"), appId, inputJson, hint);
+        return await _grains.GetGrain<IRouterGrain>(appId).SubmitAsync(request).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends a typed input (serialized with snake_case names, as fal's apps expect) and returns the typed
+    /// output, or throws <see cref="FalRequestException"/> naming what went wrong.
+    /// </summary>
+    public async Task<TOutput> RunAsync<TInput, TOutput>(string appId, TInput input, string? hint, CancellationToken cancellationToken = default)
+    {
+        var json = JsonSerializer.Serialize(input, FalJson.Options);
+        var result = await SubmitAsync(appId, json, hint, cancellationToken).ConfigureAwait(false);
+        if (result.Error is { } error)
+        {
+            throw new FalRequestException(result.RequestId, error);
+        }
+
+        return JsonSerializer.Deserialize<TOutput>(result.OutputJson!, FalJson.Options)
+            ?? throw new FalRequestException(result.RequestId, new RequestError(ErrorCodes.AppError, "The app returned a null output."));
+    }
+
+    private static void EnsureJsonObject(string inputJson)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(inputJson);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new ArgumentException($"The input must be a JSON object, not {document.RootElement.ValueKind}.", nameof(inputJson));
+            }
+        }
+        catch (JsonException ex)
+        {
+            throw new ArgumentException($"The input is not valid JSON: {ex.Message}", nameof(inputJson), ex);
+        }
+    }
+}

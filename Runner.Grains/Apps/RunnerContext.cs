@@ -1,0 +1,15 @@
+using FalHints.Runner.Devices;
+using FalHints.Runner.Models;
+
+namespace FalHints.Runner.Apps;
+
+/// <summary>What an app gets from the runner that hosts it.</summary>
+/// <param name="RunnerId">The runner, <c>{silo}/{device}</c>.</param>
+/// <param name="Device">The runner's device, <c>cpu:N</c> or <c>cuda:N</c>.</param>
+/// <param name="Executor">The device's thread: run all tensor work through it.</param>
+/// <param name="Models">The local model store.</param>
+public sealed record RunnerContext(string RunnerId, string Device, DeviceExecutor Executor, ModelStore Models)
+{
+    /// <summary>The TorchSharp device for <see cref="Device"/>.</summary>
+    public TorchSharp.torch.Device TorchDevice => DeviceNames.ToTorch(Device);
+}

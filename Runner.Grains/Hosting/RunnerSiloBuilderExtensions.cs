@@ -1,0 +1,46 @@
+using FalHints.Runner.Apps;
+using FalHints.Runner.Devices;
+using FalHints.Runner.Models;
+using FalHints.Runner.Placement;
+using FalHints.Runner.Runners;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace FalHints.Runner.Hosting;
+
+/// <summary>Registers runners on a silo.</summary>
+public static class RunnerSiloBuilderExtensions
+{
+    /// <summary>
+    /// Hosts runners on this silo (devices per <see cref="RunnerOptions"/>), serving the apps added with
+    /// <see cref="AddFalApp{TApp}"/> from the model store at <paramref name="modelStoreRoot"/>. Every silo of a
+    /// cluster must call this (with zero runners if it hosts none), since it registers the runners' placement.
+    /// </summary>
+    public static ISiloBuilder AddFalHintsRunners(this ISiloBuilder builder, string modelStoreRoot, Action<RunnerOptions>? configure = null)
+    {
+        builder.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
+        var services = builder.Services;
+        var runnerOptions = services.AddOptions<RunnerOptions>();
+        if (configure is not null)
+        {
+            runnerOptions.Configure(configure);
+        }
+
+        runnerOptions.ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RunnerOptions>, RunnerOptionsValidator>();
+        services.AddSingleton(new ModelStore(modelStoreRoot));
+        services.AddSingleton<DeviceExecutors>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RunnerStarter>();
+        return builder;
+    }
+
+    /// <summary>Adds an app that every runner of this silo hosts.</summary>
+    public static ISiloBuilder AddFalApp<TApp>(this ISiloBuilder builder)
+        where TApp : FalApp
+    {
+        builder.Services.AddSingleton(new FalAppRegistration(typeof(TApp)));
+        return builder;
+    }
+}

@@ -1,0 +1,89 @@
+using FalHints.Client.Contracts;
+using FalHints.Runner.Models;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace FalHints.Runner.Pipelines;
+
+/// <summary>
+/// A loaded demo text-to-image model on one device. Call every member on the device's thread
+/// (see <see cref="Devices.DeviceExecutor"/>).
+/// </summary>
+public sealed class TextToImagePipeline : IDisposable
+{
+    private readonly TextToImageNet _net;
+    private readonly Device _device;
+
+    private TextToImagePipeline(string modelId, TextToImageConfig config, TextToImageNet net, Device device, long weightBytes)
+    {
+        ModelId = modelId;
+        Config = config;
+        _net = net;
+        _device = device;
+        WeightBytes = weightBytes;
+    }
+
+    /// <summary>The model id this pipeline was loaded from.</summary>
+    public string ModelId { get; }
+
+    /// <summary>The model's configuration.</summary>
+    public TextToImageConfig Config { get; }
+
+    /// <summary>Size of the weights held, in bytes.</summary>
+    public long WeightBytes { get; }
+
+    /// <summary>Reads a model from the store and places it on <paramref name="device"/>.</summary>
+    /// <exception cref="ModelStoreException">The configuration or the weights are corrupt or truncated (<c>model_corrupt</c>).</exception>
+    public static TextToImagePipeline Load(StoredModel model, Device device)
+    {
+        var config = TextToImageConfig.Read(model);
+        if (model.WeightBytes < config.WeightBytes)
+        {
+            throw new ModelStoreException(ErrorCodes.ModelCorrupt,
+                $"Model '{model.Id}' has truncated weights: {model.WeightBytes} bytes on disk, at least {config.WeightBytes} expected.");
+        }
+
+        var net = new TextToImageNet(config);
+        try
+        {
+            net.load_safetensors(model.WeightsPath);
+            net.to(device);
+            net.eval();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            net.Dispose();
+            throw new ModelStoreException(ErrorCodes.ModelCorrupt, $"Model '{model.Id}' has unreadable weights: {ex.Message}", ex);
+        }
+
+        return new TextToImagePipeline(model.Id, config, net, device, model.WeightBytes);
+    }
+
+    /// <summary>Creates a model of about <paramref name="config"/>'s size with seeded random weights and saves it to <paramref name="directory"/>.</summary>
+    public static void WriteRandom(TextToImageConfig config, string directory)
+    {
+        using var scope = NewDisposeScope();
+        torch.random.manual_seed(config.Seed);
+        using var net = new TextToImageNet(config);
+        Directory.CreateDirectory(directory);
+        net.save_safetensors(Path.Combine(directory, ModelStore.WeightsFileName));
+        config.Write(Path.Combine(directory, ModelStore.ConfigFileName));
+    }
+
+    /// <summary>Renders <paramref name="prompt"/>; the same prompt and model always give the same pixels.</summary>
+    public RgbImage Render(string prompt)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var tokens = tensor(PromptTokenizer.Encode(prompt, Config.VocabSize), dtype: ScalarType.Int64, device: _device);
+        var generator = new Generator(PromptTokenizer.Seed(prompt));
+        var noise = randn([1, Config.LatentChannels, Config.LatentSize, Config.LatentSize], generator: generator).to(_device);
+        var image = _net.forward(tokens, noise);
+        var bytes = image.mul(255).round().clamp(0, 255).to(ScalarType.Byte).permute(1, 2, 0).contiguous().cpu();
+        return new RgbImage(Config.ImageSize, Config.ImageSize, bytes.data<byte>().ToArray());
+    }
+
+    /// <summary>Releases the weights.</summary>
+    public void Dispose() => _net.Dispose();
+}

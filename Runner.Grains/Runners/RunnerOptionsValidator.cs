@@ -1,0 +1,36 @@
+using FalHints.Runner.Devices;
+using Microsoft.Extensions.Options;
+
+namespace FalHints.Runner.Runners;
+
+/// <summary>Fails the silo's start on a bad runner setting, naming the setting.</summary>
+internal sealed class RunnerOptionsValidator : IValidateOptions<RunnerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RunnerOptions options)
+    {
+        var failures = new List<string>();
+        failures.AddRange(options.Devices.Where(d => !DeviceNames.IsValid(d))
+            .Select(d => $"{RunnerOptions.SectionName}:Devices: '{d}' is not a device name (expected cpu:N or cuda:N)."));
+        if (options.Devices.Distinct(StringComparer.Ordinal).Count() != options.Devices.Count)
+        {
+            failures.Add($"{RunnerOptions.SectionName}:Devices lists a device twice.");
+        }
+
+        if (options.CpuRunners is < 0 or > 256)
+        {
+            failures.Add($"{RunnerOptions.SectionName}:CpuRunners must be between 0 and 256, not {options.CpuRunners}.");
+        }
+
+        if (options.HeartbeatInterval <= TimeSpan.Zero)
+        {
+            failures.Add($"{RunnerOptions.SectionName}:HeartbeatInterval must be positive, not {options.HeartbeatInterval}.");
+        }
+
+        if (options.MaxHints < 1 || options.MaxHintLength < 1)
+        {
+            failures.Add($"{RunnerOptions.SectionName}:MaxHints and MaxHintLength must be at least 1.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

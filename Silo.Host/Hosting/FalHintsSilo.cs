@@ -1,0 +1,45 @@
+using FalHints.Client.Contracts;
+using FalHints.Router.Hosting;
+using FalHints.Router.Routing;
+using FalHints.Runner.Apps;
+using FalHints.Runner.Hosting;
+using FalHints.Runner.Runners;
+using Microsoft.Extensions.Configuration;
+using Orleans.Configuration;
+
+namespace FalHints.Host.Hosting;
+
+/// <summary>The silo setup every FalHints node shares, whatever its clustering.</summary>
+public static class FalHintsSilo
+{
+    /// <summary>
+    /// Memory streams for hints, memory grain storage, the router, and runners serving the default
+    /// <c>falhints/any-model</c> app from <paramref name="modelStoreRoot"/>. Settings come from
+    /// <paramref name="configuration"/> (sections <c>FalHints:Runners</c> and <c>FalHints:Router</c>).
+    /// </summary>
+    public static ISiloBuilder AddFalHintsDefaults(this ISiloBuilder silo, IConfiguration configuration, string modelStoreRoot)
+    {
+        silo.AddMemoryGrainStorage("PubSubStore");
+        silo.AddMemoryGrainStorageAsDefault();
+        silo.AddMemoryStreams(HintStream.ProviderName);
+        // Router-to-runner and client-to-router calls last as long as a model load and inference;
+        // raise Orleans' 30 s default on purpose (the app's own timeout still bounds each request).
+        silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
+        silo.AddFalHintsRouter(o => configuration.GetSection(RouterOptions.SectionName).Bind(o));
+        silo.AddFalHintsRunners(modelStoreRoot, o => configuration.GetSection(RunnerOptions.SectionName).Bind(o));
+        silo.AddFalApp<AnyModelApp>();
+        return silo;
+    }
+
+    /// <summary>The default model store: <c>$XDG_DATA_HOME/falhints/models</c>, else <c>~/.local/share/falhints/models</c>.</summary>
+    public static string DefaultModelStoreRoot()
+    {
+        var dataHome = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
+        if (string.IsNullOrEmpty(dataHome))
+        {
+            dataHome = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share");
+        }
+
+        return Path.Combine(dataHome, "falhints", "models");
+    }
+}

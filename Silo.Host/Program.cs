@@ -1,0 +1,17 @@
+using System.CommandLine;
+using FalHints.Host.Commands;
+
+var root = new RootCommand("FalHints: routing hints for inference on an Orleans cluster. Without a command, serves a node.")
+{
+    ServeCommand.Create(),
+    SubmitCommand.Create(),
+    ModelsCommand.Create(),
+};
+
+// No command, or only serve's options: serve.
+if (args.Length == 0 || (args[0].StartsWith('-') && args[0] is not ("-h" or "--help" or "-?" or "--version")))
+{
+    args = ["serve", .. args];
+}
+
+return await root.Parse(args).InvokeAsync();
