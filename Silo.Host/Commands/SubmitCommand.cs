@@ -22,28 +22,30 @@ internal static class SubmitCommand
         var output = new Option<FileInfo>("--out") { Description = "Where to write the PNG.", DefaultValueFactory = _ => new FileInfo("image.png") };
         var app = new Option<string>("--app") { Description = "The app id.", DefaultValueFactory = _ => AnyModel.AppId };
         var gatewayPort = CommonOptions.GatewayPort();
+        var connectTimeout = new Option<double>("--connect-timeout") { Description = "Seconds to keep trying to reach the gateway.", DefaultValueFactory = _ => 15 };
         var command = new Command("submit", "Submit one request to a running cluster and save the image it returns.")
         {
-            model, prompt, hint, noHint, output, app, gatewayPort,
+            model, prompt, hint, noHint, output, app, gatewayPort, connectTimeout,
         };
         command.SetAction((parse, cancellationToken) =>
         {
             var modelId = parse.GetValue(model)!;
             var routingHint = parse.GetValue(noHint) ? null : parse.GetValue(hint) ?? modelId;
             return RunAsync(parse.GetValue(app)!, new AnyModelInput(modelId, parse.GetValue(prompt)!), routingHint,
-                parse.GetValue(output)!, parse.GetValue(gatewayPort), cancellationToken);
+                parse.GetValue(output)!, parse.GetValue(gatewayPort), TimeSpan.FromSeconds(parse.GetValue(connectTimeout)), cancellationToken);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(string appId, AnyModelInput input, string? hint, FileInfo output, int gatewayPort, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string appId, AnyModelInput input, string? hint, FileInfo output, int gatewayPort, TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // The command reports failures itself; Orleans' connection retries would only add noise.
+        builder.Logging.ClearProviders();
         builder.UseOrleansClient(client => client
             .UseLocalhostClustering(gatewayPort)
             .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = ("falhints", "falhints"))
-            .UseFalHintsDefaults());
+            .UseFalHintsDefaults(connectTimeout: connectTimeout));
         using var host = builder.Build();
         try
         {
@@ -51,7 +53,7 @@ internal static class SubmitCommand
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            await Console.Error.WriteLineAsync($"error: cannot reach a FalHints silo on localhost gateway port {gatewayPort} (is 'serve' running?): {ex.Message}");
+            await Console.Error.WriteLineAsync($"error: cannot reach a FalHints silo on localhost gateway port {gatewayPort} (is 'serve' running?): {ex.GetBaseException().Message}");
             return 2;
         }
 

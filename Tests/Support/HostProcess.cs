@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace FalHints.Tests.Support;
+
+/// <summary>Runs the real <c>falhints</c> program (the Silo.Host build output) as a child process.</summary>
+public sealed class HostProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly List<(string Marker, TaskCompletionSource Seen)> _waiters = [];
+
+    private HostProcess(Process process) => _process = process;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public int ExitCode => _process.ExitCode;
+
+    public static string HostAssembly { get; } = FindHostAssembly();
+
+    public static HostProcess Start(params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(HostAssembly);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["DOTNET_gcServer"] = "0";
+        var host = new HostProcess(new Process { StartInfo = start, EnableRaisingEvents = true });
+        host._process.OutputDataReceived += (_, e) => host.Append(e.Data);
+        host._process.ErrorDataReceived += (_, e) => host.Append(e.Data);
+        host._process.Start();
+        host._process.BeginOutputReadLine();
+        host._process.BeginErrorReadLine();
+        return host;
+    }
+
+    /// <summary>Runs the program to completion and returns it.</summary>
+    public static async Task<HostProcess> RunAsync(TimeSpan timeout, params string[] arguments)
+    {
+        var host = Start(arguments);
+        using var cancellation = new CancellationTokenSource(timeout);
+        await host._process.WaitForExitAsync(cancellation.Token);
+        host._process.WaitForExit();
+        return host;
+    }
+
+    /// <summary>Completes when a line containing <paramref name="marker"/> has been printed; fails if the process exits first.</summary>
+    public async Task WaitForOutputAsync(string marker, TimeSpan timeout)
+    {
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_output)
+        {
+            if (_output.ToString().Contains(marker, StringComparison.Ordinal))
+            {
+                return;
+            }
+
+            _waiters.Add((marker, seen));
+        }
+
+        var exited = _process.WaitForExitAsync();
+        var first = await Task.WhenAny(seen.Task, exited, Task.Delay(timeout));
+        if (first != seen.Task)
+        {
+            var why = first == exited ? $"exited with code {_process.ExitCode}" : $"did not print it within {timeout}";
+            throw new Xunit.Sdk.XunitException($"falhints {why} while waiting for '{marker}'. Output:\n{Output}");
+        }
+    }
+
+    public static int FreeTcpPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+            foreach (var waiter in _waiters.Where(w => line.Contains(w.Marker, StringComparison.Ordinal)).ToList())
+            {
+                waiter.Seen.TrySetResult();
+                _waiters.Remove(waiter);
+            }
+        }
+    }
+
+    private static string FindHostAssembly()
+    {
+        // The test project references Silo.Host, so its build output (falhints.dll with its runtimeconfig) sits beside the tests.
+        var path = Path.Combine(AppContext.BaseDirectory, "falhints.dll");
+        return File.Exists(path) && File.Exists(Path.ChangeExtension(path, ".runtimeconfig.json"))
+            ? path
+            : throw new FileNotFoundException("The falhints host is not in the test output folder.", path);
+    }
+}
