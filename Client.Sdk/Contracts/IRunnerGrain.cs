@@ -14,4 +14,8 @@ public interface IRunnerGrain : IGrainWithStringKey
     /// <summary>Runs one request of one app on this runner and reports the hints it holds afterwards.</summary>
     [Alias("InvokeAsync")]
     Task<RunnerResponse> InvokeAsync(RunnerInvocation invocation);
+
+    /// <summary>Where the runner runs and what each of its apps holds now (no event is published).</summary>
+    [Alias("GetStatusAsync")]
+    Task<RunnerStatus> GetStatusAsync();
 }

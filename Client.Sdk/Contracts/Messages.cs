@@ -7,12 +7,14 @@ namespace FalHints.Client.Contracts;
 /// <param name="AppId">The app, <c>owner/name</c>.</param>
 /// <param name="InputJson">The app's input as a JSON object.</param>
 /// <param name="Hint">The routing hint (matched exactly against runners' hints), or null.</param>
+/// <param name="Path">The app's endpoint, <c>/</c> by default.</param>
 [GenerateSerializer, Immutable, Alias("falhints.InferenceRequest")]
 public sealed record InferenceRequest(
     [property: Id(0)] string RequestId,
     [property: Id(1)] string AppId,
     [property: Id(2)] string InputJson,
-    [property: Id(3)] string? Hint);
+    [property: Id(3)] string? Hint,
+    [property: Id(4)] string Path = "/");
 
 /// <summary>The outcome of a request: output JSON on success, an error otherwise.</summary>
 /// <param name="RequestId">The request's id.</param>
@@ -51,8 +53,20 @@ public static class ErrorCodes
     /// <summary>The app id names no app served by the runners.</summary>
     public const string AppNotFound = "app_not_found";
 
-    /// <summary>The app itself threw.</summary>
+    /// <summary>The app has no endpoint at the requested path.</summary>
+    public const string EndpointNotFound = "endpoint_not_found";
+
+    /// <summary>The model does not fit the runner's pipeline memory budget.</summary>
+    public const string InsufficientMemory = "insufficient_memory";
+
+    /// <summary>The request ran longer than the app's request timeout.</summary>
+    public const string RequestTimeout = "request_timeout";
+
+    /// <summary>The app itself threw, or returned output that cannot be serialized.</summary>
     public const string AppError = "app_error";
+
+    /// <summary>Runners failed (not the app) on every attempt the router made.</summary>
+    public const string RunnerFailed = "runner_failed";
 }
 
 /// <summary>What a router asks a runner to do.</summary>
@@ -60,7 +74,8 @@ public static class ErrorCodes
 public sealed record RunnerInvocation(
     [property: Id(0)] string RequestId,
     [property: Id(1)] string AppId,
-    [property: Id(2)] string InputJson);
+    [property: Id(2)] string InputJson,
+    [property: Id(3)] string Path = "/");
 
 /// <summary>A runner's answer: the output or the error, and its hints after the response.</summary>
 [GenerateSerializer, Immutable, Alias("falhints.RunnerResponse")]
@@ -89,6 +104,18 @@ public enum HintsEventKind
 /// What a runner holds for one app, published on the hint stream after every response, on start,
 /// on drain and as a heartbeat. Routers apply only events with a newer <see cref="Sequence"/> per runner.
 /// </summary>
+/// <param name="RunnerId">The runner, <c>{silo}/{device}</c>.</param>
+/// <param name="Silo">The silo the runner is pinned to.</param>
+/// <param name="Device">The runner's device.</param>
+/// <param name="AppId">The app these hints are for.</param>
+/// <param name="Hints">The app's <c>ProvideHints()</c>, in the app's order, within the runner's limits.</param>
+/// <param name="Loading">Pipelines being loaded now (hints about to hold).</param>
+/// <param name="InFlight">Requests of the app running on the runner.</param>
+/// <param name="Capacity">Requests of the app the runner takes at once (max multiplexing).</param>
+/// <param name="Sequence">Grows with every event of the runner, across reactivations.</param>
+/// <param name="Timestamp">When the event was made.</param>
+/// <param name="Kind">Why it was published.</param>
+/// <param name="Cache">The runner's pipeline cache: bytes used of budget, load and hit counts, load times.</param>
 [GenerateSerializer, Immutable, Alias("falhints.HintsEvent")]
 public sealed record HintsEvent(
     [property: Id(0)] string RunnerId,
@@ -100,7 +127,31 @@ public sealed record HintsEvent(
     [property: Id(6)] int Capacity,
     [property: Id(7)] long Sequence,
     [property: Id(8)] DateTimeOffset Timestamp,
-    [property: Id(9)] HintsEventKind Kind);
+    [property: Id(9)] HintsEventKind Kind,
+    [property: Id(10)] ImmutableArray<string> Loading,
+    [property: Id(11)] CacheUsage Cache);
+
+/// <summary>A runner's pipeline cache at one moment.</summary>
+/// <param name="BytesUsed">Bytes of the pipelines held and being loaded.</param>
+/// <param name="BudgetBytes">The runner's memory budget for pipelines.</param>
+/// <param name="Hits">Requests that found their pipeline loaded (or loading).</param>
+/// <param name="Misses">Requests that had to load their pipeline.</param>
+/// <param name="Loads">Loads completed.</param>
+/// <param name="Evictions">Pipelines evicted to make room.</param>
+/// <param name="MeanLoadMs">Mean time of the completed loads, in milliseconds (0 before the first).</param>
+[GenerateSerializer, Immutable, Alias("falhints.CacheUsage")]
+public sealed record CacheUsage(
+    [property: Id(0)] long BytesUsed,
+    [property: Id(1)] long BudgetBytes,
+    [property: Id(2)] long Hits,
+    [property: Id(3)] long Misses,
+    [property: Id(4)] long Loads,
+    [property: Id(5)] long Evictions,
+    [property: Id(6)] double MeanLoadMs)
+{
+    /// <summary>No cache, or an empty one.</summary>
+    public static CacheUsage None { get; } = new(0, 0, 0, 0, 0, 0, 0);
+}
 
 /// <summary>A router's view of one runner.</summary>
 [GenerateSerializer, Immutable, Alias("falhints.RunnerSnapshot")]
@@ -109,7 +160,9 @@ public sealed record RunnerSnapshot(
     [property: Id(1)] ImmutableArray<string> Hints,
     [property: Id(2)] int InFlight,
     [property: Id(3)] int Capacity,
-    [property: Id(4)] long Sequence);
+    [property: Id(4)] long Sequence,
+    [property: Id(5)] ImmutableArray<string> Loading,
+    [property: Id(6)] CacheUsage Cache);
 
 /// <summary>A router's view of its app: runners it knows and requests waiting.</summary>
 [GenerateSerializer, Immutable, Alias("falhints.RouterSnapshot")]
@@ -119,3 +172,13 @@ public sealed record RouterSnapshot(
     [property: Id(2)] int Queued,
     [property: Id(3)] long Hits,
     [property: Id(4)] long Misses);
+
+/// <summary>A runner's own account of itself.</summary>
+/// <param name="RunnerId">The runner, <c>{silo}/{device}</c>.</param>
+/// <param name="HostSilo">The name of the silo the activation actually runs on.</param>
+/// <param name="Apps">The latest state of each app the runner hosts.</param>
+[GenerateSerializer, Immutable, Alias("falhints.RunnerStatus")]
+public sealed record RunnerStatus(
+    [property: Id(0)] string RunnerId,
+    [property: Id(1)] string HostSilo,
+    [property: Id(2)] ImmutableArray<HintsEvent> Apps);

@@ -35,6 +35,8 @@ public sealed class HintIndex
 
         entry.Sequence = hints.Sequence;
         entry.Hints = hints.Hints.IsDefault ? [] : hints.Hints;
+        entry.Loading = hints.Loading.IsDefault ? [] : hints.Loading;
+        entry.Cache = hints.Cache ?? CacheUsage.None;
         entry.Capacity = hints.Capacity;
         entry.Draining = hints.Kind == HintsEventKind.Draining;
         return true;
@@ -69,18 +71,22 @@ public sealed class HintIndex
 
     /// <summary>The runners as placement sees them.</summary>
     public IReadOnlyCollection<RunnerView> Views() =>
-        [.. _runners.Values.Select(e => new RunnerView(e.RunnerId, e.Hints, e.InFlight, e.Capacity, e.Draining))];
+        [.. _runners.Values.Select(e => new RunnerView(e.RunnerId, e.Hints, e.InFlight, e.Capacity, e.Draining) { Loading = e.Loading })];
 
     /// <summary>The runners as operators see them, ordered by id.</summary>
     public ImmutableArray<RunnerSnapshot> Snapshot() =>
         [.. _runners.Values.OrderBy(e => e.RunnerId, StringComparer.Ordinal)
-            .Select(e => new RunnerSnapshot(e.RunnerId, e.Hints, e.InFlight, e.Capacity, e.Sequence))];
+            .Select(e => new RunnerSnapshot(e.RunnerId, e.Hints, e.InFlight, e.Capacity, e.Sequence, e.Loading, e.Cache))];
 
     private sealed class Entry(string runnerId)
     {
         public string RunnerId { get; } = runnerId;
 
         public ImmutableArray<string> Hints { get; set; } = [];
+
+        public ImmutableArray<string> Loading { get; set; } = [];
+
+        public CacheUsage Cache { get; set; } = CacheUsage.None;
 
         public int Capacity { get; set; }
 

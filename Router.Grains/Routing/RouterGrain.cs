@@ -95,7 +95,7 @@ public sealed partial class RouterGrain(
         try
         {
             var runner = GrainFactory.GetGrain<IRunnerGrain>(decision.RunnerId);
-            var response = await runner.InvokeAsync(new RunnerInvocation(request.RequestId, request.AppId, request.InputJson));
+            var response = await runner.InvokeAsync(new RunnerInvocation(request.RequestId, request.AppId, request.InputJson, request.Path));
             _index.Apply(response.Hints);
             pending.Completion.TrySetResult(new InferenceResult(request.RequestId, response.OutputJson, response.Error, decision.RunnerId, decision.HintHit));
         }
@@ -111,7 +111,7 @@ public sealed partial class RouterGrain(
             }
             else
             {
-                pending.Completion.TrySetResult(Failed(request, "runner_failed",
+                pending.Completion.TrySetResult(Failed(request, ErrorCodes.RunnerFailed,
                     $"The request failed on {pending.Attempts} runners; last: {decision.RunnerId}: {ex.Message}") with { RunnerId = decision.RunnerId });
             }
         }

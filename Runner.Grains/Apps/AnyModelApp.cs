@@ -5,15 +5,14 @@ using FalHints.Runner.Pipelines;
 namespace FalHints.Runner.Apps;
 
 /// <summary>
-/// Serves any model of the local store by name, keeping every model it has loaded; its hints are the
-/// names of the loaded models (the routing-hints example app).
+/// Serves any model of the local store by name, keeping loaded models in the runner's pipeline cache; its
+/// hints are the names of the loaded models, most recently used first (the routing-hints example app).
 /// </summary>
 public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
 {
     /// <summary>The longest prompt accepted, in characters.</summary>
     public const int MaxPromptLength = 4000;
 
-    private readonly Dictionary<string, TextToImagePipeline> _models = new(StringComparer.Ordinal);
     private RunnerContext _runner = null!;
 
     /// <inheritdoc />
@@ -27,15 +26,10 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
     }
 
     /// <inheritdoc />
-    public override IReadOnlyList<string> ProvideHints() => [.. _models.Keys];
+    public override IReadOnlyList<string> ProvideHints() => _runner.Pipelines.Keys;
 
     /// <inheritdoc />
-    public override async Task TeardownAsync(CancellationToken cancellationToken)
-    {
-        var models = _models.Values.ToList();
-        _models.Clear();
-        await _runner.Executor.RunAsync(() => models.ForEach(model => model.Dispose()), cancellationToken);
-    }
+    public override IReadOnlyList<string> ProvideLoading() => _runner.Pipelines.Loading;
 
     /// <inheritdoc />
     protected override async Task<AnyModelOutput> RunAsync(AnyModelInput input, CancellationToken cancellationToken)
@@ -45,23 +39,12 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
             throw new FalAppException(ErrorCodes.InvalidInput, $"The prompt is {input.Prompt.Length} characters long; at most {MaxPromptLength} are allowed.");
         }
 
-        var pipeline = await LoadModelAsync(input.Model, cancellationToken);
-        var image = await _runner.Executor.RunAsync(() => pipeline.Render(input.Prompt), cancellationToken);
+        var model = _runner.Models.Resolve(input.Model);
+        using var pipeline = await _runner.Pipelines.AcquireAsync(model.Id, model.WeightBytes,
+            () => _runner.Executor.RunAsync(() => TextToImagePipeline.Load(model, _runner.TorchDevice)), cancellationToken);
+        var image = await _runner.Executor.RunAsync(() => pipeline.Value.Render(input.Prompt), cancellationToken);
         var png = image.EncodePng();
         var url = "data:image/png;base64," + Convert.ToBase64String(png);
         return new AnyModelOutput(new FalImage(url, "image/png", "image.png", png.Length, image.Width, image.Height));
-    }
-
-    private async Task<TextToImagePipeline> LoadModelAsync(string name, CancellationToken cancellationToken)
-    {
-        if (_models.TryGetValue(name, out var cached))
-        {
-            return cached;
-        }
-
-        var model = _runner.Models.Resolve(name);
-        var pipeline = await _runner.Executor.RunAsync(() => TextToImagePipeline.Load(model, _runner.TorchDevice), cancellationToken);
-        _models[name] = pipeline;
-        return pipeline;
     }
 }

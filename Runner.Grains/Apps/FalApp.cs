@@ -7,15 +7,21 @@ namespace FalHints.Runner.Apps;
 /// <summary>
 /// An app served by runners, the .NET counterpart of fal's <c>App</c>. One instance lives on each runner:
 /// <see cref="SetupAsync"/> runs once when the runner starts, <see cref="ProvideHints"/> after every response.
-/// Derive from <see cref="FalApp{TInput, TOutput}"/> for typed endpoints.
+/// Endpoints take and return JSON records in fal's snake_case; map them with <see cref="MapEndpoint{TInput, TOutput}"/>,
+/// or derive from <see cref="FalApp{TInput, TOutput}"/> for a single endpoint at <c>/</c>.
 /// </summary>
 public abstract class FalApp
 {
+    private readonly Dictionary<string, Func<string, CancellationToken, Task<string>>> _endpoints = new(StringComparer.Ordinal);
+
     /// <summary>The app id, <c>owner/name</c>.</summary>
     public abstract string AppId { get; }
 
     /// <summary>Per-app settings; the defaults are fal's.</summary>
     public virtual FalAppSettings Settings => FalAppSettings.Default;
+
+    /// <summary>The endpoint paths the app serves.</summary>
+    public IReadOnlyCollection<string> Endpoints => _endpoints.Keys;
 
     /// <summary>Runs once per runner before the first request.</summary>
     public virtual Task SetupAsync(RunnerContext runner, CancellationToken cancellationToken) => Task.CompletedTask;
@@ -23,39 +29,67 @@ public abstract class FalApp
     /// <summary>Runs once when the runner stops.</summary>
     public virtual Task TeardownAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>What this runner is specialised for now; requests whose hint is in this list are preferred here.</summary>
+    /// <summary>What this runner is specialised for now, most specific first; requests whose hint is listed are preferred here.</summary>
     public virtual IReadOnlyList<string> ProvideHints() => [];
+
+    /// <summary>What this runner is loading now (about to be specialised for); shown to routers beside the hints.</summary>
+    public virtual IReadOnlyList<string> ProvideLoading() => [];
 
     /// <summary>Handles one request given as JSON and returns the output as JSON.</summary>
     /// <exception cref="FalAppException">The request failed for a reason the caller should see.</exception>
-    public abstract Task<string> HandleJsonAsync(string inputJson, CancellationToken cancellationToken);
+    public Task<string> HandleJsonAsync(string path, string inputJson, CancellationToken cancellationToken) =>
+        _endpoints.TryGetValue(path, out var endpoint)
+            ? endpoint(inputJson, cancellationToken)
+            : throw new FalAppException(ErrorCodes.EndpointNotFound,
+                $"App '{AppId}' has no endpoint '{path}'; it serves {string.Join(", ", _endpoints.Keys.Select(k => $"'{k}'"))}.");
+
+    /// <summary>Serves <paramref name="handler"/> at <paramref name="path"/> (e.g. <c>/</c> or <c>/upscale</c>).</summary>
+    protected void MapEndpoint<TInput, TOutput>(string path, Func<TInput, CancellationToken, Task<TOutput>> handler)
+        where TInput : class
+    {
+        if (!path.StartsWith('/'))
+        {
+            throw new ArgumentException($"Endpoint path '{path}' must start with '/'.", nameof(path));
+        }
+
+        _endpoints.Add(path, async (json, cancellationToken) =>
+        {
+            TInput? input;
+            try
+            {
+                input = JsonSerializer.Deserialize<TInput>(json, FalJson.Options);
+            }
+            catch (JsonException ex)
+            {
+                throw new FalAppException(ErrorCodes.InvalidInput, $"The input is not valid for app '{AppId}' endpoint '{path}': {ex.Message}");
+            }
+
+            if (input is null)
+            {
+                throw new FalAppException(ErrorCodes.InvalidInput, $"The input for app '{AppId}' endpoint '{path}' is null.");
+            }
+
+            var output = await handler(input, cancellationToken);
+            try
+            {
+                return output is null
+                    ? throw new FalAppException(ErrorCodes.AppError, $"App '{AppId}' endpoint '{path}' returned no output.")
+                    : JsonSerializer.Serialize(output, FalJson.Options);
+            }
+            catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
+            {
+                throw new FalAppException(ErrorCodes.AppError, $"App '{AppId}' endpoint '{path}' returned output that cannot be serialized: {ex.Message}");
+            }
+        });
+    }
 }
 
-/// <summary>An app with one typed endpoint; input and output are JSON records in fal's snake_case.</summary>
+/// <summary>An app with one typed endpoint at <c>/</c>.</summary>
 public abstract class FalApp<TInput, TOutput> : FalApp
     where TInput : class
 {
-    /// <inheritdoc />
-    public sealed override async Task<string> HandleJsonAsync(string inputJson, CancellationToken cancellationToken)
-    {
-        TInput? input;
-        try
-        {
-            input = JsonSerializer.Deserialize<TInput>(inputJson, FalJson.Options);
-        }
-        catch (JsonException ex)
-        {
-            throw new FalAppException(ErrorCodes.InvalidInput, $"The input is not valid for app '{AppId}': {ex.Message}");
-        }
-
-        if (input is null)
-        {
-            throw new FalAppException(ErrorCodes.InvalidInput, $"The input for app '{AppId}' is null.");
-        }
-
-        var output = await RunAsync(input, cancellationToken);
-        return JsonSerializer.Serialize(output, FalJson.Options);
-    }
+    /// <summary>Maps <see cref="RunAsync"/> at <c>/</c>.</summary>
+    protected FalApp() => MapEndpoint<TInput, TOutput>("/", RunAsync);
 
     /// <summary>The endpoint.</summary>
     protected abstract Task<TOutput> RunAsync(TInput input, CancellationToken cancellationToken);

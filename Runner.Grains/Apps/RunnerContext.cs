@@ -1,5 +1,6 @@
 using FalHints.Runner.Devices;
 using FalHints.Runner.Models;
+using FalHints.Runner.Pipelines;
 
 namespace FalHints.Runner.Apps;
 
@@ -8,7 +9,8 @@ namespace FalHints.Runner.Apps;
 /// <param name="Device">The runner's device, <c>cpu:N</c> or <c>cuda:N</c>.</param>
 /// <param name="Executor">The device's thread: run all tensor work through it.</param>
 /// <param name="Models">The local model store.</param>
-public sealed record RunnerContext(string RunnerId, string Device, DeviceExecutor Executor, ModelStore Models)
+/// <param name="Pipelines">The app's share of the runner's pipeline cache (memory budget, LRU, single-flight loads).</param>
+public sealed record RunnerContext(string RunnerId, string Device, DeviceExecutor Executor, ModelStore Models, AppPipelineCache Pipelines)
 {
     /// <summary>The TorchSharp device for <see cref="Device"/>.</summary>
     public TorchSharp.torch.Device TorchDevice => DeviceNames.ToTorch(Device);

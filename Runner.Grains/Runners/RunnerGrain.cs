@@ -1,22 +1,29 @@
 using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
 using FalHints.Client.Contracts;
 using FalHints.Runner.Apps;
 using FalHints.Runner.Devices;
 using FalHints.Runner.Models;
+using FalHints.Runner.Pipelines;
 using FalHints.Runner.Placement;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
 using Orleans.Placement;
 
 namespace FalHints.Runner.Runners;
 
 /// <summary>
-/// A runner on one device of one silo. It hosts one instance of each registered app, runs requests
-/// on the device's thread and, after every response, publishes what each app holds on the hint stream.
+/// A runner on one device of one silo, pinned there. It hosts one instance of each registered app and one
+/// pipeline cache for the device, runs tensor work on the device's thread and, after every response
+/// (success or failure), publishes what each app holds on the hint stream. It also publishes on start, as a
+/// heartbeat and when it stops.
 /// </summary>
 [SiloPinnedPlacement]
 [Immovable]
+[Reentrant]
+[SuppressMessage("Design", "CA1001", Justification = "A grain releases its pipelines in OnDeactivateAsync, on the device thread.")]
 public sealed partial class RunnerGrain(
     IServiceProvider services,
     ILocalSiloDetails localSilo,
@@ -27,6 +34,7 @@ public sealed partial class RunnerGrain(
     ILogger<RunnerGrain> logger) : Grain, IRunnerGrain
 {
     private readonly Dictionary<string, HostedApp> _apps = new(StringComparer.Ordinal);
+    private PipelineCache? _pipelines;
     private RunnerKey _key;
     private long _sequence;
     private bool _draining;
@@ -43,11 +51,12 @@ public sealed partial class RunnerGrain(
         _key = key.Value;
         // Sequence numbers must keep growing across reactivations; start from the clock.
         _sequence = time.GetUtcNow().ToUnixTimeMilliseconds() * 1000;
-        var context = new RunnerContext(id, _key.Device, executors.For(_key.Device), models);
+        var executor = executors.For(_key.Device);
+        _pipelines = new PipelineCache(options.Value.BudgetFor(_key.Device), executor, time);
         foreach (var registration in services.GetServices<FalAppRegistration>())
         {
             var app = registration.Create(services);
-            await app.SetupAsync(context, cancellationToken);
+            await app.SetupAsync(new RunnerContext(id, _key.Device, executor, models, _pipelines.For(app.AppId)), cancellationToken);
             _apps.Add(app.AppId, new HostedApp(app));
         }
 
@@ -56,7 +65,7 @@ public sealed partial class RunnerGrain(
             Interleave = true,
             KeepAlive = true,
         });
-        LogActivated(logger, id, _apps.Count);
+        LogActivated(logger, id, _apps.Count, _pipelines.BudgetBytes);
     }
 
     /// <inheritdoc />
@@ -77,40 +86,17 @@ public sealed partial class RunnerGrain(
             return new RunnerResponse(null, missing, NextEvent(invocation.AppId, null, HintsEventKind.Response));
         }
 
-        string? output = null;
-        RequestError? error = null;
-        hosted.InFlight++;
-        try
-        {
-            using var timeout = new CancellationTokenSource(hosted.App.Settings.RequestTimeout, time);
-            output = await hosted.App.HandleJsonAsync(invocation.InputJson, timeout.Token);
-        }
-        catch (FalAppException ex)
-        {
-            error = new RequestError(ex.Code, ex.Message);
-        }
-        catch (ModelStoreException ex)
-        {
-            error = new RequestError(ex.Code, ex.Message);
-        }
-        catch (OperationCanceledException)
-        {
-            error = new RequestError(ErrorCodes.AppError, $"The request ran longer than the app's timeout of {hosted.App.Settings.RequestTimeout}.");
-        }
-        catch (Exception ex)
-        {
-            LogAppFailed(logger, ex, invocation.AppId, invocation.RequestId, _key.ToString());
-            error = new RequestError(ErrorCodes.AppError, $"The app failed: {ex.GetType().Name}: {ex.Message}");
-        }
-        finally
-        {
-            hosted.InFlight--;
-        }
-
+        var (output, error) = await RunAsync(hosted, invocation);
         var hints = NextEvent(invocation.AppId, hosted, HintsEventKind.Response);
         await PublishAsync(hints);
         return new RunnerResponse(output, error, hints);
     }
+
+    /// <inheritdoc />
+    public Task<RunnerStatus> GetStatusAsync() => Task.FromResult(new RunnerStatus(
+        _key.ToString(),
+        localSilo.Name,
+        [.. _apps.Values.Select(h => Describe(h.App.AppId, h, _draining ? HintsEventKind.Draining : HintsEventKind.Heartbeat, _sequence))]));
 
     /// <inheritdoc />
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -120,6 +106,50 @@ public sealed partial class RunnerGrain(
         {
             await PublishAsync(NextEvent(hosted.App.AppId, hosted, HintsEventKind.Draining));
             await hosted.App.TeardownAsync(cancellationToken);
+        }
+
+        if (_pipelines is { } pipelines)
+        {
+            await executors.For(_key.Device).RunAsync(pipelines.Dispose, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Runs one request within the app's concurrency and time limits; every failure becomes an error that names it.</summary>
+    private async Task<(string? Output, RequestError? Error)> RunAsync(HostedApp hosted, RunnerInvocation invocation)
+    {
+        var settings = hosted.App.Settings;
+        await hosted.Slots.WaitAsync();
+        hosted.InFlight++;
+        using var timeout = new CancellationTokenSource(settings.RequestTimeout, time);
+        try
+        {
+            return (await hosted.App.HandleJsonAsync(invocation.Path, invocation.InputJson, timeout.Token), null);
+        }
+        catch (FalAppException ex)
+        {
+            return (null, new RequestError(ex.Code, ex.Message));
+        }
+        catch (ModelStoreException ex)
+        {
+            return (null, new RequestError(ex.Code, ex.Message));
+        }
+        catch (PipelineCacheException ex)
+        {
+            return (null, new RequestError(ex.Code, ex.Message));
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            return (null, new RequestError(ErrorCodes.RequestTimeout, $"The request ran longer than app '{invocation.AppId}' allows ({settings.RequestTimeout})."));
+        }
+        catch (Exception ex)
+        {
+            LogAppFailed(logger, ex, invocation.AppId, invocation.RequestId, _key.ToString());
+            return (null, new RequestError(ErrorCodes.AppError, $"The app failed: {ex.GetType().Name}: {ex.Message}"));
+        }
+        finally
+        {
+            hosted.InFlight--;
+            hosted.Slots.Release();
         }
     }
 
@@ -131,26 +161,30 @@ public sealed partial class RunnerGrain(
         }
     }
 
-    private HintsEvent NextEvent(string appId, HostedApp? hosted, HintsEventKind kind) => new(
+    private HintsEvent NextEvent(string appId, HostedApp? hosted, HintsEventKind kind) => Describe(appId, hosted, kind, ++_sequence);
+
+    private HintsEvent Describe(string appId, HostedApp? hosted, HintsEventKind kind, long sequence) => new(
         RunnerId: _key.ToString(),
         Silo: _key.Silo,
         Device: _key.Device,
         AppId: appId,
-        Hints: hosted is null ? [] : BoundedHints(appId, hosted.App.ProvideHints()),
+        Hints: hosted is null ? [] : Bounded(appId, "hints", hosted.App.ProvideHints()),
         InFlight: hosted?.InFlight ?? 0,
         Capacity: hosted?.App.Settings.MaxMultiplexing ?? 0,
-        Sequence: ++_sequence,
+        Sequence: sequence,
         Timestamp: time.GetUtcNow(),
-        Kind: kind);
+        Kind: kind,
+        Loading: hosted is null ? [] : Bounded(appId, "loading", hosted.App.ProvideLoading()),
+        Cache: _pipelines?.Usage() ?? CacheUsage.None);
 
-    /// <summary>Keeps the first hints that fit the limits, in the app's order, and says what was cut.</summary>
-    private ImmutableArray<string> BoundedHints(string appId, IReadOnlyList<string> hints)
+    /// <summary>Keeps the first entries that fit the limits, in the app's order, and logs an error naming what was cut.</summary>
+    private ImmutableArray<string> Bounded(string appId, string what, IReadOnlyList<string> hints)
     {
         var limits = options.Value;
         var kept = hints.Where(h => h is not null && h.Length <= limits.MaxHintLength).Take(limits.MaxHints).ToImmutableArray();
         if (kept.Length != hints.Count)
         {
-            LogHintsTruncated(logger, appId, _key.ToString(), hints.Count, kept.Length, limits.MaxHints, limits.MaxHintLength);
+            LogHintsTruncated(logger, appId, _key.ToString(), what, hints.Count, kept.Length, limits.MaxHints, limits.MaxHintLength);
         }
 
         return kept;
@@ -174,6 +208,8 @@ public sealed partial class RunnerGrain(
     private sealed class HostedApp(FalApp app)
     {
         public FalApp App { get; } = app;
+
+        public SemaphoreSlim Slots { get; } = new(app.Settings.MaxMultiplexing, app.Settings.MaxMultiplexing);
 
         public int InFlight { get; set; }
     }

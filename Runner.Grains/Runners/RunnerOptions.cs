@@ -1,3 +1,5 @@
+using FalHints.Runner.Devices;
+
 namespace FalHints.Runner.Runners;
 
 /// <summary>How a silo hosts runners (section <c>FalHints:Runners</c>).</summary>
@@ -14,6 +16,19 @@ public sealed class RunnerOptions
 
     /// <summary>How often a runner re-announces its hints, so routers that restart rebuild their index.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Bytes of pipelines one runner may hold. Unset: 90% of the device's memory on CUDA (read through NVML),
+    /// else <see cref="DefaultCpuBudgetBytes"/>.
+    /// </summary>
+    public long? PipelineBudgetBytes { get; set; }
+
+    /// <summary>The budget of a CPU runner when none is configured: 2 GiB.</summary>
+    public const long DefaultCpuBudgetBytes = 2L << 30;
+
+    /// <summary>The budget for <paramref name="device"/>: configured, else from the device's memory, else the CPU default.</summary>
+    public long BudgetFor(string device) =>
+        PipelineBudgetBytes ?? (DeviceMemory.TotalBytes(device) is { } total ? total / 10 * 9 : DefaultCpuBudgetBytes);
 
     /// <summary>Most hints a runner reports per app; longer lists are truncated (first ones kept).</summary>
     public int MaxHints { get; set; } = 64;

@@ -26,6 +26,11 @@ internal sealed class RunnerOptionsValidator : IValidateOptions<RunnerOptions>
             failures.Add($"{RunnerOptions.SectionName}:HeartbeatInterval must be positive, not {options.HeartbeatInterval}.");
         }
 
+        if (options.PipelineBudgetBytes is <= 0)
+        {
+            failures.Add($"{RunnerOptions.SectionName}:PipelineBudgetBytes must be positive, not {options.PipelineBudgetBytes}.");
+        }
+
         if (options.MaxHints < 1 || options.MaxHintLength < 1)
         {
             failures.Add($"{RunnerOptions.SectionName}:MaxHints and MaxHintLength must be at least 1.");

@@ -6,7 +6,7 @@ namespace FalHints.Tests.Hints;
 public sealed class HintIndexTests
 {
     private static HintsEvent Event(string runner, long sequence, HintsEventKind kind = HintsEventKind.Response, params string[] hints) =>
-        new(runner, "silo", "cpu:0", "o/app", [.. hints], 0, 1, sequence, DateTimeOffset.UnixEpoch, kind);
+        new(runner, "silo", "cpu:0", "o/app", [.. hints], 0, 1, sequence, DateTimeOffset.UnixEpoch, kind, [], CacheUsage.None);
 
     [Fact]
     public void Applies_newer_events_and_ignores_duplicates_and_older_ones()

@@ -1,0 +1,267 @@
+using FalHints.Client.Contracts;
+using FalHints.Runner.Devices;
+
+namespace FalHints.Runner.Pipelines;
+
+/// <summary>A pipeline that cannot be loaded within the cache's budget; <see cref="Code"/> is <c>insufficient_memory</c>.</summary>
+public sealed class PipelineCacheException(string message) : Exception(message)
+{
+    /// <summary>The request error code.</summary>
+    public string Code { get; } = ErrorCodes.InsufficientMemory;
+}
+
+/// <summary>
+/// The pipelines one runner holds, within a memory budget in bytes. Loads are single-flight (concurrent
+/// requests for one key share one load), a load reserves its bytes before it starts, and room is made by
+/// evicting the least recently used pipelines that no request is using; evicted pipelines are disposed on
+/// the device's thread. A failed load caches nothing. Keys are scoped per app (see <see cref="For"/>).
+/// </summary>
+public sealed class PipelineCache : IDisposable
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<(string App, string Key), Entry> _entries = [];
+    private readonly LinkedList<Entry> _recency = new();
+    private readonly DeviceExecutor _executor;
+    private readonly TimeProvider _time;
+    private long _bytesUsed;
+    private long _hits;
+    private long _misses;
+    private long _loads;
+    private long _evictions;
+    private double _loadMsTotal;
+
+    /// <summary>Creates an empty cache of <paramref name="budgetBytes"/> whose pipelines live on <paramref name="executor"/>'s device.</summary>
+    public PipelineCache(long budgetBytes, DeviceExecutor executor, TimeProvider time)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budgetBytes);
+        BudgetBytes = budgetBytes;
+        _executor = executor;
+        _time = time;
+    }
+
+    /// <summary>The memory budget, in bytes.</summary>
+    public long BudgetBytes { get; }
+
+    /// <summary>The cache as one app sees it: its own keys only.</summary>
+    public AppPipelineCache For(string appId) => new(this, appId);
+
+    /// <summary>Counters and bytes, for hints events and metrics.</summary>
+    public CacheUsage Usage()
+    {
+        lock (_gate)
+        {
+            return new CacheUsage(_bytesUsed, BudgetBytes, _hits, _misses, _loads, _evictions, _loads == 0 ? 0 : _loadMsTotal / _loads);
+        }
+    }
+
+    internal async Task<PipelineLease<T>> AcquireAsync<T>(string app, string key, long sizeBytes, Func<Task<T>> load, CancellationToken cancellationToken)
+        where T : class, IDisposable
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(sizeBytes);
+        Entry entry;
+        List<Entry> evicted = [];
+        lock (_gate)
+        {
+            if (_entries.TryGetValue((app, key), out var existing))
+            {
+                entry = existing;
+                entry.Users++;
+                _hits++;
+                if (entry.Node is not null)
+                {
+                    _recency.Remove(entry.Node);
+                    _recency.AddFirst(entry.Node);
+                }
+            }
+            else
+            {
+                _misses++;
+                MakeRoom(key, sizeBytes, evicted);
+                entry = new Entry(app, key, sizeBytes) { Users = 1 };
+                _entries.Add((app, key), entry);
+                _bytesUsed += sizeBytes;
+                entry.Load = LoadAsync(entry, load);
+            }
+        }
+
+        if (evicted.Count > 0)
+        {
+            await _executor.RunAsync(() => evicted.ForEach(e => e.Value!.Dispose()), CancellationToken.None).ConfigureAwait(false);
+        }
+
+        try
+        {
+            var value = await entry.Load!.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return new PipelineLease<T>(this, entry, (T)value);
+        }
+        catch
+        {
+            Release(entry);
+            throw;
+        }
+    }
+
+    internal IReadOnlyList<string> ReadyKeys(string app)
+    {
+        lock (_gate)
+        {
+            return [.. _recency.Where(e => e.App == app).Select(e => e.Key)];
+        }
+    }
+
+    internal IReadOnlyList<string> LoadingKeys(string app)
+    {
+        lock (_gate)
+        {
+            return [.. _entries.Values.Where(e => e.App == app && e.Node is null).Select(e => e.Key).Order(StringComparer.Ordinal)];
+        }
+    }
+
+    internal void Release(Entry entry)
+    {
+        lock (_gate)
+        {
+            entry.Users--;
+        }
+    }
+
+    /// <summary>Disposes every loaded pipeline; call when the runner stops.</summary>
+    public void Dispose()
+    {
+        List<Entry> loaded;
+        lock (_gate)
+        {
+            loaded = [.. _recency];
+            _recency.Clear();
+            _entries.Clear();
+            _bytesUsed = 0;
+        }
+
+        loaded.ForEach(e => e.Value!.Dispose());
+    }
+
+    /// <summary>Evicts idle pipelines, least recently used first, until <paramref name="sizeBytes"/> more fit the budget.</summary>
+    private void MakeRoom(string key, long sizeBytes, List<Entry> evicted)
+    {
+        if (sizeBytes > BudgetBytes)
+        {
+            throw new PipelineCacheException($"'{key}' needs {sizeBytes} bytes, more than the runner's whole pipeline budget of {BudgetBytes} bytes.");
+        }
+
+        var idleBytes = _recency.Where(e => e.Users == 0).Sum(e => e.SizeBytes);
+        if (_bytesUsed - idleBytes + sizeBytes > BudgetBytes)
+        {
+            throw new PipelineCacheException(
+                $"'{key}' needs {sizeBytes} bytes but only {BudgetBytes - _bytesUsed + idleBytes} of the runner's {BudgetBytes}-byte budget can be freed; the rest is held by pipelines in use or loading.");
+        }
+
+        for (var node = _recency.Last; node is not null && _bytesUsed + sizeBytes > BudgetBytes;)
+        {
+            var previous = node.Previous;
+            if (node.Value.Users == 0)
+            {
+                _recency.Remove(node);
+                _entries.Remove((node.Value.App, node.Value.Key));
+                _bytesUsed -= node.Value.SizeBytes;
+                _evictions++;
+                evicted.Add(node.Value);
+            }
+
+            node = previous;
+        }
+    }
+
+    private async Task<IDisposable> LoadAsync<T>(Entry entry, Func<Task<T>> load)
+        where T : class, IDisposable
+    {
+        var started = _time.GetTimestamp();
+        try
+        {
+            // Shared by every request waiting for this key, so no single request's cancellation stops it.
+            var value = await Task.Run(load, CancellationToken.None).ConfigureAwait(false);
+            lock (_gate)
+            {
+                entry.Value = value;
+                entry.Node = _recency.AddFirst(entry);
+                _loads++;
+                _loadMsTotal += _time.GetElapsedTime(started).TotalMilliseconds;
+            }
+
+            return value;
+        }
+        catch
+        {
+            lock (_gate)
+            {
+                _entries.Remove((entry.App, entry.Key));
+                _bytesUsed -= entry.SizeBytes;
+            }
+
+            throw;
+        }
+    }
+
+    internal sealed class Entry(string app, string key, long sizeBytes)
+    {
+        public string App { get; } = app;
+
+        public string Key { get; } = key;
+
+        public long SizeBytes { get; } = sizeBytes;
+
+        public int Users { get; set; }
+
+        public Task<IDisposable>? Load { get; set; }
+
+        public IDisposable? Value { get; set; }
+
+        public LinkedListNode<Entry>? Node { get; set; }
+    }
+}
+
+/// <summary>One app's view of its runner's <see cref="PipelineCache"/>.</summary>
+public sealed class AppPipelineCache
+{
+    private readonly PipelineCache _cache;
+    private readonly string _app;
+
+    internal AppPipelineCache(PipelineCache cache, string app) => (_cache, _app) = (cache, app);
+
+    /// <summary>The app's loaded pipelines, most recently used first.</summary>
+    public IReadOnlyList<string> Keys => _cache.ReadyKeys(_app);
+
+    /// <summary>The app's pipelines being loaded now.</summary>
+    public IReadOnlyList<string> Loading => _cache.LoadingKeys(_app);
+
+    /// <summary>
+    /// The pipeline for <paramref name="key"/>, loading it with <paramref name="load"/> (which should run on the
+    /// device thread) if it is not held; hold the lease while using the pipeline so it is not evicted.
+    /// </summary>
+    /// <exception cref="PipelineCacheException">It cannot fit the budget.</exception>
+    public Task<PipelineLease<T>> AcquireAsync<T>(string key, long sizeBytes, Func<Task<T>> load, CancellationToken cancellationToken)
+        where T : class, IDisposable =>
+        _cache.AcquireAsync(_app, key, sizeBytes, load, cancellationToken);
+}
+
+/// <summary>A pipeline in use; dispose to let the cache evict it again.</summary>
+public sealed class PipelineLease<T> : IDisposable
+    where T : class
+{
+    private readonly PipelineCache _cache;
+    private readonly PipelineCache.Entry _entry;
+    private int _released;
+
+    internal PipelineLease(PipelineCache cache, PipelineCache.Entry entry, T value) => (_cache, _entry, Value) = (cache, entry, value);
+
+    /// <summary>The pipeline.</summary>
+    public T Value { get; }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            _cache.Release(_entry);
+        }
+    }
+}
