@@ -6,6 +6,7 @@ var root = new RootCommand("FalHints: routing hints for inference on an Orleans 
     ServeCommand.Create(),
     SubmitCommand.Create(),
     ModelsCommand.Create(),
+    SmokeCommand.Create(),
 };
 
 // No command, or only serve's options: serve.

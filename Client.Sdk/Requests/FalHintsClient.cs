@@ -23,15 +23,27 @@ public sealed class FalHintsClient
     /// waits for the result. Failures are returned in <see cref="InferenceResult.Error"/>, not thrown.
     /// </summary>
     /// <exception cref="ArgumentException">The app id or the input JSON is malformed.</exception>
-    public async Task<InferenceResult> SubmitAsync(string appId, string inputJson, string? hint, CancellationToken cancellationToken = default)
+    public Task<InferenceResult> SubmitAsync(string appId, string inputJson, string? hint, CancellationToken cancellationToken = default) =>
+        SubmitAsync(appId, inputJson, hint, "/", cancellationToken);
+
+    /// <summary>
+    /// Sends <paramref name="inputJson"/> to the endpoint <paramref name="path"/> of <paramref name="appId"/>; see
+    /// <see cref="SubmitAsync(string, string, string?, CancellationToken)"/>.
+    /// </summary>
+    public async Task<InferenceResult> SubmitAsync(string appId, string inputJson, string? hint, string path, CancellationToken cancellationToken = default)
     {
         if (!AppIds.TryValidate(appId, out var appError))
         {
             throw new ArgumentException(appError, nameof(appId));
         }
 
+        if (string.IsNullOrEmpty(path) || !path.StartsWith('/'))
+        {
+            throw new ArgumentException($"The endpoint path '{path}' must start with '/'.", nameof(path));
+        }
+
         EnsureJsonObject(inputJson);
-        var request = new InferenceRequest(Guid.NewGuid().ToString("N"), appId, inputJson, hint);
+        var request = new InferenceRequest(Guid.NewGuid().ToString("N"), appId, inputJson, hint, path);
         return await _grains.GetGrain<IRouterGrain>(appId).SubmitAsync(request).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 

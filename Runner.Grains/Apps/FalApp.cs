@@ -76,7 +76,7 @@ public abstract class FalApp
                     ? throw new FalAppException(ErrorCodes.AppError, $"App '{AppId}' endpoint '{path}' returned no output.")
                     : JsonSerializer.Serialize(output, FalJson.Options);
             }
-            catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
+            catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
             {
                 throw new FalAppException(ErrorCodes.AppError, $"App '{AppId}' endpoint '{path}' returned output that cannot be serialized: {ex.Message}");
             }

@@ -6,11 +6,11 @@ using FalHints.Tests.Support;
 
 namespace FalHints.Tests.Routing;
 
-public sealed class RouterClusterTests : IClassFixture<FalHintsCluster>
+public sealed class RouterClusterTests : IClassFixture<FalHintsCluster<DefaultProfile>>
 {
-    private readonly FalHintsCluster _cluster;
+    private readonly FalHintsCluster<DefaultProfile> _cluster;
 
-    public RouterClusterTests(FalHintsCluster cluster) => _cluster = cluster;
+    public RouterClusterTests(FalHintsCluster<DefaultProfile> cluster) => _cluster = cluster;
 
     private static string Input(string model, string prompt = "a lighthouse at dusk") =>
         JsonSerializer.Serialize(new AnyModelInput(model, prompt), FalJson.Options);

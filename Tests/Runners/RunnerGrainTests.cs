@@ -1,0 +1,160 @@
+using System.Text.Json;
+using FalHints.Client.Apps;
+using FalHints.Client.Contracts;
+using FalHints.Client.Requests;
+using FalHints.Tests.Support;
+
+namespace FalHints.Tests.Runners;
+
+public sealed class RunnerGrainTests : IClassFixture<FalHintsCluster<RunnerProfile>>
+{
+    private static readonly TimeSpan EventTimeout = TimeSpan.FromSeconds(20);
+    private readonly FalHintsCluster<RunnerProfile> _cluster;
+
+    public RunnerGrainTests(FalHintsCluster<RunnerProfile> cluster) => _cluster = cluster;
+
+    private static string Json<T>(T value) => JsonSerializer.Serialize(value, FalJson.Options);
+
+    [Fact]
+    public async Task Each_runner_is_activated_on_the_silo_its_key_names()
+    {
+        foreach (var silo in _cluster.Cluster.Silos)
+        {
+            foreach (var device in new[] { "cpu:0", "cpu:1" })
+            {
+                var status = await _cluster.Cluster.Client.GetGrain<IRunnerGrain>($"{silo.Name}/{device}").GetStatusAsync();
+
+                Assert.Equal(silo.Name, status.HostSilo);
+                Assert.Equal($"{silo.Name}/{device}", status.RunnerId);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Runner_of_a_silo_that_does_not_exist_is_never_activated_elsewhere()
+    {
+        var runner = _cluster.Cluster.Client.GetGrain<IRunnerGrain>("no-such-silo/cpu:0");
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => runner.GetStatusAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.IsNotType<TimeoutException>(error);
+        Assert.Contains("no-such-silo", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Hints_are_published_after_every_response_with_a_growing_sequence()
+    {
+        var log = await HintEventLog.SubscribeAsync(_cluster.Cluster.Client, AnyModel.AppId);
+        var client = _cluster.Client;
+        string Input(string model) => Json(new AnyModelInput(model, "stream test"));
+
+        var results = new List<InferenceResult>();
+        foreach (var model in new[] { "tiny/alpha", "tiny/beta", "tiny/missing", "tiny/alpha" })
+        {
+            results.Add(await client.SubmitAsync(AnyModel.AppId, Input(model), model));
+        }
+
+        await log.WaitForCountAsync(e => e.Kind == HintsEventKind.Response, results.Count, EventTimeout, "per response");
+
+        foreach (var served in results.GroupBy(r => r.RunnerId))
+        {
+            Assert.Equal(served.Count(), log.Events.Count(e => e.Kind == HintsEventKind.Response && e.RunnerId == served.Key));
+        }
+
+        foreach (var perRunner in log.Events.GroupBy(e => e.RunnerId))
+        {
+            var sequences = perRunner.Select(e => e.Sequence).ToList();
+            Assert.Equal(sequences.Order(), sequences);
+            Assert.Equal(sequences.Count, sequences.Distinct().Count());
+        }
+
+        Assert.Equal(ErrorCodes.ModelNotFound, results[2].Error!.Code);
+        var alphaRunner = results[3].RunnerId!;
+        var last = await log.WaitForAsync(e => e.RunnerId == alphaRunner && e.Hints.Contains("tiny/alpha") && e.Cache.Loads > 0, EventTimeout, "holding tiny/alpha");
+        Assert.Equal(alphaRunner.Split('/')[0], last.Silo);
+        Assert.Equal(1, last.Capacity);
+        Assert.True(last.Cache.BytesUsed > 0 && last.Cache.BudgetBytes > last.Cache.BytesUsed);
+        await log.UnsubscribeAsync();
+    }
+
+    [Fact]
+    public async Task A_pipeline_being_loaded_is_visible_as_loading_until_it_is_held()
+    {
+        var log = await HintEventLog.SubscribeAsync(_cluster.Cluster.Client, GatedLoadApp.Id);
+        var gate = GatedLoadApp.Gate("slow-model");
+
+        var request = _cluster.Client.RunAsync<KeyInput, KeyOutput>(GatedLoadApp.Id, new KeyInput("slow-model"), "slow-model");
+        var loading = await log.WaitForAsync(e => e.Loading.Contains("slow-model"), EventTimeout, "loading slow-model");
+        Assert.DoesNotContain("slow-model", loading.Hints);
+        gate.SetResult();
+        var output = await request;
+
+        var held = await log.WaitForAsync(e => e.RunnerId == output.Runner && e.Hints.Contains("slow-model"), EventTimeout, "holding slow-model");
+        Assert.Equal(loading.RunnerId, output.Runner);
+        Assert.Empty(held.Loading);
+        Assert.True(held.Sequence > loading.Sequence);
+        await log.UnsubscribeAsync();
+    }
+
+    [Fact]
+    public async Task Oversized_hint_lists_are_refused_and_truncated_deterministically()
+    {
+        var log = await HintEventLog.SubscribeAsync(_cluster.Cluster.Client, NoisyHintsApp.Id);
+
+        await _cluster.Client.RunAsync<KeyInput, KeyOutput>(NoisyHintsApp.Id, new KeyInput("k"), null);
+
+        var response = await log.WaitForAsync(e => e.Kind == HintsEventKind.Response, EventTimeout, "after the noisy response");
+        Assert.Equal(Enumerable.Range(0, 64).Select(i => $"h{i:000}"), response.Hints);
+        await log.UnsubscribeAsync();
+    }
+
+    [Fact]
+    public async Task App_failures_end_that_request_only_and_the_runner_keeps_serving()
+    {
+        var client = _cluster.Client;
+
+        var thrown = await client.SubmitAsync(FaultyApp.Id, Json(new FaultInput("throw")), null);
+        var hung = await client.SubmitAsync(FaultyApp.Id, Json(new FaultInput("hang")), null);
+        var invalid = await client.SubmitAsync(FaultyApp.Id, Json(new FaultInput("bad-output")), null);
+        var wrongEndpoint = await client.SubmitAsync(FaultyApp.Id, Json(new FaultInput("ok")), null, "/nope");
+        var fine = await client.RunAsync<FaultInput, FaultOutput>(FaultyApp.Id, new FaultInput("ok"), null);
+
+        Assert.Equal((ErrorCodes.AppError, "the app broke"), (thrown.Error!.Code, thrown.Error.Message[^"the app broke".Length..]));
+        Assert.Equal(ErrorCodes.RequestTimeout, hung.Error!.Code);
+        Assert.Equal(ErrorCodes.AppError, invalid.Error!.Code);
+        Assert.Contains("cannot be serialized", invalid.Error.Message, StringComparison.Ordinal);
+        Assert.Equal(ErrorCodes.EndpointNotFound, wrongEndpoint.Error!.Code);
+        Assert.Equal(1, fine.Value);
+    }
+
+    [Fact]
+    public async Task Corrupt_weights_are_a_clear_error_and_leave_the_cache_clean()
+    {
+        var before = await RunnerStatesAsync();
+        var result = await _cluster.Client.SubmitAsync(AnyModel.AppId, Json(new AnyModelInput(RunnerProfile.CorruptModel, "x")), RunnerProfile.CorruptModel);
+
+        Assert.Equal(ErrorCodes.ModelCorrupt, result.Error!.Code);
+        Assert.Contains($"'{RunnerProfile.CorruptModel}'", result.Error.Message, StringComparison.Ordinal);
+        var status = await _cluster.Cluster.Client.GetGrain<IRunnerGrain>(result.RunnerId!).GetStatusAsync();
+        var app = status.Apps.Single(a => a.AppId == AnyModel.AppId);
+        Assert.DoesNotContain(RunnerProfile.CorruptModel, app.Hints);
+        Assert.Empty(app.Loading);
+        Assert.Equal(before[result.RunnerId!].Cache.BytesUsed, app.Cache.BytesUsed);
+        Assert.Equal(before[result.RunnerId!].Cache.Loads, app.Cache.Loads);
+    }
+
+    private async Task<Dictionary<string, HintsEvent>> RunnerStatesAsync()
+    {
+        var states = new Dictionary<string, HintsEvent>();
+        foreach (var silo in _cluster.Cluster.Silos)
+        {
+            foreach (var device in new[] { "cpu:0", "cpu:1" })
+            {
+                var status = await _cluster.Cluster.Client.GetGrain<IRunnerGrain>($"{silo.Name}/{device}").GetStatusAsync();
+                states[status.RunnerId] = status.Apps.Single(a => a.AppId == AnyModel.AppId);
+            }
+        }
+
+        return states;
+    }
+}

@@ -1,0 +1,86 @@
+using System.Collections.Concurrent;
+using FalHints.Runner.Apps;
+
+namespace FalHints.Tests.Runners;
+
+public sealed record KeyInput(string Key);
+
+public sealed record KeyOutput(string Key, string Runner);
+
+/// <summary>Loads a pipeline per key, waiting for the test to open that key's gate first.</summary>
+public sealed class GatedLoadApp : FalApp<KeyInput, KeyOutput>
+{
+    public const string Id = "test/gated";
+
+    private static readonly ConcurrentDictionary<string, TaskCompletionSource> Gates = new();
+    private RunnerContext _runner = null!;
+
+    public override string AppId => Id;
+
+    public static TaskCompletionSource Gate(string key) =>
+        Gates.GetOrAdd(key, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    public override Task SetupAsync(RunnerContext runner, CancellationToken cancellationToken)
+    {
+        _runner = runner;
+        return Task.CompletedTask;
+    }
+
+    public override IReadOnlyList<string> ProvideHints() => _runner.Pipelines.Keys;
+
+    public override IReadOnlyList<string> ProvideLoading() => _runner.Pipelines.Loading;
+
+    protected override async Task<KeyOutput> RunAsync(KeyInput input, CancellationToken cancellationToken)
+    {
+        using var lease = await _runner.Pipelines.AcquireAsync(input.Key, 1, async () =>
+        {
+            await Gate(input.Key).Task;
+            return new MemoryStream();
+        }, cancellationToken);
+        return new KeyOutput(input.Key, _runner.RunnerId);
+    }
+}
+
+/// <summary>Reports more hints, and longer ones, than a runner accepts.</summary>
+public sealed class NoisyHintsApp : FalApp<KeyInput, KeyOutput>
+{
+    public const string Id = "test/noisy";
+
+    public override string AppId => Id;
+
+    public override IReadOnlyList<string> ProvideHints() =>
+        [new string('x', 1000), .. Enumerable.Range(0, 100).Select(i => $"h{i:000}")];
+
+    protected override Task<KeyOutput> RunAsync(KeyInput input, CancellationToken cancellationToken) =>
+        Task.FromResult(new KeyOutput(input.Key, "noisy"));
+}
+
+public sealed record FaultInput(string Mode);
+
+public sealed record FaultOutput(string Mode, double Value);
+
+/// <summary>Fails in the ways apps do: throws, hangs past its timeout, returns output that cannot be serialized.</summary>
+public sealed class FaultyApp : FalApp<FaultInput, FaultOutput>
+{
+    public const string Id = "test/faulty";
+
+    public override string AppId => Id;
+
+    public override FalAppSettings Settings { get; } = FalAppSettings.Default with { RequestTimeout = TimeSpan.FromSeconds(1) };
+
+    protected override async Task<FaultOutput> RunAsync(FaultInput input, CancellationToken cancellationToken)
+    {
+        switch (input.Mode)
+        {
+            case "throw":
+                throw new InvalidOperationException("the app broke");
+            case "hang":
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+                break;
+            case "bad-output":
+                return new FaultOutput(input.Mode, double.NaN);
+        }
+
+        return new FaultOutput(input.Mode, 1);
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Publishes the host for a Linux GPU machine that has no .NET installed: self-contained for linux-x64,
+# with the TorchSharp package alone (FalHintsTorch=system), so LibTorch with CUDA is taken at run time
+# from LD_LIBRARY_PATH (for example a PyTorch wheel's torch/lib). Writes artifacts/falhints-gpu.tar.xz.
+# For a machine without PyTorch, build with -p:FalHintsTorch=cuda instead (TorchSharp-cuda-linux from the
+# public NuGet, about 3 GB).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=artifacts/gpu
+rm -rf "$out" artifacts/falhints-gpu.tar.xz
+dotnet publish Silo.Host -c Release -r linux-x64 --self-contained -p:FalHintsTorch=system -o "$out/falhints"
+cp scripts/gpu-smoke.sh "$out/"
+tar -C "$out" -cJf artifacts/falhints-gpu.tar.xz .
+echo "artifacts/falhints-gpu.tar.xz: $(du -h artifacts/falhints-gpu.tar.xz | cut -f1)"
