@@ -1,15 +1,40 @@
+using System.Collections.Immutable;
+
 namespace FalHints.Client.Contracts;
 
 /// <summary>
-/// One router per app, keyed by the app id (<c>owner/name</c>). It keeps the index of which runner
-/// holds which hints and places every request of its app.
+/// One router per app, keyed by the app id (<c>owner/name</c>). It keeps the index of which runner holds which
+/// hints, queues the app's requests and places each on a runner.
 /// </summary>
 [Alias("falhints.IRouterGrain")]
 public interface IRouterGrain : IGrainWithStringKey
 {
-    /// <summary>Places the request on a runner (or queues it) and returns once it has completed.</summary>
-    [Alias("SubmitAsync")]
-    Task<InferenceResult> SubmitAsync(InferenceRequest request);
+    /// <summary>Queues a request and places it at once if a runner is free.</summary>
+    [Alias("EnqueueAsync")]
+    Task<EnqueueResult> EnqueueAsync(RequestTicket ticket);
+
+    /// <summary>A queued request's 0-based position, or null when it is not queued.</summary>
+    [Alias("GetPositionAsync")]
+    Task<int?> GetPositionAsync(string requestId);
+
+    /// <summary>Removes a queued request (true), or signals a running one's runner to cancel it (false).</summary>
+    [Alias("CancelAsync")]
+    Task<bool> CancelAsync(string requestId);
+
+    /// <summary>
+    /// Request grains call this periodically until they complete, so a router that restarted learns again the
+    /// requests it had accepted: queued ones are queued again, running ones are watched on their runner.
+    /// </summary>
+    [Alias("ResumeAsync")]
+    Task ResumeAsync(RequestTicket ticket, RequestState state, string? runnerId, int attempts);
+
+    /// <summary>Runner: a dispatched request finished; <paramref name="hints"/> is the runner's state after it.</summary>
+    [Alias("CompletedAsync")]
+    Task CompletedAsync(string requestId, HintsEvent hints);
+
+    /// <summary>Asks up to <paramref name="runners"/> runners that do not hold <paramref name="hint"/> to load it now; returns those that did.</summary>
+    [Alias("PrewarmAsync")]
+    Task<ImmutableArray<string>> PrewarmAsync(string hint, int runners);
 
     /// <summary>What the router currently knows about the runners of its app and its queue.</summary>
     [Alias("GetSnapshotAsync")]

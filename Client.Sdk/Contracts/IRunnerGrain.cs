@@ -11,9 +11,24 @@ public interface IRunnerGrain : IGrainWithStringKey
     [Alias("StartAsync")]
     Task StartAsync();
 
-    /// <summary>Runs one request of one app on this runner and reports the hints it holds afterwards.</summary>
+    /// <summary>
+    /// Accepts a request and returns at once; when it finishes the runner completes the request grain and tells
+    /// the app's router, so no call stays open for the length of a model load.
+    /// </summary>
+    [Alias("DispatchAsync")]
+    Task DispatchAsync(RunnerInvocation invocation);
+
+    /// <summary>Runs one request and waits for it (no queue, no request grain); subject to the grain call timeout.</summary>
     [Alias("InvokeAsync")]
     Task<RunnerResponse> InvokeAsync(RunnerInvocation invocation);
+
+    /// <summary>Signals the cancellation token of a running request.</summary>
+    [Alias("CancelAsync")]
+    Task CancelAsync(string requestId);
+
+    /// <summary>Asks the app to load what <paramref name="hint"/> names ahead of traffic; null on success.</summary>
+    [Alias("PrewarmAsync")]
+    Task<RequestError?> PrewarmAsync(string appId, string hint);
 
     /// <summary>Where the runner runs and what each of its apps holds now (no event is published).</summary>
     [Alias("GetStatusAsync")]

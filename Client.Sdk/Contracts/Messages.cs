@@ -8,13 +8,42 @@ namespace FalHints.Client.Contracts;
 /// <param name="InputJson">The app's input as a JSON object.</param>
 /// <param name="Hint">The routing hint (matched exactly against runners' hints), or null.</param>
 /// <param name="Path">The app's endpoint, <c>/</c> by default.</param>
+/// <param name="Options">Priority, start timeout, retries and further hints.</param>
 [GenerateSerializer, Immutable, Alias("falhints.InferenceRequest")]
 public sealed record InferenceRequest(
     [property: Id(0)] string RequestId,
     [property: Id(1)] string AppId,
     [property: Id(2)] string InputJson,
     [property: Id(3)] string? Hint,
-    [property: Id(4)] string Path = "/");
+    [property: Id(4)] string Path = "/",
+    [property: Id(5)] SubmitOptions? Options = null);
+
+/// <summary>Queue priority: <c>normal</c> requests are always started before <c>low</c> ones.</summary>
+public enum RequestPriority
+{
+    /// <summary>The default.</summary>
+    Normal = 0,
+
+    /// <summary>Started only when no normal request of the app is waiting.</summary>
+    Low = 1,
+}
+
+/// <summary>How a request is queued and retried.</summary>
+/// <param name="Priority">Queue priority.</param>
+/// <param name="StartTimeout">Fail with <c>start_timeout</c> if the request has not started within this time.</param>
+/// <param name="NoRetry">Do not retry the request on another runner when its runner dies.</param>
+/// <param name="MoreHints">Further hints, less specific than the main one (e.g. a LoRA's base model): a runner holding
+/// an earlier hint is preferred over one holding a later one.</param>
+[GenerateSerializer, Immutable, Alias("falhints.SubmitOptions")]
+public sealed record SubmitOptions(
+    [property: Id(0)] RequestPriority Priority = RequestPriority.Normal,
+    [property: Id(1)] TimeSpan? StartTimeout = null,
+    [property: Id(2)] bool NoRetry = false,
+    [property: Id(3)] ImmutableArray<string> MoreHints = default)
+{
+    /// <summary>Normal priority, no start timeout, retries on, one hint.</summary>
+    public static SubmitOptions Default { get; } = new();
+}
 
 /// <summary>The outcome of a request: output JSON on success, an error otherwise.</summary>
 /// <param name="RequestId">The request's id.</param>
@@ -65,17 +94,95 @@ public static class ErrorCodes
     /// <summary>The app itself threw, or returned output that cannot be serialized.</summary>
     public const string AppError = "app_error";
 
-    /// <summary>Runners failed (not the app) on every attempt the router made.</summary>
+    /// <summary>Runners failed (not the app) on every attempt the router made, or the caller opted out of retries.</summary>
     public const string RunnerFailed = "runner_failed";
+
+    /// <summary>The request did not start within its start timeout.</summary>
+    public const string StartTimeout = "start_timeout";
+
+    /// <summary>The app's queue is at its maximum length.</summary>
+    public const string QueueFull = "queue_full";
+
+    /// <summary>The caller cancelled the request.</summary>
+    public const string Cancelled = "cancelled";
+
+    /// <summary>No request with this id is known (never submitted, or its result has expired).</summary>
+    public const string RequestNotFound = "request_not_found";
 }
 
-/// <summary>What a router asks a runner to do.</summary>
+/// <summary>What a router asks a runner to do; <paramref name="Attempt"/> counts from 1.</summary>
 [GenerateSerializer, Immutable, Alias("falhints.RunnerInvocation")]
 public sealed record RunnerInvocation(
     [property: Id(0)] string RequestId,
     [property: Id(1)] string AppId,
     [property: Id(2)] string InputJson,
-    [property: Id(3)] string Path = "/");
+    [property: Id(3)] string Path = "/",
+    [property: Id(4)] int Attempt = 1,
+    [property: Id(5)] bool HintHit = false);
+
+/// <summary>Where a request stands.</summary>
+public enum RequestState
+{
+    /// <summary>Waiting in the app's queue.</summary>
+    Queued = 0,
+
+    /// <summary>Running on a runner.</summary>
+    InProgress = 1,
+
+    /// <summary>Finished: <see cref="RequestStatus.Result"/> holds the output or the error.</summary>
+    Completed = 2,
+}
+
+/// <summary>A request's status, as fal's queue API reports it.</summary>
+/// <param name="RequestId">The request's id.</param>
+/// <param name="AppId">Its app.</param>
+/// <param name="State">Queued, in progress or completed.</param>
+/// <param name="QueuePosition">0-based position in the app's queue while queued.</param>
+/// <param name="RunnerId">The runner running or that ran it.</param>
+/// <param name="HintHit">Whether that runner held the request's hint.</param>
+/// <param name="Attempts">Runners tried so far.</param>
+/// <param name="Result">The outcome, once completed.</param>
+/// <param name="Logs">What happened to the request, oldest first.</param>
+[GenerateSerializer, Immutable, Alias("falhints.RequestStatus")]
+public sealed record RequestStatus(
+    [property: Id(0)] string RequestId,
+    [property: Id(1)] string AppId,
+    [property: Id(2)] RequestState State,
+    [property: Id(3)] int? QueuePosition,
+    [property: Id(4)] string? RunnerId,
+    [property: Id(5)] bool HintHit,
+    [property: Id(6)] int Attempts,
+    [property: Id(7)] InferenceResult? Result,
+    [property: Id(8)] ImmutableArray<RequestLog> Logs);
+
+/// <summary>One line of a request's log.</summary>
+[GenerateSerializer, Immutable, Alias("falhints.RequestLog")]
+public sealed record RequestLog(
+    [property: Id(0)] DateTimeOffset Timestamp,
+    [property: Id(1)] string Message);
+
+/// <summary>A request as the router queues it: the request and when it was accepted.</summary>
+[GenerateSerializer, Immutable, Alias("falhints.RequestTicket")]
+public sealed record RequestTicket(
+    [property: Id(0)] InferenceRequest Request,
+    [property: Id(1)] DateTimeOffset AcceptedAt)
+{
+    /// <summary>The request id.</summary>
+    public string RequestId => Request.RequestId;
+
+    /// <summary>The options, or the defaults.</summary>
+    public SubmitOptions Options => Request.Options ?? SubmitOptions.Default;
+
+    /// <summary>When the request must have started by, if it has a start timeout.</summary>
+    public DateTimeOffset? StartDeadline => Options.StartTimeout is { } timeout ? AcceptedAt + timeout : null;
+}
+
+/// <summary>The router's answer to an enqueue: queued at a position, already started, or refused.</summary>
+[GenerateSerializer, Immutable, Alias("falhints.EnqueueResult")]
+public sealed record EnqueueResult(
+    [property: Id(0)] RequestState State,
+    [property: Id(1)] int? QueuePosition,
+    [property: Id(2)] RequestError? Error);
 
 /// <summary>A runner's answer: the output or the error, and its hints after the response.</summary>
 [GenerateSerializer, Immutable, Alias("falhints.RunnerResponse")]
@@ -116,6 +223,7 @@ public enum HintsEventKind
 /// <param name="Timestamp">When the event was made.</param>
 /// <param name="Kind">Why it was published.</param>
 /// <param name="Cache">The runner's pipeline cache: bytes used of budget, load and hit counts, load times.</param>
+/// <param name="Routing">What the app tells routers: its hint field and mean inference time.</param>
 [GenerateSerializer, Immutable, Alias("falhints.HintsEvent")]
 public sealed record HintsEvent(
     [property: Id(0)] string RunnerId,
@@ -129,7 +237,16 @@ public sealed record HintsEvent(
     [property: Id(8)] DateTimeOffset Timestamp,
     [property: Id(9)] HintsEventKind Kind,
     [property: Id(10)] ImmutableArray<string> Loading,
-    [property: Id(11)] CacheUsage Cache);
+    [property: Id(11)] CacheUsage Cache,
+    [property: Id(12)] AppRouting? Routing = null);
+
+/// <summary>What an app tells routers about itself.</summary>
+/// <param name="HintField">A top-level input field whose string value is the hint when the caller sends none.</param>
+/// <param name="MeanInferenceMs">Mean time of the app's requests on the runner, in milliseconds (0 before the first).</param>
+[GenerateSerializer, Immutable, Alias("falhints.AppRouting")]
+public sealed record AppRouting(
+    [property: Id(0)] string? HintField,
+    [property: Id(1)] double MeanInferenceMs);
 
 /// <summary>A runner's pipeline cache at one moment.</summary>
 /// <param name="BytesUsed">Bytes of the pipelines held and being loaded.</param>
@@ -171,7 +288,10 @@ public sealed record RouterSnapshot(
     [property: Id(1)] ImmutableArray<RunnerSnapshot> Runners,
     [property: Id(2)] int Queued,
     [property: Id(3)] long Hits,
-    [property: Id(4)] long Misses);
+    [property: Id(4)] long Misses,
+    [property: Id(5)] int InFlight,
+    [property: Id(6)] string Policy,
+    [property: Id(7)] long Retries);
 
 /// <summary>A runner's own account of itself.</summary>
 /// <param name="RunnerId">The runner, <c>{silo}/{device}</c>.</param>

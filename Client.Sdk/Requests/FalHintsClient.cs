@@ -19,18 +19,11 @@ public sealed class FalHintsClient
     }
 
     /// <summary>
-    /// Sends <paramref name="inputJson"/> to <paramref name="appId"/> with an optional routing hint and
-    /// waits for the result. Failures are returned in <see cref="InferenceResult.Error"/>, not thrown.
+    /// Queues <paramref name="inputJson"/> for <paramref name="appId"/> with an optional routing hint and returns a
+    /// handle at once; the request runs whether or not anyone waits for it.
     /// </summary>
-    /// <exception cref="ArgumentException">The app id or the input JSON is malformed.</exception>
-    public Task<InferenceResult> SubmitAsync(string appId, string inputJson, string? hint, CancellationToken cancellationToken = default) =>
-        SubmitAsync(appId, inputJson, hint, "/", cancellationToken);
-
-    /// <summary>
-    /// Sends <paramref name="inputJson"/> to the endpoint <paramref name="path"/> of <paramref name="appId"/>; see
-    /// <see cref="SubmitAsync(string, string, string?, CancellationToken)"/>.
-    /// </summary>
-    public async Task<InferenceResult> SubmitAsync(string appId, string inputJson, string? hint, string path, CancellationToken cancellationToken = default)
+    /// <exception cref="ArgumentException">The app id, path or input JSON is malformed.</exception>
+    public async Task<FalRequestHandle> EnqueueAsync(string appId, string inputJson, string? hint, string path = "/", SubmitOptions? options = null, CancellationToken cancellationToken = default)
     {
         if (!AppIds.TryValidate(appId, out var appError))
         {
@@ -43,8 +36,28 @@ public sealed class FalHintsClient
         }
 
         EnsureJsonObject(inputJson);
-        var request = new InferenceRequest(Guid.NewGuid().ToString("N"), appId, inputJson, hint, path);
-        return await _grains.GetGrain<IRouterGrain>(appId).SubmitAsync(request).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var request = new InferenceRequest(Guid.NewGuid().ToString("N"), appId, inputJson, hint, path, options);
+        var handle = new FalRequestHandle(_grains.GetGrain<IRequestGrain>(request.RequestId), request.RequestId);
+        await handle.Grain.SubmitAsync(request).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return handle;
+    }
+
+    /// <summary>
+    /// Sends <paramref name="inputJson"/> to <paramref name="appId"/> with an optional routing hint and waits for the
+    /// result. Failures are returned in <see cref="InferenceResult.Error"/>, not thrown. Cancelling the token cancels the request.
+    /// </summary>
+    /// <exception cref="ArgumentException">The app id or the input JSON is malformed.</exception>
+    public Task<InferenceResult> SubmitAsync(string appId, string inputJson, string? hint, CancellationToken cancellationToken = default) =>
+        SubmitAsync(appId, inputJson, hint, "/", null, cancellationToken);
+
+    /// <summary>
+    /// Sends <paramref name="inputJson"/> to the endpoint <paramref name="path"/> of <paramref name="appId"/> with
+    /// <paramref name="options"/>; see <see cref="SubmitAsync(string, string, string?, CancellationToken)"/>.
+    /// </summary>
+    public async Task<InferenceResult> SubmitAsync(string appId, string inputJson, string? hint, string path, SubmitOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var handle = await EnqueueAsync(appId, inputJson, hint, path, options, cancellationToken).ConfigureAwait(false);
+        return await handle.GetResultAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -62,6 +75,13 @@ public sealed class FalHintsClient
 
         return JsonSerializer.Deserialize<TOutput>(result.OutputJson!, FalJson.Options)
             ?? throw new FalRequestException(result.RequestId, new RequestError(ErrorCodes.AppError, "The app returned a null output."));
+    }
+
+    /// <summary>A handle on a request submitted earlier, by its id.</summary>
+    public FalRequestHandle GetRequest(string requestId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(requestId);
+        return new FalRequestHandle(_grains.GetGrain<IRequestGrain>(requestId), requestId);
     }
 
     private static void EnsureJsonObject(string inputJson)

@@ -1,99 +1,164 @@
 using System.Collections.Immutable;
 using FalHints.Client.Contracts;
-using FalHints.Router.Placement;
 
 namespace FalHints.Router.Hints;
 
-/// <summary>
-/// The router's index of its app's runners. Reported state (hints, capacity, draining) comes from runner
-/// events and is applied only when an event's sequence is newer than the last applied for that runner, so
-/// duplicated or reordered events are harmless. In-flight counts are the router's own, since it alone
-/// dispatches its app's requests.
-/// </summary>
-public sealed class HintIndex
+/// <summary>Read access to a router's runners, as placement policies see them.</summary>
+public interface IRunnerIndex
 {
-    private readonly Dictionary<string, Entry> _runners = new(StringComparer.Ordinal);
+    /// <summary>Every runner known.</summary>
+    IReadOnlyCollection<RunnerState> All { get; }
+
+    /// <summary>The runners that can take a request now.</summary>
+    IReadOnlyCollection<RunnerState> Free { get; }
+
+    /// <summary>The runners whose hints or loading list contain <paramref name="hint"/> exactly (busy or not).</summary>
+    IReadOnlyCollection<RunnerState> Holding(string hint);
+}
+
+/// <summary>
+/// The router's index of its app's runners, with a reverse index from hint to holders. Events are applied only
+/// when their sequence is newer than the last applied for that runner, so duplicated or reordered events are
+/// harmless. Dispatches are recorded at once (the runner is about to hold the hint) so bursts do not all miss.
+/// </summary>
+public sealed class HintIndex : IRunnerIndex
+{
+    private static readonly IReadOnlyCollection<RunnerState> Nobody = [];
+    private readonly Dictionary<string, RunnerState> _runners = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<RunnerState>> _holders = new(StringComparer.Ordinal);
+    private readonly HashSet<RunnerState> _free = [];
+    private long _tick;
 
     /// <summary>Runners known.</summary>
     public int Count => _runners.Count;
 
-    /// <summary>Applies a runner's event; false when it is not newer than what the index holds.</summary>
-    public bool Apply(HintsEvent hints)
+    /// <summary>What the app told routers about itself in its latest event.</summary>
+    public AppRouting? Routing { get; private set; }
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<RunnerState> All => _runners.Values;
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<RunnerState> Free => _free;
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<RunnerState> Holding(string hint) => _holders.TryGetValue(hint, out var holders) ? holders : Nobody;
+
+    /// <summary>The runner with this id, if known.</summary>
+    public RunnerState? Find(string runnerId) => _runners.GetValueOrDefault(runnerId);
+
+    /// <summary>Applies a runner's event received at <paramref name="now"/>; false when it is not newer than what the index holds.</summary>
+    public bool Apply(HintsEvent hints, DateTimeOffset now)
     {
-        if (_runners.TryGetValue(hints.RunnerId, out var entry))
+        if (!_runners.TryGetValue(hints.RunnerId, out var runner))
         {
-            if (hints.Sequence <= entry.Sequence)
-            {
-                return false;
-            }
+            runner = new RunnerState(hints.RunnerId, hints.Silo);
+            _runners.Add(hints.RunnerId, runner);
         }
-        else
+        else if (hints.Sequence <= runner.Sequence)
         {
-            entry = new Entry(hints.RunnerId);
-            _runners.Add(hints.RunnerId, entry);
+            return false;
         }
 
-        entry.Sequence = hints.Sequence;
-        entry.Hints = hints.Hints.IsDefault ? [] : hints.Hints;
-        entry.Loading = hints.Loading.IsDefault ? [] : hints.Loading;
-        entry.Cache = hints.Cache ?? CacheUsage.None;
-        entry.Capacity = hints.Capacity;
-        entry.Draining = hints.Kind == HintsEventKind.Draining;
+        Unlink(runner);
+        runner.Sequence = hints.Sequence;
+        runner.LastSeen = now;
+        runner.Hints = hints.Hints.IsDefault ? [] : hints.Hints;
+        runner.Loading = hints.Loading.IsDefault ? [] : hints.Loading;
+        runner.Capacity = hints.Capacity;
+        runner.Draining = hints.Kind == HintsEventKind.Draining;
+        runner.Cache = hints.Cache ?? CacheUsage.None;
+        runner.MeanInferenceMs = hints.Routing?.MeanInferenceMs ?? 0;
+        runner.ForgetUnheld();
+        Link(runner);
+        Routing = hints.Routing ?? Routing;
         return true;
     }
 
     /// <summary>Records a dispatch: one more in flight, and the runner is about to hold <paramref name="hint"/>.</summary>
     public void MarkDispatched(string runnerId, string? hint)
     {
-        if (!_runners.TryGetValue(runnerId, out var entry))
+        if (!_runners.TryGetValue(runnerId, out var runner))
         {
             return;
         }
 
-        entry.InFlight++;
-        if (hint is not null && !entry.Hints.Contains(hint, StringComparer.Ordinal))
+        Unlink(runner);
+        runner.InFlight++;
+        runner.MarkUsed(hint, ++_tick);
+        if (hint is not null && !runner.Holds(hint))
         {
-            entry.Hints = entry.Hints.Add(hint);
+            runner.Loading = runner.Loading.Add(hint);
         }
+
+        Link(runner);
     }
 
     /// <summary>Records that a dispatched request came back.</summary>
     public void MarkCompleted(string runnerId)
     {
-        if (_runners.TryGetValue(runnerId, out var entry) && entry.InFlight > 0)
+        if (_runners.TryGetValue(runnerId, out var runner) && runner.InFlight > 0)
         {
-            entry.InFlight--;
+            runner.InFlight--;
+            Refresh(runner);
         }
     }
 
-    /// <summary>Forgets a runner (it failed); its next event adds it again.</summary>
-    public void Remove(string runnerId) => _runners.Remove(runnerId);
+    /// <summary>Forgets a runner (it died or went silent); its next event adds it again.</summary>
+    public bool Remove(string runnerId)
+    {
+        if (!_runners.Remove(runnerId, out var runner))
+        {
+            return false;
+        }
 
-    /// <summary>The runners as placement sees them.</summary>
-    public IReadOnlyCollection<RunnerView> Views() =>
-        [.. _runners.Values.Select(e => new RunnerView(e.RunnerId, e.Hints, e.InFlight, e.Capacity, e.Draining) { Loading = e.Loading })];
+        Unlink(runner);
+        return true;
+    }
 
     /// <summary>The runners as operators see them, ordered by id.</summary>
     public ImmutableArray<RunnerSnapshot> Snapshot() =>
-        [.. _runners.Values.OrderBy(e => e.RunnerId, StringComparer.Ordinal)
-            .Select(e => new RunnerSnapshot(e.RunnerId, e.Hints, e.InFlight, e.Capacity, e.Sequence, e.Loading, e.Cache))];
+        [.. _runners.Values.OrderBy(r => r.RunnerId, StringComparer.Ordinal)
+            .Select(r => new RunnerSnapshot(r.RunnerId, r.Hints, r.InFlight, r.Capacity, r.Sequence, r.Loading, r.Cache))];
 
-    private sealed class Entry(string runnerId)
+    private void Link(RunnerState runner)
     {
-        public string RunnerId { get; } = runnerId;
+        foreach (var hint in runner.Hints.Concat(runner.Loading))
+        {
+            if (!_holders.TryGetValue(hint, out var holders))
+            {
+                holders = [];
+                _holders.Add(hint, holders);
+            }
 
-        public ImmutableArray<string> Hints { get; set; } = [];
+            holders.Add(runner);
+        }
 
-        public ImmutableArray<string> Loading { get; set; } = [];
+        Refresh(runner);
+    }
 
-        public CacheUsage Cache { get; set; } = CacheUsage.None;
+    private void Unlink(RunnerState runner)
+    {
+        foreach (var hint in runner.Hints.Concat(runner.Loading))
+        {
+            if (_holders.TryGetValue(hint, out var holders) && holders.Remove(runner) && holders.Count == 0)
+            {
+                _holders.Remove(hint);
+            }
+        }
 
-        public int Capacity { get; set; }
+        _free.Remove(runner);
+    }
 
-        public long Sequence { get; set; } = long.MinValue;
-
-        public bool Draining { get; set; }
-
-        public int InFlight { get; set; }
+    private void Refresh(RunnerState runner)
+    {
+        if (runner.IsFree && _runners.ContainsKey(runner.RunnerId))
+        {
+            _free.Add(runner);
+        }
+        else
+        {
+            _free.Remove(runner);
+        }
     }
 }

@@ -5,10 +5,13 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace FalHints.Router.Hosting;
 
-/// <summary>Registers routers on a silo.</summary>
+/// <summary>Registers routers and request grains on a silo.</summary>
 public static class RouterSiloBuilderExtensions
 {
-    /// <summary>Lets this silo host router grains, with <see cref="RouterOptions"/>.</summary>
+    /// <summary>
+    /// Lets this silo host router and request grains, with <see cref="RouterOptions"/>. The silo must also register
+    /// grain storage named <see cref="Requests.RequestStorage.Name"/> for request state.
+    /// </summary>
     public static ISiloBuilder AddFalHintsRouter(this ISiloBuilder builder, Action<RouterOptions>? configure = null)
     {
         var options = builder.Services.AddOptions<RouterOptions>();
@@ -17,11 +20,19 @@ public static class RouterSiloBuilderExtensions
             options.Configure(configure);
         }
 
-        options.Validate(o => o.DiscoveryTimeout > TimeSpan.Zero, $"{RouterOptions.SectionName}:DiscoveryTimeout must be positive.")
-            .Validate(o => o.MaxAttempts >= 1, $"{RouterOptions.SectionName}:MaxAttempts must be at least 1.")
+        const string Section = RouterOptions.SectionName;
+        options.Validate(o => PlacementPolicies.Names.Contains(o.Policy), $"{Section}:Policy must be one of {string.Join(", ", PlacementPolicies.Names)}.")
+            .Validate(o => o.DiscoveryTimeout > TimeSpan.Zero, $"{Section}:DiscoveryTimeout must be positive.")
+            .Validate(o => o.MaxAttempts >= 1, $"{Section}:MaxAttempts must be at least 1.")
+            .Validate(o => o.StarvationBound >= TimeSpan.Zero, $"{Section}:StarvationBound must not be negative.")
+            .Validate(o => o.MaxQueueLength >= 1, $"{Section}:MaxQueueLength must be at least 1.")
+            .Validate(o => o.ScanDepth >= 1, $"{Section}:ScanDepth must be at least 1.")
+            .Validate(o => o.RunnerTimeout > TimeSpan.Zero, $"{Section}:RunnerTimeout must be positive.")
+            .Validate(o => o.SweepInterval > TimeSpan.Zero, $"{Section}:SweepInterval must be positive.")
+            .Validate(o => o.ResumeInterval > TimeSpan.Zero, $"{Section}:ResumeInterval must be positive.")
+            .Validate(o => o.ResultRetention > TimeSpan.Zero, $"{Section}:ResultRetention must be positive.")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IPlacementPolicy, HintAffinityPolicy>();
         return builder;
     }
 }

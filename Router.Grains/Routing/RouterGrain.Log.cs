@@ -1,9 +1,25 @@
+using FalHints.Client.Contracts;
 using Microsoft.Extensions.Logging;
 
 namespace FalHints.Router.Routing;
 
 public sealed partial class RouterGrain
 {
-    [LoggerMessage(1, LogLevel.Warning, "Runner {RunnerId} failed request {RequestId} (attempt {Attempt} of {MaxAttempts})")]
-    private static partial void LogRunnerFailed(ILogger logger, Exception exception, string runnerId, string requestId, int attempt, int maxAttempts);
+    [LoggerMessage(1, LogLevel.Information, "Router of {AppId} activated with policy {Policy}")]
+    private static partial void LogActivated(ILogger logger, string appId, string policy);
+
+    [LoggerMessage(2, LogLevel.Warning, "Dispatching request {RequestId} (attempt {Attempt}) to runner {RunnerId} failed")]
+    private static partial void LogDispatchFailed(ILogger logger, Exception exception, string runnerId, string requestId, int attempt);
+
+    [LoggerMessage(3, LogLevel.Warning, "Runner {RunnerId} dropped from the index of {AppId}: {Reason}; {Requests} requests in flight there")]
+    private static partial void LogRunnerLost(ILogger logger, string runnerId, string appId, string reason, int requests);
+
+    [LoggerMessage(4, LogLevel.Warning, "Request {RequestId} could not be told of its progress")]
+    private static partial void LogRequestUnreachable(ILogger logger, Exception exception, string requestId);
+
+    [LoggerMessage(5, LogLevel.Information, "Request {RequestId} of {AppId} resumed after a router restart ({State})")]
+    private static partial void LogResumed(ILogger logger, string requestId, string appId, RequestState state);
+
+    [LoggerMessage(6, LogLevel.Warning, "Prewarming {Hint} on runner {RunnerId} failed: {Reason}")]
+    private static partial void LogPrewarmFailed(ILogger logger, Exception? exception, string runnerId, string hint, string reason);
 }

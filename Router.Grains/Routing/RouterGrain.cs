@@ -1,6 +1,7 @@
+using System.Collections.Immutable;
 using FalHints.Client.Contracts;
-using FalHints.Router.Hints;
 using FalHints.Router.Placement;
+using FalHints.Router.Queue;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -9,154 +10,262 @@ using Orleans.Streams;
 namespace FalHints.Router.Routing;
 
 /// <summary>
-/// The router of one app: it keeps the hint index from the runners' events and places each request on a
-/// runner at once (a hint match when one is free, else any free runner), queueing only when no runner is
-/// free. Hints never hold a request back.
+/// The router of one app. It feeds runner events into a <see cref="Dispatcher"/> and acts on its decisions: a request
+/// goes at once to a free runner (one holding its hint when there is one), and waits in the queue only when no runner
+/// is free. Runners that die (their silo leaves the membership, or they stop sending heartbeats) are dropped at once
+/// and their requests retried. Request state lives in request grains, so a router that restarts loses nothing.
 /// </summary>
 [Reentrant]
 [ImplicitStreamSubscription(HintStream.Namespace)]
 public sealed partial class RouterGrain(
-    IPlacementPolicy policy,
     IOptions<RouterOptions> options,
+    IClusterMembershipService membership,
     TimeProvider time,
     ILogger<RouterGrain> logger) : Grain, IRouterGrain
 {
-    private readonly HintIndex _index = new();
-    private readonly LinkedList<PendingRequest> _queue = new();
-    private long _hits;
-    private long _misses;
+    private Dispatcher _dispatcher = null!;
+    private string _appId = null!;
 
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var stream = this.GetStreamProvider(HintStream.ProviderName)
-            .GetStream<HintsEvent>(StreamId.Create(HintStream.Namespace, this.GetPrimaryKeyString()));
+        _appId = this.GetPrimaryKeyString();
+        var settings = options.Value;
+        var policy = PlacementPolicies.Create(settings.Policy, new SeededRandom(settings.RandomSeed ?? Random.Shared.Next()));
+        _dispatcher = new Dispatcher(policy, settings.ToDispatcherOptions());
+        var stream = this.GetStreamProvider(HintStream.ProviderName).GetStream<HintsEvent>(StreamId.Create(HintStream.Namespace, _appId));
         await stream.SubscribeAsync((hints, _) =>
         {
             OnHints(hints);
             return Task.CompletedTask;
         });
 
-        var sweep = TimeSpan.FromSeconds(1);
-        this.RegisterGrainTimer(ExpireUndiscoveredAsync, new GrainTimerCreationOptions(sweep, sweep) { Interleave = true });
+        this.RegisterGrainTimer(SweepAsync, new GrainTimerCreationOptions(settings.SweepInterval, settings.SweepInterval) { Interleave = true });
+        LogActivated(logger, _appId, policy.Name);
     }
 
     /// <inheritdoc />
-    public async Task<InferenceResult> SubmitAsync(InferenceRequest request)
+    public Task<EnqueueResult> EnqueueAsync(RequestTicket ticket)
     {
-        var appId = this.GetPrimaryKeyString();
-        if (!string.Equals(request.AppId, appId, StringComparison.Ordinal))
+        if (!string.Equals(ticket.Request.AppId, _appId, StringComparison.Ordinal))
         {
-            return Failed(request, ErrorCodes.InvalidInput, $"Request for app '{request.AppId}' was sent to the router of '{appId}'.");
+            return Task.FromResult(new EnqueueResult(RequestState.Completed, null,
+                new RequestError(ErrorCodes.InvalidInput, $"Request for app '{ticket.Request.AppId}' was sent to the router of '{_appId}'.")));
         }
 
-        var pending = new PendingRequest(request, time.GetUtcNow());
-        _queue.AddLast(pending);
+        if (_dispatcher.FindInFlight(ticket.RequestId) is not null)
+        {
+            return Task.FromResult(new EnqueueResult(RequestState.InProgress, null, null));
+        }
+
+        if (_dispatcher.Enqueue(WithDeclaredHint(ticket)) is { } error)
+        {
+            return Task.FromResult(new EnqueueResult(RequestState.Completed, null, error));
+        }
+
         Pump();
-        return await pending.Completion.Task;
+        return Task.FromResult(_dispatcher.Queue.Position(ticket.RequestId) is { } position
+            ? new EnqueueResult(RequestState.Queued, position, null)
+            : new EnqueueResult(RequestState.InProgress, null, null));
     }
 
     /// <inheritdoc />
-    public Task<RouterSnapshot> GetSnapshotAsync() =>
-        Task.FromResult(new RouterSnapshot(this.GetPrimaryKeyString(), _index.Snapshot(), _queue.Count, _hits, _misses));
+    public Task<int?> GetPositionAsync(string requestId) => Task.FromResult(_dispatcher.Queue.Position(requestId));
 
-    private void OnHints(HintsEvent hints)
+    /// <inheritdoc />
+    public Task<bool> CancelAsync(string requestId) => Task.FromResult(_dispatcher.CancelQueued(requestId));
+
+    /// <inheritdoc />
+    public Task ResumeAsync(RequestTicket ticket, RequestState state, string? runnerId, int attempts)
     {
-        if (string.Equals(hints.AppId, this.GetPrimaryKeyString(), StringComparison.Ordinal) && _index.Apply(hints))
-        {
-            Pump();
-        }
-    }
-
-    /// <summary>Places queued requests, oldest first, until no runner is free.</summary>
-    private void Pump()
-    {
-        while (_queue.First is { } head)
-        {
-            if (policy.Choose(head.Value.Request.Hint, _index.Views()) is not { } decision)
-            {
-                return;
-            }
-
-            _queue.RemoveFirst();
-            _index.MarkDispatched(decision.RunnerId, head.Value.Request.Hint);
-            _ = RunAsync(head.Value, decision);
-        }
-    }
-
-    private async Task RunAsync(PendingRequest pending, PlacementDecision decision)
-    {
-        var request = pending.Request;
-        if (request.Hint is not null)
-        {
-            _ = decision.HintHit ? ++_hits : ++_misses;
-        }
-
-        try
-        {
-            var runner = GrainFactory.GetGrain<IRunnerGrain>(decision.RunnerId);
-            var response = await runner.InvokeAsync(new RunnerInvocation(request.RequestId, request.AppId, request.InputJson, request.Path));
-            _index.Apply(response.Hints);
-            pending.Completion.TrySetResult(new InferenceResult(request.RequestId, response.OutputJson, response.Error, decision.RunnerId, decision.HintHit));
-        }
-        catch (Exception ex)
-        {
-            // The runner (or its silo) failed, not the app: forget it until it announces itself again, and retry.
-            _index.Remove(decision.RunnerId);
-            pending.Attempts++;
-            LogRunnerFailed(logger, ex, decision.RunnerId, request.RequestId, pending.Attempts, options.Value.MaxAttempts);
-            if (pending.Attempts < options.Value.MaxAttempts)
-            {
-                _queue.AddFirst(pending);
-            }
-            else
-            {
-                pending.Completion.TrySetResult(Failed(request, ErrorCodes.RunnerFailed,
-                    $"The request failed on {pending.Attempts} runners; last: {decision.RunnerId}: {ex.Message}") with { RunnerId = decision.RunnerId });
-            }
-        }
-        finally
-        {
-            _index.MarkCompleted(decision.RunnerId);
-            Pump();
-        }
-    }
-
-    private Task ExpireUndiscoveredAsync(CancellationToken cancellationToken)
-    {
-        if (_index.Count > 0)
+        if (_dispatcher.Knows(ticket.RequestId))
         {
             return Task.CompletedTask;
         }
 
-        var deadline = time.GetUtcNow() - options.Value.DiscoveryTimeout;
-        for (var node = _queue.First; node is not null;)
+        if (state == RequestState.InProgress && runnerId is not null)
         {
-            var next = node.Next;
-            if (node.Value.EnqueuedAt <= deadline)
-            {
-                _queue.Remove(node);
-                node.Value.Completion.TrySetResult(Failed(node.Value.Request, ErrorCodes.AppNotFound,
-                    $"No runner serves app '{node.Value.Request.AppId}': none announced itself within {options.Value.DiscoveryTimeout.TotalSeconds:0} s."));
-            }
-
-            node = next;
+            _dispatcher.Adopt(ticket, runnerId, attempts, time.GetUtcNow());
+        }
+        else if (state == RequestState.Queued)
+        {
+            // An accepted request is never refused again, even if the queue has filled since.
+            _dispatcher.Enqueue(ticket, attempts, evenIfFull: true);
+            Pump();
         }
 
+        LogResumed(logger, ticket.RequestId, _appId, state);
         return Task.CompletedTask;
     }
 
-    private static InferenceResult Failed(InferenceRequest request, string code, string message) =>
-        new(request.RequestId, null, new RequestError(code, message), null, HintHit: false);
-
-    private sealed class PendingRequest(InferenceRequest request, DateTimeOffset enqueuedAt)
+    /// <inheritdoc />
+    public Task CompletedAsync(string requestId, HintsEvent hints)
     {
-        public InferenceRequest Request { get; } = request;
-
-        public DateTimeOffset EnqueuedAt { get; } = enqueuedAt;
-
-        public TaskCompletionSource<InferenceResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public int Attempts { get; set; }
+        _dispatcher.Index.Apply(hints, time.GetUtcNow());
+        _dispatcher.Complete(requestId, hints.RunnerId);
+        Pump();
+        return Task.CompletedTask;
     }
+
+    /// <inheritdoc />
+    public async Task<ImmutableArray<string>> PrewarmAsync(string hint, int runners)
+    {
+        var candidates = _dispatcher.Index.All.Where(r => !r.Draining && !r.Holds(hint))
+            .OrderBy(r => r.Hints.Length + r.Loading.Length).ThenBy(r => r.LastUsed).ThenBy(r => r.RunnerId, StringComparer.Ordinal)
+            .Take(Math.Max(0, runners)).Select(r => r.RunnerId).ToList();
+        var warmed = ImmutableArray.CreateBuilder<string>();
+        foreach (var runnerId in candidates)
+        {
+            try
+            {
+                if (await GrainFactory.GetGrain<IRunnerGrain>(runnerId).PrewarmAsync(_appId, hint) is { } error)
+                {
+                    LogPrewarmFailed(logger, null, runnerId, hint, error.Message);
+                    continue;
+                }
+
+                warmed.Add(runnerId);
+            }
+            catch (Exception ex)
+            {
+                LogPrewarmFailed(logger, ex, runnerId, hint, ex.Message);
+            }
+        }
+
+        return warmed.ToImmutable();
+    }
+
+    /// <inheritdoc />
+    public Task<RouterSnapshot> GetSnapshotAsync() => Task.FromResult(new RouterSnapshot(
+        _appId, _dispatcher.Index.Snapshot(), _dispatcher.Queue.Count, _dispatcher.Hits, _dispatcher.Misses,
+        _dispatcher.InFlight.Count, _dispatcher.Policy.Name, _dispatcher.Retries));
+
+    private void OnHints(HintsEvent hints)
+    {
+        if (string.Equals(hints.AppId, _appId, StringComparison.Ordinal) && _dispatcher.Index.Apply(hints, time.GetUtcNow()))
+        {
+            Pump();
+        }
+    }
+
+    /// <summary>An app may declare an input field as its hint; callers that omit the hint still get affinity.</summary>
+    private RequestTicket WithDeclaredHint(RequestTicket ticket) =>
+        ticket.Request.Hint is null && _dispatcher.Index.Routing?.HintField is { } field && HintFields.Extract(ticket.Request.InputJson, field) is { } hint
+            ? ticket with { Request = ticket.Request with { Hint = hint } }
+            : ticket;
+
+    private void Pump()
+    {
+        foreach (var dispatch in _dispatcher.Pump(time.GetUtcNow()))
+        {
+            _ = DispatchAsync(dispatch);
+        }
+    }
+
+    private async Task DispatchAsync(Dispatch dispatch)
+    {
+        var request = dispatch.Ticket.Request;
+        try
+        {
+            await GrainFactory.GetGrain<IRunnerGrain>(dispatch.RunnerId).DispatchAsync(
+                new RunnerInvocation(request.RequestId, _appId, request.InputJson, request.Path, dispatch.Attempt, dispatch.HintHit));
+        }
+        catch (Exception ex)
+        {
+            LogDispatchFailed(logger, ex, dispatch.RunnerId, request.RequestId, dispatch.Attempt);
+            await LoseRunnerAsync(dispatch.RunnerId, ex.GetBaseException().Message);
+            return;
+        }
+
+        try
+        {
+            await Request(request.RequestId).StartedAsync(dispatch.RunnerId, dispatch.HintHit, dispatch.Attempt);
+        }
+        catch (Exception ex)
+        {
+            LogRequestUnreachable(logger, ex, request.RequestId);
+        }
+    }
+
+    /// <summary>Drops a runner; its requests go back to the queue, or fail when they may not be retried.</summary>
+    private async Task LoseRunnerAsync(string runnerId, string reason)
+    {
+        var lost = _dispatcher.RemoveRunner(runnerId);
+        LogRunnerLost(logger, runnerId, _appId, reason, lost.Count);
+        Pump();
+        foreach (var request in lost)
+        {
+            try
+            {
+                if (request.Requeued)
+                {
+                    await Request(request.Ticket.RequestId).RequeuedAsync($"Runner {runnerId} was lost ({reason}); retrying (attempt {request.Attempts} of {options.Value.MaxAttempts} failed).");
+                }
+                else
+                {
+                    var why = request.Ticket.Options.NoRetry ? "the caller opted out of retries" : $"all {request.Attempts} attempts failed";
+                    await Request(request.Ticket.RequestId).CompleteAsync(Failed(request.Ticket, ErrorCodes.RunnerFailed,
+                        $"Runner {runnerId} was lost ({reason}) and {why}.") with { RunnerId = runnerId });
+                }
+            }
+            catch (Exception ex)
+            {
+                LogRequestUnreachable(logger, ex, request.Ticket.RequestId);
+            }
+        }
+    }
+
+    private async Task SweepAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var settings = options.Value;
+        foreach (var ticket in _dispatcher.ExpireStartDeadlines(now))
+        {
+            await FailAsync(ticket, ErrorCodes.StartTimeout, $"The request did not start within its start timeout of {ticket.Options.StartTimeout}.");
+        }
+
+        var activeSilos = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active).Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+        var lost = _dispatcher.Index.All
+            .Select(r => (r.RunnerId, Reason: !activeSilos.Contains(r.Silo) ? $"silo {r.Silo} left the cluster"
+                : now - r.LastSeen > settings.RunnerTimeout ? $"no heartbeat for {(now - r.LastSeen).TotalSeconds:0} s" : null))
+            .Where(r => r.Reason is not null)
+            .ToList();
+        // Requests adopted after a restart on runners that never announced themselves again.
+        lost.AddRange(_dispatcher.InFlight
+            .Where(r => _dispatcher.Index.Find(r.RunnerId) is null && now - r.Since > settings.RunnerTimeout)
+            .Select(r => r.RunnerId).Distinct().Select(id => (id, (string?)"not heard from since the router restarted")));
+        foreach (var (runnerId, reason) in lost)
+        {
+            await LoseRunnerAsync(runnerId, reason!);
+        }
+
+        if (_dispatcher.Index.Count == 0)
+        {
+            foreach (var ticket in _dispatcher.Queue.RemoveWhere(t => now - t.AcceptedAt >= settings.DiscoveryTimeout))
+            {
+                await FailAsync(ticket, ErrorCodes.AppNotFound,
+                    $"No runner serves app '{_appId}': none announced itself within {settings.DiscoveryTimeout.TotalSeconds:0} s.");
+            }
+        }
+
+        Pump();
+    }
+
+    private async Task FailAsync(RequestTicket ticket, string code, string message)
+    {
+        try
+        {
+            await Request(ticket.RequestId).CompleteAsync(Failed(ticket, code, message));
+        }
+        catch (Exception ex)
+        {
+            LogRequestUnreachable(logger, ex, ticket.RequestId);
+        }
+    }
+
+    private IRequestGrain Request(string requestId) => GrainFactory.GetGrain<IRequestGrain>(requestId);
+
+    private static InferenceResult Failed(RequestTicket ticket, string code, string message) =>
+        new(ticket.RequestId, null, new RequestError(code, message), null, HintHit: false);
 }

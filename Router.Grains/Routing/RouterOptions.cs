@@ -1,10 +1,19 @@
+using FalHints.Router.Placement;
+using FalHints.Router.Queue;
+
 namespace FalHints.Router.Routing;
 
-/// <summary>Router settings (section <c>FalHints:Router</c>).</summary>
+/// <summary>Router and request settings (section <c>FalHints:Router</c>).</summary>
 public sealed class RouterOptions
 {
     /// <summary>The configuration section.</summary>
     public const string SectionName = "FalHints:Router";
+
+    /// <summary>The placement policy, one of <see cref="PlacementPolicies.Names"/>; default <c>HintAffinity</c>.</summary>
+    public string Policy { get; set; } = PlacementPolicies.HintAffinity;
+
+    /// <summary>Seed of the randomness of randomised policies; unset, a new seed per router activation.</summary>
+    public int? RandomSeed { get; set; }
 
     /// <summary>
     /// How long a request waits for the first runner of its app to announce itself before it fails with
@@ -12,6 +21,30 @@ public sealed class RouterOptions
     /// </summary>
     public TimeSpan DiscoveryTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Tries per request when runners fail (not when the app itself reports an error); fal's default is 10.</summary>
+    /// <summary>Tries per request when runners die (not when the app itself reports an error); fal's default is 10.</summary>
     public int MaxAttempts { get; set; } = 10;
+
+    /// <summary>How long the head of the queue may be passed over by requests whose hints a free runner holds.</summary>
+    public TimeSpan StarvationBound { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Requests an app may have waiting; more are refused with <c>queue_full</c>.</summary>
+    public int MaxQueueLength { get; set; } = 10_000;
+
+    /// <summary>How deep into the queue a free runner looks for a request whose hint it holds.</summary>
+    public int ScanDepth { get; set; } = 256;
+
+    /// <summary>A runner not heard from for this long is dropped and its requests retried (keep it above a few heartbeats).</summary>
+    public TimeSpan RunnerTimeout { get; set; } = TimeSpan.FromSeconds(35);
+
+    /// <summary>How often the router checks start deadlines, runner liveness and app discovery.</summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often an unfinished request reminds its router of itself, so a restarted router rebuilds its queue.</summary>
+    public TimeSpan ResumeInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a completed request's status and result are kept.</summary>
+    public TimeSpan ResultRetention { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>The dispatcher's share of these settings.</summary>
+    public DispatcherOptions ToDispatcherOptions() => new(StarvationBound, MaxQueueLength, MaxAttempts, ScanDepth);
 }

@@ -18,6 +18,9 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
     /// <inheritdoc />
     public override string AppId => AnyModel.AppId;
 
+    /// <summary>fal's defaults, with the input's <c>model</c> as the hint when the caller sends none.</summary>
+    public override FalAppSettings Settings { get; } = FalAppSettings.Default with { HintField = "model" };
+
     /// <inheritdoc />
     public override Task SetupAsync(RunnerContext runner, CancellationToken cancellationToken)
     {
@@ -32,6 +35,12 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
     public override IReadOnlyList<string> ProvideLoading() => _runner.Pipelines.Loading;
 
     /// <inheritdoc />
+    public override async Task PrewarmAsync(string hint, CancellationToken cancellationToken)
+    {
+        using var _ = await AcquireAsync(hint, cancellationToken);
+    }
+
+    /// <inheritdoc />
     protected override async Task<AnyModelOutput> RunAsync(AnyModelInput input, CancellationToken cancellationToken)
     {
         if (input.Prompt.Length > MaxPromptLength)
@@ -39,12 +48,17 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
             throw new FalAppException(ErrorCodes.InvalidInput, $"The prompt is {input.Prompt.Length} characters long; at most {MaxPromptLength} are allowed.");
         }
 
-        var model = _runner.Models.Resolve(input.Model);
-        using var pipeline = await _runner.Pipelines.AcquireAsync(model.Id, model.WeightBytes,
-            () => _runner.Executor.RunAsync(() => TextToImagePipeline.Load(model, _runner.TorchDevice)), cancellationToken);
+        using var pipeline = await AcquireAsync(input.Model, cancellationToken);
         var image = await _runner.Executor.RunAsync(() => pipeline.Value.Render(input.Prompt), cancellationToken);
         var png = image.EncodePng();
         var url = "data:image/png;base64," + Convert.ToBase64String(png);
         return new AnyModelOutput(new FalImage(url, "image/png", "image.png", png.Length, image.Width, image.Height));
+    }
+
+    private Task<PipelineLease<TextToImagePipeline>> AcquireAsync(string modelId, CancellationToken cancellationToken)
+    {
+        var model = _runner.Models.Resolve(modelId);
+        return _runner.Pipelines.AcquireAsync(model.Id, model.WeightBytes,
+            () => _runner.Executor.RunAsync(() => TextToImagePipeline.Load(model, _runner.TorchDevice)), cancellationToken);
     }
 }

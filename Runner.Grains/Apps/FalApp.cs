@@ -35,6 +35,13 @@ public abstract class FalApp
     /// <summary>What this runner is loading now (about to be specialised for); shown to routers beside the hints.</summary>
     public virtual IReadOnlyList<string> ProvideLoading() => [];
 
+    /// <summary>
+    /// Loads what <paramref name="hint"/> names ahead of traffic, when an operator asks the router to prewarm runners.
+    /// The default refuses: the app does not support prewarming.
+    /// </summary>
+    public virtual Task PrewarmAsync(string hint, CancellationToken cancellationToken) =>
+        throw new FalAppException(ErrorCodes.InvalidInput, $"App '{AppId}' does not support prewarming.");
+
     /// <summary>Handles one request given as JSON and returns the output as JSON.</summary>
     /// <exception cref="FalAppException">The request failed for a reason the caller should see.</exception>
     public Task<string> HandleJsonAsync(string path, string inputJson, CancellationToken cancellationToken) =>
@@ -98,7 +105,9 @@ public abstract class FalApp<TInput, TOutput> : FalApp
 /// <summary>Per-app settings.</summary>
 /// <param name="MaxMultiplexing">Requests one runner serves at once (fal's <c>max_multiplexing</c>).</param>
 /// <param name="RequestTimeout">How long one request may run on a runner.</param>
-public sealed record FalAppSettings(int MaxMultiplexing, TimeSpan RequestTimeout)
+/// <param name="HintField">A top-level input field whose string value routers use as the hint when the caller sends
+/// none (so callers that omit the hint still get affinity); null: none.</param>
+public sealed record FalAppSettings(int MaxMultiplexing, TimeSpan RequestTimeout, string? HintField = null)
 {
     /// <summary>One request at a time, five minutes each.</summary>
     public static FalAppSettings Default { get; } = new(1, TimeSpan.FromMinutes(5));

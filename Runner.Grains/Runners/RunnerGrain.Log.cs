@@ -13,6 +13,9 @@ public sealed partial class RunnerGrain
     [LoggerMessage(3, LogLevel.Error, "App {AppId} on runner {RunnerId} reported {Reported} {What}; refused the excess and kept the first {Kept} (limits: {MaxHints} entries of at most {MaxHintLength} characters)")]
     private static partial void LogHintsTruncated(ILogger logger, string appId, string runnerId, string what, int reported, int kept, int maxHints, int maxHintLength);
 
+    [LoggerMessage(5, LogLevel.Warning, "Request {RequestId} finished but its {Party} could not be told")]
+    private static partial void LogReportFailed(ILogger logger, Exception exception, string requestId, string party);
+
     [LoggerMessage(4, LogLevel.Warning, "Runner {RunnerId} could not publish hints for app {AppId}")]
     private static partial void LogPublishFailed(ILogger logger, Exception exception, string runnerId, string appId);
 }

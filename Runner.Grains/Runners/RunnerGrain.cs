@@ -34,6 +34,7 @@ public sealed partial class RunnerGrain(
     ILogger<RunnerGrain> logger) : Grain, IRunnerGrain
 {
     private readonly Dictionary<string, HostedApp> _apps = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
     private PipelineCache? _pipelines;
     private RunnerKey _key;
     private long _sequence;
@@ -78,18 +79,41 @@ public sealed partial class RunnerGrain(
     }
 
     /// <inheritdoc />
-    public async Task<RunnerResponse> InvokeAsync(RunnerInvocation invocation)
+    public Task DispatchAsync(RunnerInvocation invocation)
     {
-        if (!_apps.TryGetValue(invocation.AppId, out var hosted))
+        _ = RunAndReportAsync(invocation);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<RunnerResponse> InvokeAsync(RunnerInvocation invocation) => RunAndPublishAsync(invocation);
+
+    /// <inheritdoc />
+    public Task CancelAsync(string requestId)
+    {
+        if (_running.TryGetValue(requestId, out var cancellation))
         {
-            var missing = new RequestError(ErrorCodes.AppNotFound, $"Runner '{_key}' does not serve app '{invocation.AppId}'.");
-            return new RunnerResponse(null, missing, NextEvent(invocation.AppId, null, HintsEventKind.Response));
+            cancellation.Cancel();
         }
 
-        var (output, error) = await RunAsync(hosted, invocation);
-        var hints = NextEvent(invocation.AppId, hosted, HintsEventKind.Response);
-        await PublishAsync(hints);
-        return new RunnerResponse(output, error, hints);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async Task<RequestError?> PrewarmAsync(string appId, string hint)
+    {
+        if (!_apps.TryGetValue(appId, out var hosted))
+        {
+            return new RequestError(ErrorCodes.AppNotFound, $"Runner '{_key}' does not serve app '{appId}'.");
+        }
+
+        var (_, error) = await RunGuardedAsync(hosted, $"prewarm:{Guid.NewGuid():N}", async token =>
+        {
+            await hosted.App.PrewarmAsync(hint, token);
+            return null;
+        });
+        await PublishAsync(NextEvent(appId, hosted, HintsEventKind.Response));
+        return error;
     }
 
     /// <inheritdoc />
@@ -114,16 +138,64 @@ public sealed partial class RunnerGrain(
         }
     }
 
-    /// <summary>Runs one request within the app's concurrency and time limits; every failure becomes an error that names it.</summary>
-    private async Task<(string? Output, RequestError? Error)> RunAsync(HostedApp hosted, RunnerInvocation invocation)
+    /// <summary>Runs a dispatched request, then completes its request grain and tells the app's router.</summary>
+    private async Task RunAndReportAsync(RunnerInvocation invocation)
+    {
+        var response = await RunAndPublishAsync(invocation);
+        var result = new InferenceResult(invocation.RequestId, response.OutputJson, response.Error, _key.ToString(), invocation.HintHit);
+        try
+        {
+            await GrainFactory.GetGrain<IRequestGrain>(invocation.RequestId).CompleteAsync(result);
+        }
+        catch (Exception ex)
+        {
+            LogReportFailed(logger, ex, invocation.RequestId, "request");
+        }
+
+        try
+        {
+            await GrainFactory.GetGrain<IRouterGrain>(invocation.AppId).CompletedAsync(invocation.RequestId, response.Hints);
+        }
+        catch (Exception ex)
+        {
+            LogReportFailed(logger, ex, invocation.RequestId, "router");
+        }
+    }
+
+    private async Task<RunnerResponse> RunAndPublishAsync(RunnerInvocation invocation)
+    {
+        if (!_apps.TryGetValue(invocation.AppId, out var hosted))
+        {
+            var missing = new RequestError(ErrorCodes.AppNotFound, $"Runner '{_key}' does not serve app '{invocation.AppId}'.");
+            return new RunnerResponse(null, missing, NextEvent(invocation.AppId, null, HintsEventKind.Response));
+        }
+
+        var started = time.GetTimestamp();
+        var (output, error) = await RunGuardedAsync(hosted, invocation.RequestId,
+            async token => await hosted.App.HandleJsonAsync(invocation.Path, invocation.InputJson, token));
+        if (error is null)
+        {
+            hosted.RecordInference(time.GetElapsedTime(started));
+        }
+
+        var hints = NextEvent(invocation.AppId, hosted, HintsEventKind.Response);
+        await PublishAsync(hints);
+        return new RunnerResponse(output, error, hints);
+    }
+
+    /// <summary>Runs app code within the app's concurrency and time limits; every failure becomes an error that names it.</summary>
+    private async Task<(string? Output, RequestError? Error)> RunGuardedAsync(HostedApp hosted, string requestId, Func<CancellationToken, Task<string?>> work)
     {
         var settings = hosted.App.Settings;
+        var appId = hosted.App.AppId;
         await hosted.Slots.WaitAsync();
         hosted.InFlight++;
         using var timeout = new CancellationTokenSource(settings.RequestTimeout, time);
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token);
+        _running[requestId] = cancellation;
         try
         {
-            return (await hosted.App.HandleJsonAsync(invocation.Path, invocation.InputJson, timeout.Token), null);
+            return (await work(cancellation.Token), null);
         }
         catch (FalAppException ex)
         {
@@ -139,15 +211,20 @@ public sealed partial class RunnerGrain(
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
-            return (null, new RequestError(ErrorCodes.RequestTimeout, $"The request ran longer than app '{invocation.AppId}' allows ({settings.RequestTimeout})."));
+            return (null, new RequestError(ErrorCodes.RequestTimeout, $"The request ran longer than app '{appId}' allows ({settings.RequestTimeout})."));
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            return (null, new RequestError(ErrorCodes.Cancelled, "The request was cancelled while running."));
         }
         catch (Exception ex)
         {
-            LogAppFailed(logger, ex, invocation.AppId, invocation.RequestId, _key.ToString());
+            LogAppFailed(logger, ex, appId, requestId, _key.ToString());
             return (null, new RequestError(ErrorCodes.AppError, $"The app failed: {ex.GetType().Name}: {ex.Message}"));
         }
         finally
         {
+            _running.Remove(requestId);
             hosted.InFlight--;
             hosted.Slots.Release();
         }
@@ -175,7 +252,8 @@ public sealed partial class RunnerGrain(
         Timestamp: time.GetUtcNow(),
         Kind: kind,
         Loading: hosted is null ? [] : Bounded(appId, "loading", hosted.App.ProvideLoading()),
-        Cache: _pipelines?.Usage() ?? CacheUsage.None);
+        Cache: _pipelines?.Usage() ?? CacheUsage.None,
+        Routing: hosted is null ? null : new AppRouting(hosted.App.Settings.HintField, hosted.MeanInferenceMs));
 
     /// <summary>Keeps the first entries that fit the limits, in the app's order, and logs an error naming what was cut.</summary>
     private ImmutableArray<string> Bounded(string appId, string what, IReadOnlyList<string> hints)
@@ -209,8 +287,19 @@ public sealed partial class RunnerGrain(
     {
         public FalApp App { get; } = app;
 
+        private long _completed;
+        private double _totalMs;
+
         public SemaphoreSlim Slots { get; } = new(app.Settings.MaxMultiplexing, app.Settings.MaxMultiplexing);
 
         public int InFlight { get; set; }
+
+        public double MeanInferenceMs => _completed == 0 ? 0 : _totalMs / _completed;
+
+        public void RecordInference(TimeSpan elapsed)
+        {
+            _completed++;
+            _totalMs += elapsed.TotalMilliseconds;
+        }
     }
 }

@@ -1,11 +1,11 @@
 using FalHints.Client.Contracts;
 using FalHints.Router.Hosting;
+using FalHints.Router.Requests;
 using FalHints.Router.Routing;
 using FalHints.Runner.Apps;
 using FalHints.Runner.Hosting;
 using FalHints.Runner.Runners;
 using Microsoft.Extensions.Configuration;
-using Orleans.Configuration;
 
 namespace FalHints.Host.Hosting;
 
@@ -13,18 +13,15 @@ namespace FalHints.Host.Hosting;
 public static class FalHintsSilo
 {
     /// <summary>
-    /// Memory streams for hints, memory grain storage, the router, and runners serving the default
+    /// Memory streams for hints, memory grain storage for stream subscriptions and request state, routers, and runners serving the default
     /// <c>falhints/any-model</c> app from <paramref name="modelStoreRoot"/>. Settings come from
     /// <paramref name="configuration"/> (sections <c>FalHints:Runners</c> and <c>FalHints:Router</c>).
     /// </summary>
     public static ISiloBuilder AddFalHintsDefaults(this ISiloBuilder silo, IConfiguration configuration, string modelStoreRoot)
     {
         silo.AddMemoryGrainStorage("PubSubStore");
-        silo.AddMemoryGrainStorageAsDefault();
+        silo.AddMemoryGrainStorage(RequestStorage.Name);
         silo.AddMemoryStreams(HintStream.ProviderName);
-        // Router-to-runner and client-to-router calls last as long as a model load and inference;
-        // raise Orleans' 30 s default on purpose (the app's own timeout still bounds each request).
-        silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(10));
         silo.AddFalHintsRouter(o => configuration.GetSection(RouterOptions.SectionName).Bind(o));
         silo.AddFalHintsRunners(modelStoreRoot, o => configuration.GetSection(RunnerOptions.SectionName).Bind(o));
         silo.AddFalApp<AnyModelApp>();

@@ -1,60 +1,87 @@
 using FalHints.Client.Contracts;
 using FalHints.Router.Hints;
+using static FalHints.Tests.Support.Runners;
 
 namespace FalHints.Tests.Hints;
 
 public sealed class HintIndexTests
 {
-    private static HintsEvent Event(string runner, long sequence, HintsEventKind kind = HintsEventKind.Response, params string[] hints) =>
-        new(runner, "silo", "cpu:0", "o/app", [.. hints], 0, 1, sequence, DateTimeOffset.UnixEpoch, kind, [], CacheUsage.None);
-
     [Fact]
     public void Applies_newer_events_and_ignores_duplicates_and_older_ones()
     {
         var index = new HintIndex();
+        var first = Event("r", hints: ["a"]);
+        var second = Event("r", hints: ["a", "b"]);
 
-        Assert.True(index.Apply(Event("r", 5, hints: ["a"])));
-        Assert.False(index.Apply(Event("r", 5, hints: ["stale"])));
-        Assert.False(index.Apply(Event("r", 3, hints: ["older"])));
-        Assert.True(index.Apply(Event("r", 6, hints: ["a", "b"])));
+        Assert.True(index.Apply(second, T0));
+        Assert.False(index.Apply(second, T0));
+        Assert.False(index.Apply(first, T0));
 
-        Assert.Equal<string>(["a", "b"], index.Views().Single().Hints);
+        Assert.Equal<string>(["a", "b"], index.Find("r")!.Hints);
+        Assert.Equal(["r"], index.Holding("b").Select(r => r.RunnerId));
     }
 
     [Fact]
     public void Dispatch_records_the_hint_the_runner_is_about_to_hold_and_the_load()
     {
         var index = new HintIndex();
-        index.Apply(Event("r", 1, HintsEventKind.Started));
+        index.Apply(Event("r", kind: HintsEventKind.Started), T0);
 
         index.MarkDispatched("r", "flux");
 
-        var view = index.Views().Single();
-        Assert.Equal<string>(["flux"], view.Hints);
-        Assert.Equal(1, view.InFlight);
-        Assert.False(view.IsFree);
+        var runner = index.Find("r")!;
+        Assert.True(runner.Holds("flux"));
+        Assert.Equal(1, runner.InFlight);
+        Assert.Empty(index.Free);
+        Assert.Single(index.Holding("flux"));
 
         index.MarkCompleted("r");
-        Assert.True(index.Views().Single().IsFree);
+        Assert.Single(index.Free);
+    }
+
+    [Fact]
+    public void Newer_event_replaces_the_holders_of_dropped_hints()
+    {
+        var index = new HintIndex();
+        index.Apply(Event("r", hints: ["a"]), T0);
+
+        index.Apply(Event("r", hints: ["b"]), T0);
+
+        Assert.Empty(index.Holding("a"));
+        Assert.Single(index.Holding("b"));
     }
 
     [Fact]
     public void Draining_event_marks_runner_unavailable()
     {
         var index = new HintIndex();
-        index.Apply(Event("r", 1, HintsEventKind.Started));
+        index.Apply(Event("r", kind: HintsEventKind.Started), T0);
 
-        index.Apply(Event("r", 2, HintsEventKind.Draining));
+        index.Apply(Event("r", kind: HintsEventKind.Draining), T0);
 
-        Assert.False(index.Views().Single().IsFree);
+        Assert.False(index.Find("r")!.IsFree);
+        Assert.Empty(index.Free);
+    }
+
+    [Fact]
+    public void Removed_runner_leaves_every_view()
+    {
+        var index = new HintIndex();
+        index.Apply(Event("r", hints: ["a"]), T0);
+
+        Assert.True(index.Remove("r"));
+
+        Assert.Empty(index.All);
+        Assert.Empty(index.Free);
+        Assert.Empty(index.Holding("a"));
     }
 
     [Fact]
     public void Snapshot_lists_runners_in_id_order()
     {
         var index = new HintIndex();
-        index.Apply(Event("b", 1));
-        index.Apply(Event("a", 1));
+        index.Apply(Event("b"), T0);
+        index.Apply(Event("a"), T0);
 
         Assert.Equal(["a", "b"], index.Snapshot().Select(r => r.RunnerId));
         Assert.Empty(index.Snapshot()[0].Hints);

@@ -1,5 +1,8 @@
-using System.Collections.Immutable;
+using FalHints.Client.Contracts;
+using FalHints.Router.Hints;
 using FalHints.Router.Placement;
+using FalHints.Tests.Support;
+using static FalHints.Tests.Support.Runners;
 
 namespace FalHints.Tests.Placement;
 
@@ -7,79 +10,145 @@ public sealed class HintAffinityPolicyTests
 {
     private readonly HintAffinityPolicy _policy = new();
 
-    private static RunnerView Runner(string id, int inFlight = 0, int capacity = 1, bool draining = false, params string[] hints) =>
-        new(id, [.. hints], inFlight, capacity, draining);
+    private PlacementDecision Choose(string? hint, HintIndex index, params string[] moreHints) =>
+        _policy.Choose(Ticket(hint, moreHints: moreHints), index, T0);
 
     [Fact]
     public void Placement_prefers_free_runner_holding_the_hint()
     {
-        var decision = _policy.Choose("flux", [Runner("a"), Runner("b", hints: ["sdxl", "flux"]), Runner("c", hints: ["sdxl"])]);
+        var index = new HintIndex().With("a").With("b", hints: ["sdxl", "flux"]).With("c", hints: ["sdxl"]);
 
-        Assert.Equal(new PlacementDecision("b", HintHit: true), decision);
+        Assert.Equal(new PlacementDecision(PlacementKind.Place, "b", HintHit: true), Choose("flux", index));
     }
 
     [Fact]
     public void Hint_match_is_exact_ordinal_and_case_sensitive()
     {
-        RunnerView[] runners = [Runner("a", hints: ["Flux"]), Runner("b", hints: ["flux-schnell"]), Runner("c", hints: ["flux "])];
+        var index = new HintIndex().With("a", hints: ["Flux"]).With("b", hints: ["flux-schnell"]).With("c", hints: ["flux "]).With("d", hints: ["ﬂux"]);
 
-        var decision = _policy.Choose("flux", runners);
-
-        Assert.False(decision!.Value.HintHit);
+        Assert.False(Choose("flux", index).HintHit);
     }
 
     [Fact]
     public void Among_matching_runners_the_least_loaded_wins()
     {
-        var decision = _policy.Choose("flux", [Runner("a", inFlight: 1, capacity: 2, hints: ["flux"]), Runner("b", inFlight: 0, capacity: 2, hints: ["flux"])]);
+        var index = new HintIndex().With("a", inFlight: 1, capacity: 2, hints: ["flux"]).With("b", inFlight: 0, capacity: 2, hints: ["flux"]);
 
-        Assert.Equal("b", decision!.Value.RunnerId);
+        Assert.Equal("b", Choose("flux", index).RunnerId);
+    }
+
+    [Fact]
+    public void Among_equally_loaded_matching_runners_the_most_recent_user_of_the_hint_wins()
+    {
+        var index = new HintIndex().With("a", capacity: 2, hints: ["flux"]).With("b", capacity: 2, hints: ["flux"]);
+        index.MarkDispatched("b", "flux");
+        index.MarkCompleted("b");
+
+        Assert.Equal("b", Choose("flux", index).RunnerId);
+
+        index.MarkDispatched("a", "flux");
+        index.MarkCompleted("a");
+        Assert.Equal("a", Choose("flux", index).RunnerId);
     }
 
     [Fact]
     public void Busy_matching_runner_does_not_block_a_free_one()
     {
-        var decision = _policy.Choose("flux", [Runner("a", inFlight: 1, hints: ["flux"]), Runner("b", hints: ["sdxl"])]);
+        var index = new HintIndex().With("a", inFlight: 1, hints: ["flux"]).With("b", hints: ["sdxl"]);
 
-        Assert.Equal(new PlacementDecision("b", HintHit: false), decision);
+        Assert.Equal(new PlacementDecision(PlacementKind.Place, "b", HintHit: false), Choose("flux", index));
     }
 
     [Fact]
     public void Without_a_match_an_empty_runner_is_preferred_over_one_holding_models()
     {
-        var decision = _policy.Choose("flux", [Runner("a", hints: ["sdxl"]), Runner("b"), Runner("c", hints: ["sd15", "sdxl"])]);
+        var index = new HintIndex().With("a", hints: ["sdxl"]).With("b").With("c", hints: ["sd15", "sdxl"]);
 
-        Assert.Equal(new PlacementDecision("b", HintHit: false), decision);
+        Assert.Equal(new PlacementDecision(PlacementKind.Place, "b", HintHit: false), Choose("flux", index));
     }
 
     [Fact]
     public void Without_a_match_the_runner_holding_fewest_hints_is_taken()
     {
-        var decision = _policy.Choose("flux", [Runner("a", hints: ["x", "y"]), Runner("b", hints: ["z"])]);
+        var index = new HintIndex().With("a", hints: ["x", "y"]).With("b", hints: ["z"]);
 
-        Assert.Equal("b", decision!.Value.RunnerId);
+        Assert.Equal("b", Choose("flux", index).RunnerId);
+    }
+
+    [Fact]
+    public void Without_a_match_among_runners_holding_as_many_hints_the_least_recently_used_is_repurposed()
+    {
+        var index = new HintIndex().With("a", hints: ["x"]).With("b", hints: ["y"]);
+        index.MarkDispatched("a", "x");
+        index.MarkCompleted("a");
+
+        Assert.Equal("b", Choose("flux", index).RunnerId);
     }
 
     [Fact]
     public void Request_without_hint_goes_to_any_free_runner()
     {
-        var decision = _policy.Choose(null, [Runner("a", inFlight: 1), Runner("b", hints: ["flux"])]);
+        var index = new HintIndex().With("a", inFlight: 1).With("b", hints: ["flux"]);
 
-        Assert.Equal(new PlacementDecision("b", HintHit: false), decision);
+        Assert.Equal(new PlacementDecision(PlacementKind.Place, "b", HintHit: false), Choose(null, index));
     }
 
     [Fact]
     public void No_free_runner_means_no_decision()
     {
-        Assert.Null(_policy.Choose("flux", [Runner("a", inFlight: 1, hints: ["flux"]), Runner("b", draining: true)]));
-        Assert.Null(_policy.Choose("flux", ImmutableArray<RunnerView>.Empty));
+        Assert.Equal(PlacementKind.None, Choose("flux", new HintIndex().With("a", inFlight: 1, hints: ["flux"]).With("b", draining: true)).Kind);
+        Assert.Equal(PlacementKind.None, Choose("flux", new HintIndex()).Kind);
     }
 
     [Fact]
     public void Draining_runner_gets_no_work_even_when_it_holds_the_hint()
     {
-        var decision = _policy.Choose("flux", [Runner("a", draining: true, hints: ["flux"]), Runner("b")]);
+        var index = new HintIndex().With("a", draining: true, hints: ["flux"]).With("b");
 
-        Assert.Equal("b", decision!.Value.RunnerId);
+        Assert.Equal("b", Choose("flux", index).RunnerId);
+    }
+
+    [Fact]
+    public void A_runner_loading_the_hint_counts_as_holding_it()
+    {
+        var index = new HintIndex().With("a");
+        index.Apply(Event("b", loading: ["flux"]), T0);
+
+        Assert.Equal(new PlacementDecision(PlacementKind.Place, "b", HintHit: true), Choose("flux", index));
+    }
+
+    [Fact]
+    public void Ordered_hints_prefer_the_runner_holding_the_most_specific_one()
+    {
+        var index = new HintIndex().With("a", hints: ["base-model"]).With("b", hints: ["user-lora"]);
+
+        Assert.Equal("b", Choose("user-lora", index, "base-model").RunnerId);
+        Assert.Equal("a", Choose("other-lora", index, "base-model").RunnerId);
+        Assert.True(Choose("other-lora", index, "base-model").HintHit);
+    }
+
+    [Fact]
+    public void Cost_aware_policy_waits_for_a_busy_holder_that_frees_sooner_than_a_load()
+    {
+        var slowLoads = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 400);
+        var index = new HintIndex();
+        index.Apply(Event("a", hints: ["flux"], cache: slowLoads, routing: new AppRouting(null, MeanInferenceMs: 20)), T0);
+        index.Apply(Event("b", cache: slowLoads), T0);
+        index.MarkDispatched("a", "flux");
+
+        Assert.Equal(PlacementKind.Wait, new HintAffinityPolicy(costAware: true).Choose(Ticket("flux"), index, T0).Kind);
+        Assert.Equal("b", new HintAffinityPolicy().Choose(Ticket("flux"), index, T0).RunnerId);
+    }
+
+    [Fact]
+    public void Cost_aware_policy_does_not_wait_when_inference_is_slower_than_a_load()
+    {
+        var fastLoads = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 5);
+        var index = new HintIndex();
+        index.Apply(Event("a", hints: ["flux"], cache: fastLoads, routing: new AppRouting(null, MeanInferenceMs: 20)), T0);
+        index.Apply(Event("b", cache: fastLoads), T0);
+        index.MarkDispatched("a", "flux");
+
+        Assert.Equal("b", new HintAffinityPolicy(costAware: true).Choose(Ticket("flux"), index, T0).RunnerId);
     }
 }

@@ -1,0 +1,37 @@
+namespace FalHints.Client.Contracts;
+
+/// <summary>
+/// One request, keyed by its id: it holds the request's state (in grain storage, so it outlives a router's
+/// restart) and answers status, wait and cancel. Routers and runners report to it.
+/// </summary>
+[Alias("falhints.IRequestGrain")]
+public interface IRequestGrain : IGrainWithStringKey
+{
+    /// <summary>Accepts the request and hands it to its app's router; resubmitting the same id returns its status.</summary>
+    [Alias("SubmitAsync")]
+    Task<RequestStatus> SubmitAsync(InferenceRequest request);
+
+    /// <summary>The status, with the queue position while queued.</summary>
+    [Alias("GetStatusAsync")]
+    Task<RequestStatus> GetStatusAsync();
+
+    /// <summary>Returns when the request completes or after <paramref name="maxWait"/> (at most 25 s), whichever is first.</summary>
+    [Alias("WaitAsync")]
+    Task<RequestStatus> WaitAsync(TimeSpan maxWait);
+
+    /// <summary>Cancels: a queued request leaves the queue, a running one has its cancellation token signalled.</summary>
+    [Alias("CancelAsync")]
+    Task<RequestStatus> CancelAsync();
+
+    /// <summary>Router: the request was dispatched to a runner.</summary>
+    [Alias("StartedAsync")]
+    Task StartedAsync(string runnerId, bool hintHit, int attempt);
+
+    /// <summary>Router: the request's runner died and the request is queued again.</summary>
+    [Alias("RequeuedAsync")]
+    Task RequeuedAsync(string reason);
+
+    /// <summary>Runner or router: the request finished; the first completion wins.</summary>
+    [Alias("CompleteAsync")]
+    Task CompleteAsync(InferenceResult result);
+}

@@ -1,0 +1,235 @@
+using FalHints.Client.Contracts;
+using FalHints.Router.Hints;
+using FalHints.Router.Placement;
+
+namespace FalHints.Router.Queue;
+
+/// <summary>The dispatcher's settings.</summary>
+/// <param name="StarvationBound">How long the head of the queue may be passed over by requests whose hints a free runner holds.</param>
+/// <param name="MaxQueueLength">Requests waiting at most; more are refused with <c>queue_full</c>.</param>
+/// <param name="MaxAttempts">Runners tried per request when runners die.</param>
+/// <param name="ScanDepth">How deep into the queue a free runner looks for a request it holds.</param>
+public sealed record DispatcherOptions(TimeSpan StarvationBound, int MaxQueueLength, int MaxAttempts, int ScanDepth)
+{
+    /// <summary>10 s starvation bound, 10,000 queued, 10 attempts, scan 256 deep.</summary>
+    public static DispatcherOptions Default { get; } = new(TimeSpan.FromSeconds(10), 10_000, 10, 256);
+}
+
+/// <summary>A request to send to a runner.</summary>
+public readonly record struct Dispatch(RequestTicket Ticket, string RunnerId, bool HintHit, int Attempt);
+
+/// <summary>A request running on a runner.</summary>
+public sealed record InFlightRequest(RequestTicket Ticket, string RunnerId, int Attempt, DateTimeOffset Since);
+
+/// <summary>What became of a request whose runner was lost.</summary>
+public readonly record struct LostRequest(RequestTicket Ticket, string RunnerId, int Attempts, bool Requeued);
+
+/// <summary>
+/// A router's whole decision state for one app, without Orleans: the hint index, the queue, the requests in flight.
+/// The router grain feeds it events and acts on the dispatches it returns; the benchmark simulator drives the same
+/// code in virtual time. Nothing here reads a clock: the time is passed in.
+/// </summary>
+public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions options)
+{
+    private readonly Dictionary<string, InFlightRequest> _inFlight = new(StringComparer.Ordinal);
+
+    // Attempts already made by queued requests that ran before (their runner died); others have made none.
+    private readonly Dictionary<string, int> _priorAttempts = new(StringComparer.Ordinal);
+
+    /// <summary>The runners.</summary>
+    public HintIndex Index { get; } = new();
+
+    /// <summary>The waiting requests.</summary>
+    public RequestQueue Queue { get; } = new();
+
+    /// <summary>The policy placing requests.</summary>
+    public IPlacementPolicy Policy => policy;
+
+    /// <summary>Requests running now.</summary>
+    public IReadOnlyCollection<InFlightRequest> InFlight => _inFlight.Values;
+
+    /// <summary>Hinted requests placed on a runner that held (or was loading) one of their hints.</summary>
+    public long Hits { get; private set; }
+
+    /// <summary>Hinted requests placed elsewhere.</summary>
+    public long Misses { get; private set; }
+
+    /// <summary>Requests queued again because their runner was lost.</summary>
+    public long Retries { get; private set; }
+
+    /// <summary>True when the request is queued or running.</summary>
+    public bool Knows(string requestId) => Queue.Contains(requestId) || _inFlight.ContainsKey(requestId);
+
+    /// <summary>The running request with this id, if any.</summary>
+    public InFlightRequest? FindInFlight(string requestId) => _inFlight.GetValueOrDefault(requestId);
+
+    /// <summary>
+    /// Queues a request (<paramref name="priorAttempts"/>: runners it already ran on), or refuses it when the queue is
+    /// full unless <paramref name="evenIfFull"/> (a request accepted before). Call <see cref="Pump"/> after.
+    /// </summary>
+    public RequestError? Enqueue(RequestTicket ticket, int priorAttempts = 0, bool evenIfFull = false)
+    {
+        if (Knows(ticket.RequestId))
+        {
+            return null;
+        }
+
+        if (Queue.Count >= options.MaxQueueLength && !evenIfFull)
+        {
+            return new RequestError(ErrorCodes.QueueFull, $"The queue of app '{ticket.Request.AppId}' is full ({options.MaxQueueLength} requests waiting).");
+        }
+
+        Queue.Add(ticket);
+        if (priorAttempts > 0)
+        {
+            _priorAttempts[ticket.RequestId] = priorAttempts;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Places waiting requests while runners are free. A free runner first takes the oldest request of the head's
+    /// priority class whose hints it holds, unless the head has waited longer than the starvation bound; otherwise
+    /// the policy places the head (any free runner, at once) or, when it chooses to wait, the next request.
+    /// </summary>
+    public IReadOnlyList<Dispatch> Pump(DateTimeOffset now)
+    {
+        var dispatches = new List<Dispatch>();
+        while (Queue.Head is { } head && Index.Free.Count > 0)
+        {
+            var next = policy.UsesHints && now - head.AcceptedAt < options.StarvationBound ? OldestHeld() : null;
+            next ??= PlaceByPolicy(now);
+            if (next is not { } dispatch)
+            {
+                break;
+            }
+
+            Start(dispatch, now);
+            dispatches.Add(dispatch);
+        }
+
+        return dispatches;
+    }
+
+    /// <summary>Frees the request's runner slot; false when the request was not in flight (already retried, or unknown).</summary>
+    public bool Complete(string requestId, string runnerId)
+    {
+        if (!_inFlight.TryGetValue(requestId, out var running) || running.RunnerId != runnerId)
+        {
+            return false;
+        }
+
+        _inFlight.Remove(requestId);
+        Index.MarkCompleted(runnerId);
+        return true;
+    }
+
+    /// <summary>Removes a queued request; false when it is not queued.</summary>
+    public bool CancelQueued(string requestId)
+    {
+        _priorAttempts.Remove(requestId);
+        return Queue.Remove(requestId);
+    }
+
+    /// <summary>Removes and returns the queued requests whose start deadline has passed.</summary>
+    public IReadOnlyList<RequestTicket> ExpireStartDeadlines(DateTimeOffset now) =>
+        Queue.RemoveWhere(t => t.StartDeadline is { } deadline && deadline <= now);
+
+    /// <summary>
+    /// Forgets a runner and returns its running requests: each is queued again at its original place unless the
+    /// caller opted out of retries or it has used all its attempts.
+    /// </summary>
+    public IReadOnlyList<LostRequest> RemoveRunner(string runnerId)
+    {
+        Index.Remove(runnerId);
+        var lost = new List<LostRequest>();
+        foreach (var running in _inFlight.Values.Where(r => r.RunnerId == runnerId).ToList())
+        {
+            _inFlight.Remove(running.Ticket.RequestId);
+            var retry = !running.Ticket.Options.NoRetry && running.Attempt < options.MaxAttempts;
+            if (retry)
+            {
+                // A request that started once is past its start deadline's purpose.
+                Queue.Add(running.Ticket with { Request = running.Ticket.Request with { Options = running.Ticket.Options with { StartTimeout = null } } });
+                _priorAttempts[running.Ticket.RequestId] = running.Attempt;
+                Retries++;
+            }
+
+            lost.Add(new LostRequest(running.Ticket, runnerId, running.Attempt, retry));
+        }
+
+        return lost;
+    }
+
+    /// <summary>Takes on a request that a previous activation dispatched (after a router restart).</summary>
+    public void Adopt(RequestTicket ticket, string runnerId, int attempt, DateTimeOffset now)
+    {
+        if (Knows(ticket.RequestId))
+        {
+            return;
+        }
+
+        _inFlight.Add(ticket.RequestId, new InFlightRequest(ticket, runnerId, attempt, now));
+        Index.MarkDispatched(runnerId, null);
+    }
+
+    private Dispatch? OldestHeld()
+    {
+        var scanned = 0;
+        foreach (var ticket in Queue.HeadClass)
+        {
+            if (scanned++ >= options.ScanDepth)
+            {
+                break;
+            }
+
+            foreach (var hint in RequestHints.Of(ticket))
+            {
+                if (HintAffinityPolicy.BestHolder(hint, Index) is { } holder)
+                {
+                    return new Dispatch(ticket, holder.RunnerId, HintHit: true, NextAttempt(ticket));
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private Dispatch? PlaceByPolicy(DateTimeOffset now)
+    {
+        var scanned = 0;
+        foreach (var ticket in Queue.HeadClass)
+        {
+            if (scanned++ >= options.ScanDepth)
+            {
+                break;
+            }
+
+            var decision = policy.Choose(ticket, Index, now);
+            switch (decision.Kind)
+            {
+                case PlacementKind.Place:
+                    return new Dispatch(ticket, decision.RunnerId!, decision.HintHit, NextAttempt(ticket));
+                case PlacementKind.None:
+                    return null;
+            }
+        }
+
+        return null;
+    }
+
+    private int NextAttempt(RequestTicket ticket) => _priorAttempts.GetValueOrDefault(ticket.RequestId) + 1;
+
+    private void Start(Dispatch dispatch, DateTimeOffset now)
+    {
+        Queue.Remove(dispatch.Ticket.RequestId);
+        _priorAttempts.Remove(dispatch.Ticket.RequestId);
+        _inFlight.Add(dispatch.Ticket.RequestId, new InFlightRequest(dispatch.Ticket, dispatch.RunnerId, dispatch.Attempt, now));
+        Index.MarkDispatched(dispatch.RunnerId, dispatch.Ticket.Request.Hint);
+        if (dispatch.Ticket.Request.Hint is not null)
+        {
+            _ = dispatch.HintHit ? Hits++ : Misses++;
+        }
+    }
+}

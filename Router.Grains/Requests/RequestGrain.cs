@@ -1,0 +1,277 @@
+using FalHints.Client.Contracts;
+using FalHints.Router.Routing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+
+namespace FalHints.Router.Requests;
+
+/// <summary>
+/// One request: its state lives in grain storage, so it survives its router's reactivation. Until it completes it
+/// reminds its router of itself every <see cref="RouterOptions.ResumeInterval"/>; the first completion reported wins;
+/// a completed request's status and result are kept for <see cref="RouterOptions.ResultRetention"/>.
+/// </summary>
+[Reentrant]
+public sealed partial class RequestGrain(
+    [PersistentState("request", RequestStorage.Name)] IPersistentState<RequestRecord> record,
+    IOptions<RouterOptions> options,
+    TimeProvider time,
+    ILogger<RequestGrain> logger) : Grain, IRequestGrain
+{
+    private const int MaxLogLines = 100;
+    private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(25);
+    private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private IGrainTimer? _resume;
+
+    private RequestRecord State => record.State;
+
+    /// <inheritdoc />
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (State.Request is null)
+        {
+            return;
+        }
+
+        if (State.State == RequestState.Completed)
+        {
+            _completed.TrySetResult();
+            await ScheduleExpiryAsync();
+        }
+        else
+        {
+            StartResuming();
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<RequestStatus> SubmitAsync(InferenceRequest request)
+    {
+        if (State.Request is not null)
+        {
+            return await GetStatusAsync();
+        }
+
+        var now = time.GetUtcNow();
+        State.Request = request;
+        State.AcceptedAt = now;
+        State.State = RequestState.Queued;
+        Log(request.Hint is null ? "accepted without a hint" : $"accepted with hint '{request.Hint}'");
+        await record.WriteStateAsync();
+
+        EnqueueResult accepted;
+        try
+        {
+            accepted = await Router.EnqueueAsync(new RequestTicket(request, now));
+        }
+        catch (Exception ex)
+        {
+            // The request is stored; the resume timer hands it to the router once it answers.
+            LogRouterUnreachable(logger, ex, request.RequestId, request.AppId);
+            accepted = new EnqueueResult(RequestState.Queued, null, null);
+        }
+
+        if (accepted.Error is { } error)
+        {
+            await CompleteAsync(new InferenceResult(request.RequestId, null, error, null, HintHit: false));
+        }
+        else
+        {
+            StartResuming();
+        }
+
+        return Status(State.State == RequestState.Queued ? accepted.QueuePosition : null);
+    }
+
+    /// <inheritdoc />
+    public async Task<RequestStatus> GetStatusAsync()
+    {
+        if (State.Request is null)
+        {
+            return NotFound();
+        }
+
+        int? position = null;
+        if (State.State == RequestState.Queued)
+        {
+            try
+            {
+                position = await Router.GetPositionAsync(State.Request.RequestId);
+            }
+            catch (Exception ex)
+            {
+                LogRouterUnreachable(logger, ex, State.Request.RequestId, State.Request.AppId);
+            }
+        }
+
+        return Status(position);
+    }
+
+    /// <inheritdoc />
+    public async Task<RequestStatus> WaitAsync(TimeSpan maxWait)
+    {
+        if (State.Request is null)
+        {
+            return NotFound();
+        }
+
+        var wait = maxWait < TimeSpan.Zero ? TimeSpan.Zero : maxWait > MaxWait ? MaxWait : maxWait;
+        await Task.WhenAny(_completed.Task, Task.Delay(wait, time));
+        return await GetStatusAsync();
+    }
+
+    /// <inheritdoc />
+    public async Task<RequestStatus> CancelAsync()
+    {
+        if (State.Request is not { } request)
+        {
+            return NotFound();
+        }
+
+        if (State.State == RequestState.Completed)
+        {
+            return Status(null);
+        }
+
+        State.CancelRequested = true;
+        if (State.State == RequestState.Queued)
+        {
+            // Whether the router still had it queued or not, it never starts now: a start that races with
+            // this cancel is signalled to its runner in StartedAsync.
+            await Router.CancelAsync(request.RequestId);
+            await CompleteAsync(new InferenceResult(request.RequestId, null,
+                new RequestError(ErrorCodes.Cancelled, "The request was cancelled while queued."), null, HintHit: false));
+        }
+        else if (State.RunnerId is { } runnerId)
+        {
+            Log($"cancellation requested; signalling runner {runnerId}");
+            await record.WriteStateAsync();
+            await GrainFactory.GetGrain<IRunnerGrain>(runnerId).CancelAsync(request.RequestId);
+        }
+
+        return Status(null);
+    }
+
+    /// <inheritdoc />
+    public async Task StartedAsync(string runnerId, bool hintHit, int attempt)
+    {
+        if (State.CancelRequested)
+        {
+            await GrainFactory.GetGrain<IRunnerGrain>(runnerId).CancelAsync(State.Request!.RequestId);
+        }
+
+        if (State.State == RequestState.Completed)
+        {
+            return;
+        }
+
+        State.State = RequestState.InProgress;
+        State.RunnerId = runnerId;
+        State.HintHit = hintHit;
+        State.Attempts = attempt;
+        Log($"started on runner {runnerId} (attempt {attempt}, hint {(hintHit ? "hit" : "missed")})");
+        await record.WriteStateAsync();
+    }
+
+    /// <inheritdoc />
+    public async Task RequeuedAsync(string reason)
+    {
+        if (State.State == RequestState.Completed)
+        {
+            return;
+        }
+
+        State.State = RequestState.Queued;
+        State.RunnerId = null;
+        Log(reason);
+        await record.WriteStateAsync();
+    }
+
+    /// <inheritdoc />
+    public async Task CompleteAsync(InferenceResult result)
+    {
+        if (State.Request is null || State.State == RequestState.Completed)
+        {
+            return;
+        }
+
+        State.State = RequestState.Completed;
+        State.Result = result with
+        {
+            RunnerId = result.RunnerId ?? State.RunnerId,
+            HintHit = result.RunnerId is null ? State.HintHit : result.HintHit,
+        };
+        State.CompletedAt = time.GetUtcNow();
+        Log(result.Error is { } error ? $"failed: {error.Code}: {error.Message}" : "completed");
+        await record.WriteStateAsync();
+        _resume?.Dispose();
+        _resume = null;
+        _completed.TrySetResult();
+        await ScheduleExpiryAsync();
+    }
+
+    private IRouterGrain Router => GrainFactory.GetGrain<IRouterGrain>(State.Request!.AppId);
+
+    private void StartResuming()
+    {
+        var interval = options.Value.ResumeInterval;
+        _resume ??= this.RegisterGrainTimer(ResumeAsync, new GrainTimerCreationOptions(interval, interval) { Interleave = true, KeepAlive = true });
+    }
+
+    private async Task ResumeAsync(CancellationToken cancellationToken)
+    {
+        if (State.Request is not { } request || State.State == RequestState.Completed)
+        {
+            return;
+        }
+
+        try
+        {
+            await Router.ResumeAsync(new RequestTicket(request, State.AcceptedAt), State.State, State.RunnerId, State.Attempts);
+        }
+        catch (Exception ex)
+        {
+            LogRouterUnreachable(logger, ex, request.RequestId, request.AppId);
+        }
+    }
+
+    private async Task ScheduleExpiryAsync()
+    {
+        var left = State.CompletedAt!.Value + options.Value.ResultRetention - time.GetUtcNow();
+        if (left <= TimeSpan.Zero)
+        {
+            await ExpireAsync(CancellationToken.None);
+            return;
+        }
+
+        this.RegisterGrainTimer(ExpireAsync, new GrainTimerCreationOptions(left, Timeout.InfiniteTimeSpan) { Interleave = true });
+    }
+
+    private async Task ExpireAsync(CancellationToken cancellationToken)
+    {
+        await record.ClearStateAsync(cancellationToken);
+        record.State = new RequestRecord();
+        this.DeactivateOnIdle();
+    }
+
+    private void Log(string message)
+    {
+        State.Logs.Add(new RequestLog(time.GetUtcNow(), message));
+        if (State.Logs.Count > MaxLogLines)
+        {
+            State.Logs.RemoveRange(0, State.Logs.Count - MaxLogLines);
+        }
+    }
+
+    private RequestStatus Status(int? position) => new(
+        State.Request!.RequestId, State.Request.AppId, State.State, position, State.RunnerId, State.HintHit,
+        State.Attempts, State.Result, [.. State.Logs]);
+
+    private RequestStatus NotFound()
+    {
+        var id = this.GetPrimaryKeyString();
+        return new RequestStatus(id, string.Empty, RequestState.Completed, null, null, false, 0,
+            new InferenceResult(id, null, new RequestError(ErrorCodes.RequestNotFound, $"No request '{id}' is known; it was never submitted or its result has expired."), null, false),
+            []);
+    }
+}
