@@ -26,9 +26,9 @@ public interface IRunnerGrain : IGrainWithStringKey
     [Alias("CancelAsync")]
     Task CancelAsync(string requestId);
 
-    /// <summary>Asks the app to load what <paramref name="hint"/> names ahead of traffic; null on success.</summary>
+    /// <summary>Asks the app to load what <paramref name="hint"/> names ahead of traffic; the response's error is null on success.</summary>
     [Alias("PrewarmAsync")]
-    Task<RequestError?> PrewarmAsync(string appId, string hint);
+    Task<RunnerResponse> PrewarmAsync(string appId, string hint);
 
     /// <summary>Where the runner runs and what each of its apps holds now (no event is published).</summary>
     [Alias("GetStatusAsync")]

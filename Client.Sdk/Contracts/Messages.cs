@@ -224,6 +224,7 @@ public enum HintsEventKind
 /// <param name="Kind">Why it was published.</param>
 /// <param name="Cache">The runner's pipeline cache: bytes used of budget, load and hit counts, load times.</param>
 /// <param name="Routing">What the app tells routers: its hint field and mean inference time.</param>
+/// <param name="RequestId">For a response event, the request it followed.</param>
 [GenerateSerializer, Immutable, Alias("falhints.HintsEvent")]
 public sealed record HintsEvent(
     [property: Id(0)] string RunnerId,
@@ -238,7 +239,8 @@ public sealed record HintsEvent(
     [property: Id(9)] HintsEventKind Kind,
     [property: Id(10)] ImmutableArray<string> Loading,
     [property: Id(11)] CacheUsage Cache,
-    [property: Id(12)] AppRouting? Routing = null);
+    [property: Id(12)] AppRouting? Routing = null,
+    [property: Id(13)] string? RequestId = null);
 
 /// <summary>What an app tells routers about itself.</summary>
 /// <param name="HintField">A top-level input field whose string value is the hint when the caller sends none.</param>

@@ -66,6 +66,7 @@ public sealed class HintIndex : IRunnerIndex
         runner.Hints = hints.Hints.IsDefault ? [] : hints.Hints;
         runner.Loading = hints.Loading.IsDefault ? [] : hints.Loading;
         runner.Capacity = hints.Capacity;
+        runner.Reported = hints.InFlight;
         runner.Draining = hints.Kind == HintsEventKind.Draining;
         runner.Cache = hints.Cache ?? CacheUsage.None;
         runner.MeanInferenceMs = hints.Routing?.MeanInferenceMs ?? 0;
@@ -84,7 +85,7 @@ public sealed class HintIndex : IRunnerIndex
         }
 
         Unlink(runner);
-        runner.InFlight++;
+        runner.Dispatched++;
         runner.MarkUsed(hint, ++_tick);
         if (hint is not null && !runner.Holds(hint))
         {
@@ -97,9 +98,9 @@ public sealed class HintIndex : IRunnerIndex
     /// <summary>Records that a dispatched request came back.</summary>
     public void MarkCompleted(string runnerId)
     {
-        if (_runners.TryGetValue(runnerId, out var runner) && runner.InFlight > 0)
+        if (_runners.TryGetValue(runnerId, out var runner) && runner.Dispatched > 0)
         {
-            runner.InFlight--;
+            runner.Dispatched--;
             Refresh(runner);
         }
     }

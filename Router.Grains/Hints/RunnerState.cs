@@ -29,8 +29,17 @@ public sealed class RunnerState
     /// <summary>What the runner is loading now.</summary>
     public ImmutableArray<string> Loading { get; internal set; } = [];
 
-    /// <summary>Requests the router has running there.</summary>
-    public int InFlight { get; internal set; }
+    /// <summary>
+    /// Requests running there: the more of what the router dispatched and what the runner last reported, so a router
+    /// that restarted does not overload runners still busy with requests it has not heard of yet.
+    /// </summary>
+    public int InFlight => Math.Max(Dispatched, Reported);
+
+    /// <summary>Requests this router dispatched there that have not come back.</summary>
+    public int Dispatched { get; internal set; }
+
+    /// <summary>Requests the runner said it was running in its last applied event.</summary>
+    public int Reported { get; internal set; }
 
     /// <summary>Requests it takes at once.</summary>
     public int Capacity { get; internal set; }

@@ -118,7 +118,9 @@ public sealed partial class RouterGrain(
         {
             try
             {
-                if (await GrainFactory.GetGrain<IRunnerGrain>(runnerId).PrewarmAsync(_appId, hint) is { } error)
+                var response = await GrainFactory.GetGrain<IRunnerGrain>(runnerId).PrewarmAsync(_appId, hint);
+                _dispatcher.Index.Apply(response.Hints, time.GetUtcNow());
+                if (response.Error is { } error)
                 {
                     LogPrewarmFailed(logger, null, runnerId, hint, error.Message);
                     continue;

@@ -100,11 +100,12 @@ public sealed partial class RunnerGrain(
     }
 
     /// <inheritdoc />
-    public async Task<RequestError?> PrewarmAsync(string appId, string hint)
+    public async Task<RunnerResponse> PrewarmAsync(string appId, string hint)
     {
         if (!_apps.TryGetValue(appId, out var hosted))
         {
-            return new RequestError(ErrorCodes.AppNotFound, $"Runner '{_key}' does not serve app '{appId}'.");
+            var missing = new RequestError(ErrorCodes.AppNotFound, $"Runner '{_key}' does not serve app '{appId}'.");
+            return new RunnerResponse(null, missing, NextEvent(appId, null, HintsEventKind.Response));
         }
 
         var (_, error) = await RunGuardedAsync(hosted, $"prewarm:{Guid.NewGuid():N}", async token =>
@@ -112,8 +113,9 @@ public sealed partial class RunnerGrain(
             await hosted.App.PrewarmAsync(hint, token);
             return null;
         });
-        await PublishAsync(NextEvent(appId, hosted, HintsEventKind.Response));
-        return error;
+        var hints = NextEvent(appId, hosted, HintsEventKind.Response);
+        await PublishAsync(hints);
+        return new RunnerResponse(null, error, hints);
     }
 
     /// <inheritdoc />
@@ -167,7 +169,7 @@ public sealed partial class RunnerGrain(
         if (!_apps.TryGetValue(invocation.AppId, out var hosted))
         {
             var missing = new RequestError(ErrorCodes.AppNotFound, $"Runner '{_key}' does not serve app '{invocation.AppId}'.");
-            return new RunnerResponse(null, missing, NextEvent(invocation.AppId, null, HintsEventKind.Response));
+            return new RunnerResponse(null, missing, NextEvent(invocation.AppId, null, HintsEventKind.Response) with { RequestId = invocation.RequestId });
         }
 
         var started = time.GetTimestamp();
@@ -178,7 +180,7 @@ public sealed partial class RunnerGrain(
             hosted.RecordInference(time.GetElapsedTime(started));
         }
 
-        var hints = NextEvent(invocation.AppId, hosted, HintsEventKind.Response);
+        var hints = NextEvent(invocation.AppId, hosted, HintsEventKind.Response) with { RequestId = invocation.RequestId };
         await PublishAsync(hints);
         return new RunnerResponse(output, error, hints);
     }

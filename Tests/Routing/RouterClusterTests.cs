@@ -98,4 +98,38 @@ public sealed class RouterClusterTests : IClassFixture<FalHintsCluster<DefaultPr
         Assert.Equal(ErrorCodes.AppNotFound, result.Error!.Code);
         Assert.Contains("nobody/serves-this", result.Error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Request_without_hint_gets_affinity_from_the_apps_declared_hint_field()
+    {
+        var client = _cluster.Client;
+
+        var first = await client.SubmitAsync(AnyModel.AppId, Input("tiny/beta", "no hint sent"), hint: null);
+        var second = await client.SubmitAsync(AnyModel.AppId, Input("tiny/beta", "still no hint"), hint: null);
+
+        Assert.Null(second.Error);
+        Assert.Equal(first.RunnerId, second.RunnerId);
+        Assert.True(second.HintHit);
+    }
+
+    [Fact]
+    public async Task Prewarm_loads_a_model_ahead_of_traffic_so_the_first_request_hits()
+    {
+        var router = _cluster.Cluster.Client.GetGrain<IRouterGrain>(AnyModel.AppId);
+
+        var warmed = await router.PrewarmAsync("tiny/prewarm", 1);
+        var result = await _cluster.Client.SubmitAsync(AnyModel.AppId, Input("tiny/prewarm", "warm start"), "tiny/prewarm");
+
+        var runner = Assert.Single(warmed);
+        Assert.Equal(runner, result.RunnerId);
+        Assert.True(result.HintHit);
+    }
+
+    [Fact]
+    public async Task Prewarming_a_model_that_does_not_exist_warms_nothing()
+    {
+        var router = _cluster.Cluster.Client.GetGrain<IRouterGrain>(AnyModel.AppId);
+
+        Assert.Empty(await router.PrewarmAsync("tiny/absent", 2));
+    }
 }

@@ -54,11 +54,10 @@ public sealed class RunnerGrainTests : IClassFixture<FalHintsCluster<RunnerProfi
             results.Add(await client.SubmitAsync(AnyModel.AppId, Input(model), model));
         }
 
-        await log.WaitForCountAsync(e => e.Kind == HintsEventKind.Response, results.Count, EventTimeout, "per response");
-
-        foreach (var served in results.GroupBy(r => r.RunnerId))
+        foreach (var result in results)
         {
-            Assert.Equal(served.Count(), log.Events.Count(e => e.Kind == HintsEventKind.Response && e.RunnerId == served.Key));
+            var response = await log.WaitForAsync(e => e.RequestId == result.RequestId, EventTimeout, $"after request {result.RequestId}");
+            Assert.Equal((HintsEventKind.Response, result.RunnerId), (response.Kind, response.RunnerId));
         }
 
         foreach (var perRunner in log.Events.GroupBy(e => e.RunnerId))

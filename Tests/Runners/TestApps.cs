@@ -1,9 +1,12 @@
 using System.Collections.Concurrent;
 using FalHints.Runner.Apps;
+using FalHints.Runner.Pipelines;
 
 namespace FalHints.Tests.Runners;
 
-public sealed record KeyInput(string Key);
+/// <param name="Key">The pipeline to load (its load waits for the gate of that name).</param>
+/// <param name="Hold">When set, the request then waits for the gate of that name before it answers.</param>
+public sealed record KeyInput(string Key, string? Hold = null);
 
 public sealed record KeyOutput(string Key, string Runner);
 
@@ -30,15 +33,28 @@ public sealed class GatedLoadApp : FalApp<KeyInput, KeyOutput>
 
     public override IReadOnlyList<string> ProvideLoading() => _runner.Pipelines.Loading;
 
+    public override async Task PrewarmAsync(string hint, CancellationToken cancellationToken)
+    {
+        using var lease = await AcquireAsync(hint, cancellationToken);
+    }
+
     protected override async Task<KeyOutput> RunAsync(KeyInput input, CancellationToken cancellationToken)
     {
-        using var lease = await _runner.Pipelines.AcquireAsync(input.Key, 1, async () =>
+        using var lease = await AcquireAsync(input.Key, cancellationToken);
+        if (input.Hold is { } hold)
         {
-            await Gate(input.Key).Task;
-            return new MemoryStream();
-        }, cancellationToken);
+            await Gate(hold).Task.WaitAsync(cancellationToken);
+        }
+
         return new KeyOutput(input.Key, _runner.RunnerId);
     }
+
+    private Task<PipelineLease<MemoryStream>> AcquireAsync(string key, CancellationToken cancellationToken) =>
+        _runner.Pipelines.AcquireAsync(key, 1, async () =>
+        {
+            await Gate(key).Task;
+            return new MemoryStream();
+        }, cancellationToken);
 }
 
 /// <summary>Reports more hints, and longer ones, than a runner accepts.</summary>

@@ -59,13 +59,6 @@ public sealed class HintEventLog
         }
     }
 
-    /// <summary>Completes once <paramref name="count"/> events have matched; fails after <paramref name="timeout"/>.</summary>
-    public async Task WaitForCountAsync(Func<HintsEvent, bool> match, int count, TimeSpan timeout, string what)
-    {
-        var seen = 0;
-        await WaitForAsync(e => match(e) && Interlocked.Increment(ref seen) >= count, timeout, $"{what} (#{count})");
-    }
-
     private void Add(HintsEvent hints)
     {
         lock (_events)

@@ -2,10 +2,10 @@ using FalHints.Runner.Models;
 
 namespace FalHints.Tests.Support;
 
-/// <summary>A model store with four small demo models (about 256 KB each), shared by a test class.</summary>
+/// <summary>A model store with five small demo models (about 256 KB each), shared by a test class.</summary>
 public sealed class TinyModelStore : IDisposable
 {
-    public static readonly string[] ModelIds = ["tiny/alpha", "tiny/beta", "tiny/gamma", "tiny/delta"];
+    public static readonly string[] ModelIds = ["tiny/alpha", "tiny/beta", "tiny/gamma", "tiny/delta", "tiny/prewarm"];
 
     private readonly TempDirectory _directory = new();
 

@@ -1,0 +1,219 @@
+using FalHints.Client.Contracts;
+using FalHints.Router.Placement;
+using FalHints.Router.Queue;
+using FalHints.Tests.Support;
+using static FalHints.Tests.Support.Runners;
+
+namespace FalHints.Tests.Queue;
+
+public sealed class DispatcherTests
+{
+    private static readonly DispatcherOptions Options = new(TimeSpan.FromSeconds(10), MaxQueueLength: 4, MaxAttempts: 3, ScanDepth: 256);
+
+    private static Dispatcher NewDispatcher(IPlacementPolicy? policy = null) => new(policy ?? new HintAffinityPolicy(), Options);
+
+    private static void Finish(Dispatcher dispatcher, Dispatch dispatch) => dispatcher.Complete(dispatch.Ticket.RequestId, dispatch.RunnerId);
+
+    [Fact]
+    public void Request_goes_at_once_to_a_free_runner_and_waits_only_when_none_is_free()
+    {
+        var dispatcher = NewDispatcher();
+        dispatcher.Index.With("a");
+
+        Assert.Null(dispatcher.Enqueue(Ticket("x", "r1")));
+        var first = Assert.Single(dispatcher.Pump(T0));
+        Assert.Null(dispatcher.Enqueue(Ticket("x", "r2")));
+
+        Assert.Empty(dispatcher.Pump(T0));
+        Assert.Equal(0, dispatcher.Queue.Position("r2"));
+        Finish(dispatcher, first);
+        Assert.Equal("r2", Assert.Single(dispatcher.Pump(T0)).Ticket.RequestId);
+    }
+
+    [Fact]
+    public void A_freed_runner_takes_the_oldest_queued_request_whose_hint_it_holds()
+    {
+        var dispatcher = NewDispatcher();
+        dispatcher.Index.With("a", hints: ["flux"]);
+        dispatcher.Enqueue(Ticket("flux", "running"));
+        var running = Assert.Single(dispatcher.Pump(T0));
+        dispatcher.Enqueue(Ticket("sdxl", "head", at: T0.AddSeconds(1)));
+        dispatcher.Enqueue(Ticket("flux", "older-flux", at: T0.AddSeconds(2)));
+        dispatcher.Enqueue(Ticket("flux", "newer-flux", at: T0.AddSeconds(3)));
+
+        Finish(dispatcher, running);
+        var next = Assert.Single(dispatcher.Pump(T0.AddSeconds(4)));
+
+        Assert.Equal(("older-flux", true), (next.Ticket.RequestId, next.HintHit));
+        Assert.Equal(0, dispatcher.Queue.Position("head"));
+    }
+
+    [Fact]
+    public void The_head_is_not_passed_over_for_longer_than_the_starvation_bound()
+    {
+        var dispatcher = NewDispatcher();
+        dispatcher.Index.With("a", hints: ["flux"]);
+        dispatcher.Enqueue(Ticket("flux", "running"));
+        var running = Assert.Single(dispatcher.Pump(T0));
+        dispatcher.Enqueue(Ticket("sdxl", "head", at: T0));
+        dispatcher.Enqueue(Ticket("flux", "flux", at: T0.AddSeconds(1)));
+
+        Finish(dispatcher, running);
+        var next = Assert.Single(dispatcher.Pump(T0 + Options.StarvationBound));
+
+        Assert.Equal(("head", false), (next.Ticket.RequestId, next.HintHit));
+    }
+
+    [Fact]
+    public void Normal_priority_requests_start_before_low_ones_even_when_a_low_one_matches()
+    {
+        var dispatcher = NewDispatcher();
+        dispatcher.Index.With("a", hints: ["flux"]);
+        dispatcher.Enqueue(Ticket("flux", "running"));
+        var running = Assert.Single(dispatcher.Pump(T0));
+        dispatcher.Enqueue(Ticket("flux", "low", RequestPriority.Low, at: T0));
+        dispatcher.Enqueue(Ticket("sdxl", "normal", at: T0.AddSeconds(1)));
+
+        Assert.Equal((0, 1), (dispatcher.Queue.Position("normal"), dispatcher.Queue.Position("low")));
+        Finish(dispatcher, running);
+        Assert.Equal("normal", Assert.Single(dispatcher.Pump(T0.AddSeconds(2))).Ticket.RequestId);
+    }
+
+    [Fact]
+    public void A_burst_for_one_hint_follows_the_first_dispatch_instead_of_all_missing()
+    {
+        var dispatcher = NewDispatcher();
+        dispatcher.Index.With("a", capacity: 2).With("b", capacity: 2, hints: ["other"]);
+        dispatcher.Enqueue(Ticket("flux", "one"));
+        dispatcher.Enqueue(Ticket("flux", "two"));
+
+        var dispatches = dispatcher.Pump(T0);
+
+        Assert.Equal(["a", "a"], dispatches.Select(d => d.RunnerId));
+        Assert.Equal([false, true], dispatches.Select(d => d.HintHit));
+    }
+
+    [Fact]
+    public void A_full_queue_refuses_with_queue_full()
+    {
+        var dispatcher = NewDispatcher();
+        for (var i = 0; i < Options.MaxQueueLength; i++)
+        {
+            Assert.Null(dispatcher.Enqueue(Ticket("x", $"r{i}")));
+        }
+
+        var error = dispatcher.Enqueue(Ticket("x", "one-too-many"));
+
+        Assert.Equal(ErrorCodes.QueueFull, error!.Code);
+        Assert.Null(dispatcher.Enqueue(Ticket("x", "resumed"), evenIfFull: true));
+    }
+
+    [Fact]
+    public void Queued_requests_past_their_start_deadline_expire()
+    {
+        var dispatcher = NewDispatcher();
+        dispatcher.Enqueue(Ticket("x", "patient"));
+        dispatcher.Enqueue(Ticket("x", "hurried", startTimeout: TimeSpan.FromSeconds(5)));
+
+        Assert.Empty(dispatcher.ExpireStartDeadlines(T0.AddSeconds(4)));
+        Assert.Equal("hurried", Assert.Single(dispatcher.ExpireStartDeadlines(T0.AddSeconds(5))).RequestId);
+        Assert.True(dispatcher.Queue.Contains("patient"));
+    }
+
+    [Fact]
+    public void Requests_of_a_lost_runner_are_retried_at_their_place_until_attempts_run_out()
+    {
+        var dispatcher = NewDispatcher();
+        dispatcher.Index.With("a").With("b", inFlight: 1);
+        dispatcher.Enqueue(Ticket("x", "victim", at: T0));
+        Assert.Equal("a", Assert.Single(dispatcher.Pump(T0)).RunnerId);
+        dispatcher.Enqueue(Ticket("x", "later", at: T0.AddSeconds(1)));
+
+        var lost = Assert.Single(dispatcher.RemoveRunner("a"));
+
+        Assert.True(lost.Requeued);
+        Assert.Equal(0, dispatcher.Queue.Position("victim"));
+        Assert.Null(dispatcher.Index.Find("a"));
+        dispatcher.Index.With("c");
+        var retry = Assert.Single(dispatcher.Pump(T0.AddSeconds(2)));
+        Assert.Equal(("victim", "c", 2), (retry.Ticket.RequestId, retry.RunnerId, retry.Attempt));
+        Assert.Equal(1, dispatcher.Retries);
+
+        Assert.True(Assert.Single(dispatcher.RemoveRunner("c")).Requeued);
+        dispatcher.Index.With("d");
+        Assert.Equal(3, Assert.Single(dispatcher.Pump(T0.AddSeconds(3))).Attempt);
+        Assert.False(Assert.Single(dispatcher.RemoveRunner("d")).Requeued);
+    }
+
+    [Fact]
+    public void A_caller_that_opted_out_of_retries_is_not_retried()
+    {
+        var dispatcher = NewDispatcher();
+        dispatcher.Index.With("a");
+        dispatcher.Enqueue(Ticket("x", "fragile", noRetry: true));
+        dispatcher.Pump(T0);
+
+        var lost = Assert.Single(dispatcher.RemoveRunner("a"));
+
+        Assert.False(lost.Requeued);
+        Assert.False(dispatcher.Knows("fragile"));
+    }
+
+    [Fact]
+    public void Completion_from_a_runner_the_request_was_moved_away_from_is_ignored()
+    {
+        var dispatcher = NewDispatcher();
+        dispatcher.Index.With("a").With("b");
+        dispatcher.Enqueue(Ticket("x", "moved"));
+        var first = Assert.Single(dispatcher.Pump(T0));
+        dispatcher.RemoveRunner(first.RunnerId);
+        var second = Assert.Single(dispatcher.Pump(T0));
+
+        Assert.False(dispatcher.Complete("moved", first.RunnerId));
+        Assert.True(dispatcher.Complete("moved", second.RunnerId));
+    }
+
+    [Fact]
+    public void Adopted_request_occupies_its_runner()
+    {
+        var dispatcher = NewDispatcher();
+        dispatcher.Index.With("a");
+
+        dispatcher.Adopt(Ticket("x", "running-before-restart"), "a", attempt: 1, T0);
+        dispatcher.Enqueue(Ticket("x", "new"));
+
+        Assert.Empty(dispatcher.Pump(T0));
+        Assert.True(dispatcher.Complete("running-before-restart", "a"));
+        Assert.Single(dispatcher.Pump(T0));
+    }
+
+    [Fact]
+    public void Hint_blind_policy_ignores_what_runners_hold()
+    {
+        var dispatcher = NewDispatcher(new RoundRobinPolicy());
+        dispatcher.Index.With("a", hints: ["flux"]).With("b");
+
+        dispatcher.Enqueue(Ticket("flux", "one"));
+        dispatcher.Enqueue(Ticket("flux", "two"));
+
+        Assert.Equal(["a", "b"], dispatcher.Pump(T0).Select(d => d.RunnerId));
+    }
+
+    [Fact]
+    public void Random_policy_takes_its_randomness_from_the_injected_source()
+    {
+        var dispatcher = NewDispatcher(new RandomPolicy(new ScriptedRandom(2, 0)));
+        dispatcher.Index.With("a").With("b").With("c");
+        dispatcher.Enqueue(Ticket(null, "one"));
+        dispatcher.Enqueue(Ticket(null, "two"));
+
+        Assert.Equal(["c", "a"], dispatcher.Pump(T0).Select(d => d.RunnerId));
+    }
+
+    private sealed class ScriptedRandom(params int[] values) : IRandomSource
+    {
+        private int _next;
+
+        public int Next(int maxExclusive) => values[_next++] % maxExclusive;
+    }
+}
