@@ -47,8 +47,12 @@ public sealed class HintIndex : IRunnerIndex
     /// <summary>The runner with this id, if known.</summary>
     public RunnerState? Find(string runnerId) => _runners.GetValueOrDefault(runnerId);
 
-    /// <summary>Applies a runner's event received at <paramref name="now"/>; false when it is not newer than what the index holds.</summary>
-    public bool Apply(HintsEvent hints, DateTimeOffset now)
+    /// <summary>
+    /// Applies a runner's event received at <paramref name="now"/>; false when it is not newer than what the index holds.
+    /// <paramref name="current"/> says the event is known to be current (a direct reply from the runner); a runner first
+    /// seen through an event that is not takes no requests until it is confirmed by one that is.
+    /// </summary>
+    public bool Apply(HintsEvent hints, DateTimeOffset now, bool current = true)
     {
         if (!_runners.TryGetValue(hints.RunnerId, out var runner))
         {
@@ -57,10 +61,18 @@ public sealed class HintIndex : IRunnerIndex
         }
         else if (hints.Sequence <= runner.Sequence)
         {
+            if (current && !runner.Confirmed)
+            {
+                // The index already holds this state or a newer one.
+                runner.Confirmed = true;
+                Refresh(runner);
+            }
+
             return false;
         }
 
         Unlink(runner);
+        runner.Confirmed |= current;
         runner.Sequence = hints.Sequence;
         runner.LastSeen = now;
         runner.Hints = hints.Hints.IsDefault ? [] : hints.Hints;

@@ -62,8 +62,14 @@ public sealed class RunnerState
     /// <summary>Mean time of the app's requests on the runner as last reported, in milliseconds.</summary>
     public double MeanInferenceMs { get; internal set; }
 
+    /// <summary>
+    /// True once the router has had state it knows to be current, a direct reply from the runner; events after that
+    /// are newer still. The first event a router sees of a runner may have waited in the stream for a while.
+    /// </summary>
+    public bool Confirmed { get; internal set; }
+
     /// <summary>True when the runner can take one more request now.</summary>
-    public bool IsFree => !Draining && InFlight < Capacity;
+    public bool IsFree => Confirmed && !Draining && InFlight < Capacity;
 
     /// <summary>True when the runner holds nothing and is loading nothing: it matches any request.</summary>
     public bool IsEmpty => Hints.IsEmpty && Loading.IsEmpty;

@@ -20,6 +20,9 @@ public sealed partial class RouterGrain
     [LoggerMessage(5, LogLevel.Information, "Request {RequestId} of {AppId} resumed after a router restart ({State})")]
     private static partial void LogResumed(ILogger logger, string requestId, string appId, RequestState state);
 
+    [LoggerMessage(7, LogLevel.Warning, "Runner {RunnerId} did not confirm its state")]
+    private static partial void LogConfirmFailed(ILogger logger, Exception exception, string runnerId);
+
     [LoggerMessage(6, LogLevel.Warning, "Prewarming {Hint} on runner {RunnerId} failed: {Reason}")]
     private static partial void LogPrewarmFailed(ILogger logger, Exception? exception, string runnerId, string hint, string reason);
 }

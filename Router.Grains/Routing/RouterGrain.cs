@@ -144,9 +144,39 @@ public sealed partial class RouterGrain(
 
     private void OnHints(HintsEvent hints)
     {
-        if (string.Equals(hints.AppId, _appId, StringComparison.Ordinal) && _dispatcher.Index.Apply(hints, time.GetUtcNow()))
+        if (!string.Equals(hints.AppId, _appId, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var discovered = _dispatcher.Index.Find(hints.RunnerId) is null;
+        if (_dispatcher.Index.Apply(hints, time.GetUtcNow(), current: false))
         {
             Pump();
+        }
+
+        if (discovered)
+        {
+            _ = ConfirmAsync(hints.RunnerId);
+        }
+    }
+
+    /// <summary>Asks a newly seen runner for its current state, since the event that revealed it may be stale.</summary>
+    private async Task ConfirmAsync(string runnerId)
+    {
+        try
+        {
+            var status = await GrainFactory.GetGrain<IRunnerGrain>(runnerId).GetStatusAsync();
+            if (status.Apps.FirstOrDefault(a => a.AppId == _appId) is { } state)
+            {
+                _dispatcher.Index.Apply(state, time.GetUtcNow());
+                Pump();
+            }
+        }
+        catch (Exception ex)
+        {
+            // A runner that cannot answer stays unconfirmed; the sweep drops it once its heartbeats stop.
+            LogConfirmFailed(logger, ex, runnerId);
         }
     }
 

@@ -86,4 +86,19 @@ public sealed class HintIndexTests
         Assert.Equal(["a", "b"], index.Snapshot().Select(r => r.RunnerId));
         Assert.Empty(index.Snapshot()[0].Hints);
     }
+
+    [Fact]
+    public void A_runner_first_seen_through_a_possibly_stale_event_takes_no_work_until_confirmed()
+    {
+        var index = new HintIndex();
+        var stale = Event("r", hints: ["a"]);
+
+        index.Apply(stale, T0, current: false);
+        Assert.Empty(index.Free);
+        index.Apply(Event("r", hints: ["a"]), T0, current: false);
+        Assert.Empty(index.Free);
+
+        index.Apply(stale, T0, current: true);
+        Assert.Single(index.Free);
+    }
 }
