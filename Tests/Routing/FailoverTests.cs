@@ -1,0 +1,98 @@
+using System.Text.Json;
+using FalHints.Client.Contracts;
+using FalHints.Client.Requests;
+using FalHints.Runner.Hosting;
+using FalHints.Tests.Runners;
+using FalHints.Tests.Support;
+
+namespace FalHints.Tests.Routing;
+
+/// <summary>Three silos with two runners each; runners silent for 5 s are dropped.</summary>
+public sealed class FailoverProfile : IClusterProfile
+{
+    public short Silos => 3;
+
+    public IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["FalHints:Router:RunnerTimeout"] = "00:00:05",
+        ["FalHints:Router:SweepInterval"] = "00:00:00.200",
+        ["FalHints:Router:ResumeInterval"] = "00:00:00.500",
+    };
+
+    public void ConfigureSilo(ISiloBuilder silo) => silo.AddFalApp<GatedLoadApp>();
+}
+
+public sealed class FailoverTests : IClassFixture<FalHintsCluster<FailoverProfile>>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private readonly FalHintsCluster<FailoverProfile> _cluster;
+
+    public FailoverTests(FalHintsCluster<FailoverProfile> cluster) => _cluster = cluster;
+
+    [Fact]
+    public async Task Requests_on_a_killed_silo_are_retried_elsewhere_unless_the_caller_opted_out()
+    {
+        var client = _cluster.Cluster.Client;
+        var management = client.GetGrain<IManagementGrain>(0);
+        var router = client.GetGrain<IRouterGrain>(GatedLoadApp.Id);
+        await Eventually.ValueAsync(router.GetSnapshotAsync, s => s.Runners.Length == 6, Patience, "all six runners known");
+
+        // Kill a silo that hosts neither the router nor the two request grains: their state is in memory storage here.
+        var routerSilo = await management.GetActivationAddress(router);
+        var doomed = _cluster.Cluster.Silos.First(s => !s.SiloAddress.Equals(routerSilo));
+        var retried = await RequestGrainAwayFromAsync(management, doomed);
+        var fragile = await RequestGrainAwayFromAsync(management, doomed);
+
+        GatedLoadApp.Gate("failover-model").TrySetResult();
+        foreach (var device in new[] { "cpu:0", "cpu:1" })
+        {
+            Assert.Null((await client.GetGrain<IRunnerGrain>($"{doomed.Name}/{device}").PrewarmAsync(GatedLoadApp.Id, "failover-model")).Error);
+        }
+
+        await Eventually.ValueAsync(router.GetSnapshotAsync,
+            s => s.Runners.Count(r => r.RunnerId.StartsWith(doomed.Name + "/", StringComparison.Ordinal) && r.Hints.Contains("failover-model")) == 2,
+            Patience, "the doomed silo's runners holding the model");
+
+        var input = JsonSerializer.Serialize(new KeyInput("failover-model", "failover-hold"), FalJson.Options);
+        await retried.Grain.SubmitAsync(new InferenceRequest(retried.Id, GatedLoadApp.Id, input, "failover-model"));
+        await fragile.Grain.SubmitAsync(new InferenceRequest(fragile.Id, GatedLoadApp.Id, input, "failover-model", "/", new SubmitOptions(NoRetry: true)));
+        foreach (var request in new[] { retried, fragile })
+        {
+            var running = await Eventually.ValueAsync(request.Grain.GetStatusAsync, s => s.State == RequestState.InProgress, Patience, "running");
+            Assert.StartsWith(doomed.Name + "/", running.RunnerId, StringComparison.Ordinal);
+        }
+
+        await _cluster.Cluster.KillSiloAsync(doomed);
+        var snapshot = await Eventually.ValueAsync(router.GetSnapshotAsync,
+            s => s.Runners.All(r => !r.RunnerId.StartsWith(doomed.Name + "/", StringComparison.Ordinal)), Patience, "the dead runners dropped");
+        GatedLoadApp.Gate("failover-hold").TrySetResult();
+
+        var handle = _cluster.Client.GetRequest(retried.Id);
+        var result = await handle.GetResultAsync().WaitAsync(Patience);
+        Assert.Null(result.Error);
+        Assert.DoesNotContain(doomed.Name, result.RunnerId, StringComparison.Ordinal);
+        var status = await handle.GetStatusAsync();
+        Assert.Equal(2, status.Attempts);
+        Assert.Contains(status.Logs, l => l.Message.Contains("retrying", StringComparison.Ordinal));
+        Assert.Equal(4, snapshot.Runners.Length);
+
+        var failed = await _cluster.Client.GetRequest(fragile.Id).GetResultAsync().WaitAsync(Patience);
+        Assert.Equal(ErrorCodes.RunnerFailed, failed.Error!.Code);
+        Assert.Contains("opted out of retries", failed.Error.Message, StringComparison.Ordinal);
+        Assert.True((await router.GetSnapshotAsync()).Retries >= 1);
+    }
+
+    private async Task<(string Id, IRequestGrain Grain)> RequestGrainAwayFromAsync(IManagementGrain management, Orleans.TestingHost.SiloHandle silo)
+    {
+        while (true)
+        {
+            var id = Guid.NewGuid().ToString("N");
+            var grain = _cluster.Cluster.Client.GetGrain<IRequestGrain>(id);
+            await grain.GetStatusAsync();
+            if (!(await management.GetActivationAddress(grain))!.Equals(silo.SiloAddress))
+            {
+                return (id, grain);
+            }
+        }
+    }
+}
