@@ -96,15 +96,15 @@ public sealed class HintIndex : IRunnerIndex
             return;
         }
 
-        Unlink(runner);
         runner.Dispatched++;
         runner.MarkUsed(hint, ++_tick);
         if (hint is not null && !runner.Holds(hint))
         {
-            runner.Loading = runner.Loading.Add(hint);
+            runner.AddLoading(hint);
+            HoldersOf(hint).Add(runner);
         }
 
-        Link(runner);
+        Refresh(runner);
     }
 
     /// <summary>Records that a dispatched request came back.</summary>
@@ -138,16 +138,21 @@ public sealed class HintIndex : IRunnerIndex
     {
         foreach (var hint in runner.Hints.Concat(runner.Loading))
         {
-            if (!_holders.TryGetValue(hint, out var holders))
-            {
-                holders = [];
-                _holders.Add(hint, holders);
-            }
-
-            holders.Add(runner);
+            HoldersOf(hint).Add(runner);
         }
 
         Refresh(runner);
+    }
+
+    private HashSet<RunnerState> HoldersOf(string hint)
+    {
+        if (!_holders.TryGetValue(hint, out var holders))
+        {
+            holders = [];
+            _holders.Add(hint, holders);
+        }
+
+        return holders;
     }
 
     private void Unlink(RunnerState runner)

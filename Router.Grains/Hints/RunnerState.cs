@@ -10,6 +10,9 @@ namespace FalHints.Router.Hints;
 public sealed class RunnerState
 {
     private readonly Dictionary<string, long> _hintUsed = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _held = new(StringComparer.Ordinal);
+    private ImmutableArray<string> _hints = [];
+    private ImmutableArray<string> _loading = [];
 
     internal RunnerState(string runnerId, string silo)
     {
@@ -24,10 +27,26 @@ public sealed class RunnerState
     public string Silo { get; }
 
     /// <summary>The app's hints on this runner, in the app's order.</summary>
-    public ImmutableArray<string> Hints { get; internal set; } = [];
+    public ImmutableArray<string> Hints
+    {
+        get => _hints;
+        internal set
+        {
+            _hints = value;
+            RebuildHeld();
+        }
+    }
 
     /// <summary>What the runner is loading now.</summary>
-    public ImmutableArray<string> Loading { get; internal set; } = [];
+    public ImmutableArray<string> Loading
+    {
+        get => _loading;
+        internal set
+        {
+            _loading = value;
+            RebuildHeld();
+        }
+    }
 
     /// <summary>
     /// Requests running there: the more of what the router dispatched and what the runner last reported, so a router
@@ -75,10 +94,24 @@ public sealed class RunnerState
     public bool IsEmpty => Hints.IsEmpty && Loading.IsEmpty;
 
     /// <summary>Exact, ordinal, case-sensitive match against the runner's hints and what it is loading.</summary>
-    public bool Holds(string hint) => Hints.Contains(hint, StringComparer.Ordinal) || Loading.Contains(hint, StringComparer.Ordinal);
+    public bool Holds(string hint) => _held.Contains(hint);
 
     /// <summary>The dispatch tick of the last request for <paramref name="hint"/> sent here (0: never).</summary>
     public long HintLastUsed(string hint) => _hintUsed.GetValueOrDefault(hint);
+
+    /// <summary>Adds one hint to the loading list (a dispatch the runner is about to load for).</summary>
+    internal void AddLoading(string hint)
+    {
+        _loading = _loading.Add(hint);
+        _held.Add(hint);
+    }
+
+    private void RebuildHeld()
+    {
+        _held.Clear();
+        _held.UnionWith(_hints);
+        _held.UnionWith(_loading);
+    }
 
     internal void MarkUsed(string? hint, long tick)
     {

@@ -1,0 +1,27 @@
+using System.CommandLine;
+using FalHints.Benchmarks;
+
+var root = new RootCommand("FalHints benchmarks. Print figures; record them in BENCHMARKS.md with the machine and the command.");
+
+var decisions = new Option<int>("--decisions") { Description = "Decisions to time per configuration.", DefaultValueFactory = _ => 200_000 };
+var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
+var placement = new Command("placement", "Cost of one placement decision: 1,000 runners and 10,000 hints, then how it grows with runners and hints.")
+{
+    decisions, seed,
+};
+placement.SetAction(parse =>
+{
+    var count = parse.GetValue(decisions);
+    var warmup = PlacementCost.Run(100, 1_000, 20_000, parse.GetValue(seed));
+    Console.Error.WriteLine($"warm-up done ({warmup.DecisionsPerSecond:N0} decisions/s)");
+    Console.WriteLine(PlacementCost.Header);
+    foreach (var (runners, hints) in new[] { (1_000, 10_000), (100, 10_000), (10_000, 10_000), (1_000, 1_000), (1_000, 100_000) })
+    {
+        Console.Error.WriteLine($"running {runners:N0} runners x {hints:N0} hints ...");
+        Console.WriteLine(PlacementCost.Format(PlacementCost.Run(runners, hints, count, parse.GetValue(seed))));
+    }
+
+    return 0;
+});
+root.Add(placement);
+return await root.Parse(args).InvokeAsync();
