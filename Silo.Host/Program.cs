@@ -15,4 +15,5 @@ if (args.Length == 0 || (args[0].StartsWith('-') && args[0] is not ("-h" or "--h
     args = ["serve", .. args];
 }
 
-return await root.Parse(args).InvokeAsync();
+// serve stops gracefully on SIGTERM through the host (draining its runners first); the parser must not cut that short.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

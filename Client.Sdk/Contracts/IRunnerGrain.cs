@@ -30,6 +30,14 @@ public interface IRunnerGrain : IGrainWithStringKey
     [Alias("PrewarmAsync")]
     Task<RunnerResponse> PrewarmAsync(string appId, string hint);
 
+    /// <summary>Stops taking new work: announces itself as draining so routers stop sending to it. Requests it has keep running.</summary>
+    [Alias("DrainAsync")]
+    Task DrainAsync();
+
+    /// <summary>True when the runner is running the request now (routers check requests they adopt after a restart).</summary>
+    [Alias("IsRunningAsync")]
+    Task<bool> IsRunningAsync(string requestId);
+
     /// <summary>Where the runner runs and what each of its apps holds now (no event is published).</summary>
     [Alias("GetStatusAsync")]
     Task<RunnerStatus> GetStatusAsync();

@@ -299,8 +299,10 @@ public sealed record RouterSnapshot(
 /// <param name="RunnerId">The runner, <c>{silo}/{device}</c>.</param>
 /// <param name="HostSilo">The name of the silo the activation actually runs on.</param>
 /// <param name="Apps">The latest state of each app the runner hosts.</param>
+/// <param name="Unreported">Dispatched requests still running or not yet reported to their request grain and router.</param>
 [GenerateSerializer, Immutable, Alias("falhints.RunnerStatus")]
 public sealed record RunnerStatus(
     [property: Id(0)] string RunnerId,
     [property: Id(1)] string HostSilo,
-    [property: Id(2)] ImmutableArray<HintsEvent> Apps);
+    [property: Id(2)] ImmutableArray<HintsEvent> Apps,
+    [property: Id(3)] int Unreported = 0);

@@ -143,23 +143,31 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
     public IReadOnlyList<LostRequest> RemoveRunner(string runnerId)
     {
         Index.Remove(runnerId);
-        var lost = new List<LostRequest>();
-        foreach (var running in _inFlight.Values.Where(r => r.RunnerId == runnerId).ToList())
-        {
-            _inFlight.Remove(running.Ticket.RequestId);
-            var retry = !running.Ticket.Options.NoRetry && running.Attempt < options.MaxAttempts;
-            if (retry)
-            {
-                // A request that started once is past its start deadline's purpose.
-                Queue.Add(running.Ticket with { Request = running.Ticket.Request with { Options = running.Ticket.Options with { StartTimeout = null } } });
-                _priorAttempts[running.Ticket.RequestId] = running.Attempt;
-                Retries++;
-            }
+        return [.. _inFlight.Values.Where(r => r.RunnerId == runnerId).ToList().Select(r => Lose(r.Ticket.RequestId)!.Value)];
+    }
 
-            lost.Add(new LostRequest(running.Ticket, runnerId, running.Attempt, retry));
+    /// <summary>
+    /// Takes back one running request whose runner does not have it (it was lost with an earlier incarnation of the
+    /// runner): queued again at its place unless it may not be retried. Null when the request is not in flight.
+    /// </summary>
+    public LostRequest? Lose(string requestId)
+    {
+        if (!_inFlight.Remove(requestId, out var running))
+        {
+            return null;
         }
 
-        return lost;
+        Index.MarkCompleted(running.RunnerId);
+        var retry = !running.Ticket.Options.NoRetry && running.Attempt < options.MaxAttempts;
+        if (retry)
+        {
+            // A request that started once is past its start deadline's purpose.
+            Queue.Add(running.Ticket with { Request = running.Ticket.Request with { Options = running.Ticket.Options with { StartTimeout = null } } });
+            _priorAttempts[running.Ticket.RequestId] = running.Attempt;
+            Retries++;
+        }
+
+        return new LostRequest(running.Ticket, running.RunnerId, running.Attempt, retry);
     }
 
     /// <summary>Takes on a request that a previous activation dispatched (after a router restart).</summary>

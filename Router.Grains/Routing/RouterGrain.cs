@@ -86,6 +86,7 @@ public sealed partial class RouterGrain(
         if (state == RequestState.InProgress && runnerId is not null)
         {
             _dispatcher.Adopt(ticket, runnerId, attempts, time.GetUtcNow());
+            _ = VerifyAdoptedAsync(ticket.RequestId, runnerId);
         }
         else if (state == RequestState.Queued)
         {
@@ -219,12 +220,45 @@ public sealed partial class RouterGrain(
         }
     }
 
+    /// <summary>
+    /// A request adopted after a restart may have been lost with its runner (a silo that died and came back under the
+    /// same name runs a new runner that never saw it): ask the runner, and take it back if it does not have it.
+    /// </summary>
+    private async Task VerifyAdoptedAsync(string requestId, string runnerId)
+    {
+        string reason;
+        try
+        {
+            if (await GrainFactory.GetGrain<IRunnerGrain>(runnerId).IsRunningAsync(requestId))
+            {
+                return;
+            }
+
+            reason = "the runner does not have it";
+        }
+        catch (Exception ex)
+        {
+            reason = ex.GetBaseException().Message;
+        }
+
+        if (_dispatcher.Lose(requestId) is { } lost)
+        {
+            Pump();
+            await ReportLostAsync([lost], runnerId, reason);
+        }
+    }
+
     /// <summary>Drops a runner; its requests go back to the queue, or fail when they may not be retried.</summary>
     private async Task LoseRunnerAsync(string runnerId, string reason)
     {
         var lost = _dispatcher.RemoveRunner(runnerId);
         LogRunnerLost(logger, runnerId, _appId, reason, lost.Count);
         Pump();
+        await ReportLostAsync(lost, runnerId, reason);
+    }
+
+    private async Task ReportLostAsync(IReadOnlyList<LostRequest> lost, string runnerId, string reason)
+    {
         foreach (var request in lost)
         {
             try

@@ -5,27 +5,66 @@ using Microsoft.Extensions.Options;
 
 namespace FalHints.Runner.Hosting;
 
-/// <summary>When the silo becomes active, activates its runners so they announce themselves to routers.</summary>
+/// <summary>
+/// Activates the silo's runners when it becomes active, so they announce themselves to routers; when the silo
+/// stops, drains them first: they stop taking work, and the silo waits (up to the drain timeout) for what they run.
+/// </summary>
 internal sealed partial class RunnerStarter(
     IGrainFactory grains,
     ILocalSiloDetails localSilo,
     IOptions<RunnerOptions> options,
+    TimeProvider time,
     ILogger<RunnerStarter> logger) : ILifecycleParticipant<ISiloLifecycle>
 {
+    private IReadOnlyList<string> _devices = [];
+
     public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(RunnerStarter), ServiceLifecycleStage.Active, StartAsync, _ => Task.CompletedTask);
+        lifecycle.Subscribe(nameof(RunnerStarter), ServiceLifecycleStage.Active, StartAsync, DrainAsync);
 
     private async Task StartAsync(CancellationToken cancellationToken)
     {
-        var devices = ResolveDevices(options.Value);
-        foreach (var device in devices)
+        _devices = ResolveDevices(options.Value);
+        foreach (var runner in Runners())
         {
-            var key = new RunnerKey(localSilo.Name, device).ToString();
-            await grains.GetGrain<IRunnerGrain>(key).StartAsync().WaitAsync(cancellationToken);
+            await runner.StartAsync().WaitAsync(cancellationToken);
         }
 
-        LogStarted(logger, devices.Count, localSilo.Name, string.Join(", ", devices));
+        LogStarted(logger, _devices.Count, localSilo.Name, string.Join(", ", _devices));
     }
+
+    private async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        var runners = Runners().ToList();
+        foreach (var runner in runners)
+        {
+            await runner.DrainAsync().WaitAsync(cancellationToken);
+        }
+
+        var started = time.GetTimestamp();
+        var running = await RunningAsync(runners);
+        while (running > 0 && time.GetElapsedTime(started) < options.Value.DrainTimeout && !cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken);
+            running = await RunningAsync(runners);
+        }
+
+        LogDrained(logger, localSilo.Name, running, time.GetElapsedTime(started).TotalSeconds);
+    }
+
+    private static async Task<int> RunningAsync(List<IRunnerGrain> runners)
+    {
+        var total = 0;
+        foreach (var runner in runners)
+        {
+            var status = await runner.GetStatusAsync();
+            total += Math.Max(status.Unreported, status.Apps.Sum(a => a.InFlight));
+        }
+
+        return total;
+    }
+
+    private IEnumerable<IRunnerGrain> Runners() =>
+        _devices.Select(device => grains.GetGrain<IRunnerGrain>(new RunnerKey(localSilo.Name, device).ToString()));
 
     /// <summary>Explicit devices if configured, else every CUDA device, else the configured count of CPU runners.</summary>
     internal static IReadOnlyList<string> ResolveDevices(RunnerOptions options)
@@ -43,4 +82,7 @@ internal sealed partial class RunnerStarter(
 
     [LoggerMessage(1, LogLevel.Information, "Started {Count} runners on silo {Silo}: {Devices}")]
     private static partial void LogStarted(ILogger logger, int count, string silo, string devices);
+
+    [LoggerMessage(2, LogLevel.Information, "Drained the runners of silo {Silo} in {Seconds:0.0} s; {Running} requests still running")]
+    private static partial void LogDrained(ILogger logger, string silo, int running, double seconds);
 }

@@ -16,6 +16,9 @@ public sealed partial class RunnerGrain
     [LoggerMessage(5, LogLevel.Warning, "Request {RequestId} finished but its {Party} could not be told")]
     private static partial void LogReportFailed(ILogger logger, Exception exception, string requestId, string party);
 
+    [LoggerMessage(6, LogLevel.Information, "Runner {RunnerId} is draining: no new work; {Running} requests still running")]
+    private static partial void LogDraining(ILogger logger, string runnerId, int running);
+
     [LoggerMessage(4, LogLevel.Warning, "Runner {RunnerId} could not publish hints for app {AppId}")]
     private static partial void LogPublishFailed(ILogger logger, Exception exception, string runnerId, string appId);
 }

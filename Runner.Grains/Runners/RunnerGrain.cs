@@ -38,6 +38,7 @@ public sealed partial class RunnerGrain(
     private PipelineCache? _pipelines;
     private RunnerKey _key;
     private long _sequence;
+    private int _unreported;
     private bool _draining;
 
     /// <inheritdoc />
@@ -81,6 +82,7 @@ public sealed partial class RunnerGrain(
     /// <inheritdoc />
     public Task DispatchAsync(RunnerInvocation invocation)
     {
+        _unreported++;
         _ = RunAndReportAsync(invocation);
         return Task.CompletedTask;
     }
@@ -119,10 +121,31 @@ public sealed partial class RunnerGrain(
     }
 
     /// <inheritdoc />
+    public async Task DrainAsync()
+    {
+        if (_draining)
+        {
+            return;
+        }
+
+        _draining = true;
+        foreach (var hosted in _apps.Values)
+        {
+            await PublishAsync(NextEvent(hosted.App.AppId, hosted, HintsEventKind.Draining));
+        }
+
+        LogDraining(logger, _key.ToString(), _running.Count);
+    }
+
+    /// <inheritdoc />
+    public Task<bool> IsRunningAsync(string requestId) => Task.FromResult(_running.ContainsKey(requestId));
+
+    /// <inheritdoc />
     public Task<RunnerStatus> GetStatusAsync() => Task.FromResult(new RunnerStatus(
         _key.ToString(),
         localSilo.Name,
-        [.. _apps.Values.Select(h => Describe(h.App.AppId, h, _draining ? HintsEventKind.Draining : HintsEventKind.Heartbeat, _sequence))]));
+        [.. _apps.Values.Select(h => Describe(h.App.AppId, h, _draining ? HintsEventKind.Draining : HintsEventKind.Heartbeat, _sequence))],
+        _unreported));
 
     /// <inheritdoc />
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -162,6 +185,10 @@ public sealed partial class RunnerGrain(
         {
             LogReportFailed(logger, ex, invocation.RequestId, "router");
         }
+        finally
+        {
+            _unreported--;
+        }
     }
 
     private async Task<RunnerResponse> RunAndPublishAsync(RunnerInvocation invocation)
@@ -180,7 +207,7 @@ public sealed partial class RunnerGrain(
             hosted.RecordInference(time.GetElapsedTime(started));
         }
 
-        var hints = NextEvent(invocation.AppId, hosted, HintsEventKind.Response) with { RequestId = invocation.RequestId };
+        var hints = NextEvent(invocation.AppId, hosted, _draining ? HintsEventKind.Draining : HintsEventKind.Response) with { RequestId = invocation.RequestId };
         await PublishAsync(hints);
         return new RunnerResponse(output, error, hints);
     }

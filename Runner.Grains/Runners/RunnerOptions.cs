@@ -30,6 +30,9 @@ public sealed class RunnerOptions
     public long BudgetFor(string device) =>
         PipelineBudgetBytes ?? (DeviceMemory.TotalBytes(device) is { } total ? total / 10 * 9 : DefaultCpuBudgetBytes);
 
+    /// <summary>How long a stopping silo waits for its runners' requests to finish after they stop taking work.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Most hints a runner reports per app; longer lists are truncated (first ones kept).</summary>
     public int MaxHints { get; set; } = 64;
 

@@ -26,6 +26,11 @@ internal sealed class RunnerOptionsValidator : IValidateOptions<RunnerOptions>
             failures.Add($"{RunnerOptions.SectionName}:HeartbeatInterval must be positive, not {options.HeartbeatInterval}.");
         }
 
+        if (options.DrainTimeout < TimeSpan.Zero)
+        {
+            failures.Add($"{RunnerOptions.SectionName}:DrainTimeout must not be negative, not {options.DrainTimeout}.");
+        }
+
         if (options.PipelineBudgetBytes is <= 0)
         {
             failures.Add($"{RunnerOptions.SectionName}:PipelineBudgetBytes must be positive, not {options.PipelineBudgetBytes}.");

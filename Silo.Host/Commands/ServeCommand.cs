@@ -1,17 +1,16 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Net;
 using FalHints.Client.Apps;
 using FalHints.Host.Hosting;
 using FalHints.Runner.Models;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Orleans.Configuration;
 using Spectre.Console;
 
 namespace FalHints.Host.Commands;
 
-/// <summary><c>falhints serve</c>: one silo with localhost clustering, its runners and the routers.</summary>
+/// <summary><c>falhints serve</c>: one silo (localhost or Redis clustering), its runners and the routers.</summary>
 internal static class ServeCommand
 {
     public static Command Create()
@@ -20,23 +19,26 @@ internal static class ServeCommand
         var gatewayPort = CommonOptions.GatewayPort();
         var runners = new Option<int?>("--runners") { Description = "CPU runners on this silo (default: FalHints:Runners:CpuRunners, 2)." };
         var siloName = new Option<string?>("--silo-name") { Description = "This silo's name, unique in the cluster (default: the host name)." };
-        var siloPort = new Option<int>("--silo-port") { Description = "Silo-to-silo port.", DefaultValueFactory = _ => 11111 };
+        var siloPort = new Option<int?>("--silo-port") { Description = "Silo-to-silo port (default: FalHints:Silo:SiloPort, 11111)." };
+        var advertise = new Option<string?>("--advertise") { Description = "The IP address other silos and clients reach this silo at (Redis mode; default: this host's address)." };
         var noFill = new Option<bool>("--no-fill") { Description = "Do not write demo models into an empty model store." };
-        var command = new Command("serve", "Start a silo on localhost with runners serving falhints/any-model.")
+        var cluster = CommonOptions.Cluster();
+        var redis = CommonOptions.Redis();
+        var command = new Command("serve", "Start a silo with runners serving falhints/any-model (localhost clustering unless told otherwise).")
         {
-            models, runners, siloName, siloPort, gatewayPort, noFill,
+            models, runners, siloName, siloPort, gatewayPort, advertise, cluster, redis, noFill,
         };
-        command.SetAction((parse, cancellationToken) => RunAsync(
-            new Dictionary<string, string?>
-            {
-                ["FalHints:ModelStore:Root"] = parse.GetValue(models),
-                ["FalHints:Runners:CpuRunners"] = parse.GetValue(runners)?.ToString(CultureInfo.InvariantCulture),
-                ["FalHints:Silo:Name"] = parse.GetValue(siloName),
-                ["FalHints:Silo:SiloPort"] = parse.GetValue(siloPort).ToString(CultureInfo.InvariantCulture),
-                ["FalHints:Silo:GatewayPort"] = parse.GetValue(gatewayPort).ToString(CultureInfo.InvariantCulture),
-                ["FalHints:ModelStore:FillOnStart"] = parse.GetValue(noFill) ? "false" : null,
-            },
-            cancellationToken));
+        command.SetAction((parse, cancellationToken) =>
+        {
+            var overrides = CommonOptions.Overrides(parse, gatewayPort, cluster, redis);
+            overrides["FalHints:ModelStore:Root"] = parse.GetValue(models);
+            overrides["FalHints:Runners:CpuRunners"] = parse.GetValue(runners)?.ToString(CultureInfo.InvariantCulture);
+            overrides["FalHints:Silo:Name"] = parse.GetValue(siloName);
+            overrides["FalHints:Silo:SiloPort"] = parse.GetValue(siloPort)?.ToString(CultureInfo.InvariantCulture);
+            overrides["FalHints:Silo:AdvertisedAddress"] = parse.GetValue(advertise);
+            overrides["FalHints:ModelStore:FillOnStart"] = parse.GetValue(noFill) ? "false" : null;
+            return RunAsync(overrides, cancellationToken);
+        });
         return command;
     }
 
@@ -58,13 +60,14 @@ internal static class ServeCommand
 
         var name = configuration["FalHints:Silo:Name"];
         name = string.IsNullOrWhiteSpace(name) ? Environment.MachineName : name;
-        var siloPort = configuration.GetValue("FalHints:Silo:SiloPort", 11111);
         var gatewayPort = configuration.GetValue("FalHints:Silo:GatewayPort", 30000);
+        var mode = ClusterSettings.From(configuration).Mode;
+        // A stopping silo drains its runners first (see RunnerOptions.DrainTimeout); give it the time.
+        var drain = configuration.GetValue("FalHints:Runners:DrainTimeout", TimeSpan.FromMinutes(1));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = drain + TimeSpan.FromSeconds(30));
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(siloPort, gatewayPort, new IPEndPoint(IPAddress.Loopback, siloPort));
-            silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = ("falhints", "falhints"));
-            silo.Configure<SiloOptions>(o => o.SiloName = name);
+            silo.UseFalHintsClustering(configuration, name);
             silo.AddFalHintsDefaults(configuration, storeRoot);
         });
 
@@ -72,7 +75,7 @@ internal static class ServeCommand
         await host.StartAsync(cancellationToken);
         var stored = store.List();
         var first = stored.Count > 0 ? stored[0].Id : "owner/name";
-        AnsiConsole.MarkupLine($"[green]FalHints is serving[/] [bold]{AnyModel.AppId}[/] on silo [bold]{Markup.Escape(name)}[/] (gateway port {gatewayPort}, models in {Markup.Escape(storeRoot)}).");
+        AnsiConsole.MarkupLine($"[green]FalHints is serving[/] [bold]{AnyModel.AppId}[/] on silo [bold]{Markup.Escape(name)}[/] ({mode} clustering, gateway port {gatewayPort}, models in {Markup.Escape(storeRoot)}).");
         AnsiConsole.MarkupLine($"Submit a request:  [bold]dotnet run --project Silo.Host --no-build -- submit --model {Markup.Escape(first)} --prompt \"a red fox\" --out fox.png[/]");
         await host.WaitForShutdownAsync(cancellationToken);
         return 0;

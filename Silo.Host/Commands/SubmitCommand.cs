@@ -6,7 +6,8 @@ using FalHints.Client.Requests;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Orleans.Configuration;
+using FalHints.Host.Hosting;
+using Microsoft.Extensions.Configuration;
 
 namespace FalHints.Host.Commands;
 
@@ -22,30 +23,31 @@ internal static class SubmitCommand
         var output = new Option<FileInfo>("--out") { Description = "Where to write the PNG.", DefaultValueFactory = _ => new FileInfo("image.png") };
         var app = new Option<string>("--app") { Description = "The app id.", DefaultValueFactory = _ => AnyModel.AppId };
         var gatewayPort = CommonOptions.GatewayPort();
+        var cluster = CommonOptions.Cluster();
+        var redis = CommonOptions.Redis();
         var connectTimeout = new Option<double>("--connect-timeout") { Description = "Seconds to keep trying to reach the gateway.", DefaultValueFactory = _ => 15 };
         var command = new Command("submit", "Submit one request to a running cluster and save the image it returns.")
         {
-            model, prompt, hint, noHint, output, app, gatewayPort, connectTimeout,
+            model, prompt, hint, noHint, output, app, gatewayPort, cluster, redis, connectTimeout,
         };
         command.SetAction((parse, cancellationToken) =>
         {
             var modelId = parse.GetValue(model)!;
             var routingHint = parse.GetValue(noHint) ? null : parse.GetValue(hint) ?? modelId;
+            var configuration = new ConfigurationBuilder();
+            HostConfiguration.Apply(configuration, CommonOptions.Overrides(parse, gatewayPort, cluster, redis));
             return RunAsync(parse.GetValue(app)!, new AnyModelInput(modelId, parse.GetValue(prompt)!), routingHint,
-                parse.GetValue(output)!, parse.GetValue(gatewayPort), TimeSpan.FromSeconds(parse.GetValue(connectTimeout)), cancellationToken);
+                parse.GetValue(output)!, configuration.Build(), TimeSpan.FromSeconds(parse.GetValue(connectTimeout)), cancellationToken);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(string appId, AnyModelInput input, string? hint, FileInfo output, int gatewayPort, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string appId, AnyModelInput input, string? hint, FileInfo output, IConfiguration configuration, TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         // The command reports failures itself; Orleans' connection retries would only add noise.
         builder.Logging.ClearProviders();
-        builder.UseOrleansClient(client => client
-            .UseLocalhostClustering(gatewayPort)
-            .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = ("falhints", "falhints"))
-            .UseFalHintsDefaults(connectTimeout: connectTimeout));
+        builder.UseOrleansClient(client => client.UseFalHintsClustering(configuration, connectTimeout));
         using var host = builder.Build();
         try
         {
@@ -53,7 +55,10 @@ internal static class SubmitCommand
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            await Console.Error.WriteLineAsync($"error: cannot reach a FalHints silo on localhost gateway port {gatewayPort} (is 'serve' running?): {ex.GetBaseException().Message}");
+            var where = ClusterSettings.From(configuration).UsesRedis
+                ? $"through Redis at {configuration["FalHints:Cluster:RedisConnection"]}"
+                : $"on localhost gateway port {configuration.GetValue("FalHints:Silo:GatewayPort", 30000)}";
+            await Console.Error.WriteLineAsync($"error: cannot reach a FalHints silo {where} (is 'serve' running?): {ex.GetBaseException().Message}");
             return 2;
         }
 

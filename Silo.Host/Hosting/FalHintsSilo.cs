@@ -15,12 +15,13 @@ public static class FalHintsSilo
     /// <summary>
     /// Memory streams for hints, memory grain storage for stream subscriptions and request state, routers, and runners serving the default
     /// <c>falhints/any-model</c> app from <paramref name="modelStoreRoot"/>. Settings come from
-    /// <paramref name="configuration"/> (sections <c>FalHints:Runners</c> and <c>FalHints:Router</c>).
+    /// <paramref name="configuration"/> (sections <c>FalHints:Runners</c>, <c>FalHints:Router</c> and, for where
+    /// request state is stored, <c>FalHints:Cluster</c>).
     /// </summary>
     public static ISiloBuilder AddFalHintsDefaults(this ISiloBuilder silo, IConfiguration configuration, string modelStoreRoot)
     {
         silo.AddMemoryGrainStorage("PubSubStore");
-        silo.AddMemoryGrainStorage(RequestStorage.Name);
+        silo.AddFalHintsRequestStorage(configuration, RequestStorage.Name);
         silo.AddMemoryStreams(HintStream.ProviderName);
         silo.AddFalHintsRouter(o => configuration.GetSection(RouterOptions.SectionName).Bind(o));
         silo.AddFalHintsRunners(modelStoreRoot, o => configuration.GetSection(RunnerOptions.SectionName).Bind(o));

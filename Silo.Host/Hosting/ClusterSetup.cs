@@ -1,0 +1,109 @@
+using System.Net;
+using System.Net.Sockets;
+using FalHints.Client.Requests;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using StackExchange.Redis;
+
+namespace FalHints.Host.Hosting;
+
+/// <summary>How silos find each other (section <c>FalHints:Cluster</c>).</summary>
+public sealed class ClusterSettings
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "FalHints:Cluster";
+
+    /// <summary>One silo on this machine, nothing to install (the default).</summary>
+    public const string Localhost = "localhost";
+
+    /// <summary>Membership (and request state) in Redis: several silos, on one machine or many.</summary>
+    public const string Redis = "redis";
+
+    /// <summary><see cref="Localhost"/> or <see cref="Redis"/>.</summary>
+    public string Mode { get; set; } = Localhost;
+
+    /// <summary>The Redis connection string, e.g. <c>10.0.0.5:6379,password=...</c> (Redis mode).</summary>
+    public string? RedisConnection { get; set; }
+
+    /// <summary>The cluster id; silos and clients of one cluster share it.</summary>
+    public string ClusterId { get; set; } = "falhints";
+
+    /// <summary>The service id; keeps stored state apart between services sharing a Redis.</summary>
+    public string ServiceId { get; set; } = "falhints";
+
+    /// <summary>True in Redis mode.</summary>
+    public bool UsesRedis => string.Equals(Mode, Redis, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Reads and checks the section; a bad setting is an error that names it.</summary>
+    public static ClusterSettings From(IConfiguration configuration)
+    {
+        var settings = configuration.GetSection(SectionName).Get<ClusterSettings>() ?? new ClusterSettings();
+        if (!settings.UsesRedis && !string.Equals(settings.Mode, Localhost, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new OptionsValidationException(SectionName, typeof(ClusterSettings), [$"{SectionName}:Mode is '{settings.Mode}'; use '{Localhost}' or '{Redis}'."]);
+        }
+
+        if (settings.UsesRedis && string.IsNullOrWhiteSpace(settings.RedisConnection))
+        {
+            throw new OptionsValidationException(SectionName, typeof(ClusterSettings), [$"{SectionName}:RedisConnection is required when {SectionName}:Mode is '{Redis}'."]);
+        }
+
+        return settings;
+    }
+}
+
+/// <summary>Clustering for silos and clients, chosen by <see cref="ClusterSettings"/>.</summary>
+public static class ClusterSetup
+{
+    /// <summary>
+    /// Clustering, silo name and endpoints for a silo (section <c>FalHints:Silo</c>: <c>Name</c>, <c>SiloPort</c>,
+    /// <c>GatewayPort</c>, <c>AdvertisedAddress</c>), and where request state is stored.
+    /// </summary>
+    public static ISiloBuilder UseFalHintsClustering(this ISiloBuilder silo, IConfiguration configuration, string siloName)
+    {
+        var settings = ClusterSettings.From(configuration);
+        var siloPort = configuration.GetValue("FalHints:Silo:SiloPort", 11111);
+        var gatewayPort = configuration.GetValue("FalHints:Silo:GatewayPort", 30000);
+        silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (settings.ClusterId, settings.ServiceId));
+        silo.Configure<SiloOptions>(o => o.SiloName = siloName);
+        if (!settings.UsesRedis)
+        {
+            return silo.UseLocalhostClustering(siloPort, gatewayPort, new IPEndPoint(IPAddress.Loopback, siloPort));
+        }
+
+        var redis = ConfigurationOptions.Parse(settings.RedisConnection!);
+        silo.UseRedisClustering(o => o.ConfigurationOptions = redis);
+        var advertised = configuration["FalHints:Silo:AdvertisedAddress"];
+        return string.IsNullOrWhiteSpace(advertised)
+            ? silo.ConfigureEndpoints(Dns.GetHostName(), siloPort, gatewayPort, AddressFamily.InterNetwork, listenOnAnyHostAddress: true)
+            : silo.ConfigureEndpoints(IPAddress.Parse(advertised), siloPort, gatewayPort, listenOnAnyHostAddress: true);
+    }
+
+    /// <summary>Request state in Redis in Redis mode (it then survives any silo), else in memory.</summary>
+    public static ISiloBuilder AddFalHintsRequestStorage(this ISiloBuilder silo, IConfiguration configuration, string storageName)
+    {
+        var settings = ClusterSettings.From(configuration);
+        if (!settings.UsesRedis)
+        {
+            return silo.AddMemoryGrainStorage(storageName);
+        }
+
+        var redis = ConfigurationOptions.Parse(settings.RedisConnection!);
+        silo.Services.AddRedisGrainStorage(storageName, o => o.ConfigurationOptions = redis);
+        return silo;
+    }
+
+    /// <summary>Clustering for a client: the local silo's gateway, or the gateways Redis lists.</summary>
+    public static IClientBuilder UseFalHintsClustering(this IClientBuilder client, IConfiguration configuration, TimeSpan? connectTimeout = null)
+    {
+        var settings = ClusterSettings.From(configuration);
+        client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (settings.ClusterId, settings.ServiceId));
+        client.UseFalHintsDefaults(connectTimeout);
+        return settings.UsesRedis
+            ? client.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnection!))
+            : client.UseLocalhostClustering(configuration.GetValue("FalHints:Silo:GatewayPort", 30000));
+    }
+}
