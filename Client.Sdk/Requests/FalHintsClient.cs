@@ -38,7 +38,7 @@ public sealed class FalHintsClient
         EnsureJsonObject(inputJson);
         var request = new InferenceRequest(Guid.NewGuid().ToString("N"), appId, inputJson, hint, path, options);
         var handle = new FalRequestHandle(_grains.GetGrain<IRequestGrain>(request.RequestId), request.RequestId);
-        await handle.Grain.SubmitAsync(request).WaitAsync(cancellationToken).ConfigureAwait(false);
+        await FalRequestHandle.RetryTransientAsync(() => handle.Grain.SubmitAsync(request), cancellationToken).ConfigureAwait(false);
         return handle;
     }
 

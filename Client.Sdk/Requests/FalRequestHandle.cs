@@ -8,6 +8,11 @@ public sealed class FalRequestHandle
     // Under Orleans' default 30 s grain call timeout.
     private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(20);
 
+    // While a silo dies, calls to grains it hosted fail until the membership declares it dead and they reactivate
+    // elsewhere; Orleans' own detection takes some tens of seconds.
+    private static readonly TimeSpan TransientRetryDelay = TimeSpan.FromSeconds(1);
+    private const int MaxTransientFailures = 90;
+
     internal FalRequestHandle(IRequestGrain grain, string requestId) => (Grain, RequestId) = (grain, requestId);
 
     /// <summary>The request's id.</summary>
@@ -19,14 +24,17 @@ public sealed class FalRequestHandle
     public Task<RequestStatus> GetStatusAsync(CancellationToken cancellationToken = default) =>
         Grain.GetStatusAsync().WaitAsync(cancellationToken);
 
-    /// <summary>Waits for the request to complete and returns its result; cancelling the token cancels the request.</summary>
+    /// <summary>
+    /// Waits for the request to complete and returns its result; cancelling the token cancels the request. Calls that
+    /// fail while a silo is dying are retried (for up to about 90 s), since the request's state outlives the silo.
+    /// </summary>
     public async Task<InferenceResult> GetResultAsync(CancellationToken cancellationToken = default)
     {
         try
         {
             while (true)
             {
-                var status = await Grain.WaitAsync(PollWait).WaitAsync(cancellationToken).ConfigureAwait(false);
+                var status = await RetryTransientAsync(() => Grain.WaitAsync(PollWait), cancellationToken).ConfigureAwait(false);
                 if (status.State == RequestState.Completed)
                 {
                     return status.Result!;
@@ -43,4 +51,24 @@ public sealed class FalRequestHandle
     /// <summary>Cancels the request: a queued request leaves the queue, a running one has its cancellation token signalled.</summary>
     public Task<RequestStatus> CancelAsync(CancellationToken cancellationToken = default) =>
         Grain.CancelAsync().WaitAsync(cancellationToken);
+
+    /// <summary>
+    /// Runs a call to a grain, retrying while the cluster reports transient failures (a silo leaving, a call timing
+    /// out). Safe for the request grain's calls: submitting the same request again returns its status.
+    /// </summary>
+    internal static async Task<T> RetryTransientAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken)
+    {
+        for (var failures = 0; ; failures++)
+        {
+            try
+            {
+                return await call().WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (failures < MaxTransientFailures && !cancellationToken.IsCancellationRequested
+                && ex is OrleansException or TimeoutException)
+            {
+                await Task.Delay(TransientRetryDelay, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
 }

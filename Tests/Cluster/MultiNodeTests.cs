@@ -1,0 +1,199 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using FalHints.Client.Apps;
+using FalHints.Client.Contracts;
+using FalHints.Client.Requests;
+using FalHints.Host.Hosting;
+using FalHints.Tests.Support;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
+
+namespace FalHints.Tests.Cluster;
+
+/// <summary>
+/// Three real silo processes on a real redis-server, under a steady hinted workload: one is killed with SIGKILL,
+/// restarted under its name, and another is stopped with SIGTERM. Nothing accepted may be lost.
+/// </summary>
+public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper output) : IClassFixture<TinyModelStore>
+{
+    private static readonly TimeSpan Startup = TimeSpan.FromSeconds(120);
+    private static readonly TimeSpan Detection = TimeSpan.FromSeconds(120);
+
+    [Fact]
+    public async Task Three_silos_on_redis_lose_no_request_through_a_crash_a_restart_and_a_drain()
+    {
+        using var redis = await RedisServer.StartAsync();
+        var nodes = new[] { "node-a", "node-b", "node-c" }.ToDictionary(n => n, _ => (Silo: HostProcess.FreeTcpPort(), Gateway: HostProcess.FreeTcpPort()));
+        var running = new Dictionary<string, HostProcess>();
+        try
+        {
+            foreach (var name in nodes.Keys)
+            {
+                running[name] = StartNode(name, nodes[name], redis);
+            }
+
+            await Task.WhenAll(running.Values.Select(n => n.WaitForOutputAsync("FalHints is serving", Startup)));
+            using var client = await ConnectAsync(redis);
+            var falClient = new FalHintsClient(client.Services.GetRequiredService<IClusterClient>());
+            var router = client.Services.GetRequiredService<IClusterClient>().GetGrain<IRouterGrain>(AnyModel.AppId);
+            using var load = new Workload(falClient, workers: 6, seed: 3);
+            var clock = Stopwatch.StartNew();
+
+            await load.WaitForCompletedAsync(30, Startup);
+            await Task.Delay(TimeSpan.FromSeconds(5));
+
+            var killedAt = clock.Elapsed;
+            running["node-b"].Kill();
+            await Eventually.ValueAsync(() => SnapshotOrNullAsync(router), s => s is not null && !s.Runners.Any(r => r.RunnerId.StartsWith("node-b/", StringComparison.Ordinal)), Detection, "node-b's runners dropped");
+            var detection = clock.Elapsed - killedAt;
+            await Task.Delay(TimeSpan.FromSeconds(5));
+
+            var restartedAt = clock.Elapsed;
+            running["node-b"].Dispose();
+            running["node-b"] = StartNode("node-b", nodes["node-b"], redis);
+            await running["node-b"].WaitForOutputAsync("FalHints is serving", Startup);
+            await load.WaitForServedByAsync("node-b/", restartedAt, Startup);
+            var recovery = clock.Elapsed - restartedAt;
+            await Task.Delay(TimeSpan.FromSeconds(5));
+
+            var terminatedAt = clock.Elapsed;
+            running["node-c"].Terminate();
+            await running["node-c"].WaitForExitAsync(Startup);
+            var drain = clock.Elapsed - terminatedAt;
+            Assert.True(running["node-c"].ExitCode == 0, running["node-c"].Output);
+            await Task.Delay(TimeSpan.FromSeconds(5));
+
+            var lost = await load.StopAsync(TimeSpan.FromSeconds(150));
+            var outcomes = load.Outcomes;
+            var failed = outcomes.Where(o => o.Error is not null).ToList();
+            var before = outcomes.Where(o => o.Sent < killedAt).ToList();
+            var after = outcomes.Where(o => o.Sent > restartedAt + recovery).ToList();
+            output.WriteLine($"| requests sent | completed | failed | lost | detection (s) | recovery (s) | drain (s) | hit rate before | hit rate after |");
+            output.WriteLine($"|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {outcomes.Count + lost} | {outcomes.Count - failed.Count} | {failed.Count} | {lost} | {detection.TotalSeconds:0.0} | {recovery.TotalSeconds:0.0} | {drain.TotalSeconds:0.0} | {HitRate(before):P1} | {HitRate(after):P1} |"));
+            foreach (var failure in failed.GroupBy(f => f.Error))
+            {
+                output.WriteLine($"failed: {failure.Count()} x {failure.Key}");
+            }
+
+            Assert.Equal(0, lost);
+            Assert.DoesNotContain(failed, f => f.Done > terminatedAt);
+            Assert.Contains(outcomes, o => o.Sent > restartedAt && o.RunnerId?.StartsWith("node-b/", StringComparison.Ordinal) == true);
+            Assert.DoesNotContain(outcomes, o => o.Sent > terminatedAt + drain && o.RunnerId?.StartsWith("node-c/", StringComparison.Ordinal) == true);
+        }
+        finally
+        {
+            foreach (var node in running.Values)
+            {
+                node.Dispose();
+            }
+        }
+    }
+
+    private static double HitRate(List<Workload.Outcome> outcomes) =>
+        outcomes.Count == 0 ? 0 : outcomes.Count(o => o.HintHit) / (double)outcomes.Count;
+
+    private HostProcess StartNode(string name, (int Silo, int Gateway) ports, RedisServer redis) =>
+        HostProcess.Start("serve", "--cluster", "redis", "--redis", redis.ConnectionString, "--silo-name", name,
+            "--silo-port", ports.Silo.ToString(CultureInfo.InvariantCulture), "--gateway-port", ports.Gateway.ToString(CultureInfo.InvariantCulture),
+            "--advertise", "127.0.0.1", "--runners", "2", "--models", models.Root);
+
+    private static async Task<IHost> ConnectAsync(RedisServer redis)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["FalHints:Cluster:Mode"] = "redis",
+            ["FalHints:Cluster:RedisConnection"] = redis.ConnectionString,
+        }).Build();
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.UseOrleansClient(c => c.UseFalHintsClustering(configuration, TimeSpan.FromSeconds(60)));
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
+    }
+
+    private static async Task<RouterSnapshot?> SnapshotOrNullAsync(IRouterGrain router)
+    {
+        try
+        {
+            return await router.GetSnapshotAsync().WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Workers that each submit one hinted any-model request after another until stopped.</summary>
+    private sealed class Workload : IDisposable
+    {
+        private static readonly string[] Models = ["tiny/alpha", "tiny/alpha", "tiny/alpha", "tiny/beta", "tiny/beta", "tiny/gamma", "tiny/delta"];
+        private readonly ConcurrentQueue<Outcome> _outcomes = new();
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly Task[] _workers;
+        private int _outstanding;
+
+        public Workload(FalHintsClient client, int workers, int seed) =>
+            _workers = [.. Enumerable.Range(0, workers).Select(i => Task.Run(() => RunAsync(client, new Random(seed + i))))];
+
+        public sealed record Outcome(TimeSpan Sent, TimeSpan Done, string? RunnerId, bool HintHit, string? Error);
+
+        public IReadOnlyList<Outcome> Outcomes => [.. _outcomes];
+
+        public Task<int> WaitForCompletedAsync(int count, TimeSpan timeout) =>
+            Eventually.ValueAsync(() => Task.FromResult(_outcomes.Count), n => n >= count, timeout, $"{count} requests completed");
+
+        public Task<bool> WaitForServedByAsync(string runnerPrefix, TimeSpan since, TimeSpan timeout) =>
+            Eventually.ValueAsync(() => Task.FromResult(_outcomes.Any(o => o.Sent > since && o.RunnerId?.StartsWith(runnerPrefix, StringComparison.Ordinal) == true)),
+                served => served, timeout, $"a request served by {runnerPrefix}");
+
+        /// <summary>Stops sending and waits for what is in flight; returns how many never came back.</summary>
+        public async Task<int> StopAsync(TimeSpan timeout)
+        {
+            await _stop.CancelAsync();
+            try
+            {
+                await Task.WhenAll(_workers).WaitAsync(timeout);
+            }
+            catch (TimeoutException)
+            {
+            }
+
+            return Volatile.Read(ref _outstanding);
+        }
+
+        public void Dispose() => _stop.Dispose();
+
+        private async Task RunAsync(FalHintsClient client, Random random)
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                var model = Models[random.Next(Models.Length)];
+                var input = JsonSerializer.Serialize(new AnyModelInput(model, $"prompt {random.Next(1000)}"), FalJson.Options);
+                var sent = _clock.Elapsed;
+                Interlocked.Increment(ref _outstanding);
+                try
+                {
+                    var result = await client.SubmitAsync(AnyModel.AppId, input, model);
+                    _outcomes.Enqueue(new Outcome(sent, _clock.Elapsed, result.RunnerId, result.HintHit, result.Error?.Code));
+                }
+                catch (Exception ex)
+                {
+                    _outcomes.Enqueue(new Outcome(sent, _clock.Elapsed, null, false, $"client {ex.GetType().Name}: {ex.GetBaseException().Message}"));
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _outstanding);
+                }
+            }
+        }
+    }
+}
