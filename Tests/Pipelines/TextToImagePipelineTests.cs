@@ -40,50 +40,47 @@ public sealed class TextToImagePipelineTests : IClassFixture<TinyModelStore>
         Assert.NotEqual(reference, Render("tiny/beta", "a red fox"));
     }
 
-    [Fact]
-    public void Truncated_weights_are_a_clear_model_corrupt_error()
+    /// <summary>Writes a fresh model, lets <paramref name="damage"/> change one of its files, and returns the load's error.</summary>
+    private static ModelStoreException LoadDamaged(string fileName, Func<byte[], byte[]> damage)
     {
         using var directory = new TempDirectory();
         var store = new ModelStore(directory.Path);
-        DemoModels.Fill(store, [new DemoModelSpec("bad/truncated", 256 << 10)]);
-        var weights = Path.Combine(directory.Path, "bad/truncated", ModelStore.WeightsFileName);
-        File.WriteAllBytes(weights, File.ReadAllBytes(weights)[..^1000]);
+        DemoModels.Fill(store, [new DemoModelSpec("bad/model", 256 << 10)]);
+        var path = Path.Combine(directory.Path, "bad/model", fileName);
+        File.WriteAllBytes(path, damage(File.ReadAllBytes(path)));
 
-        var error = Assert.Throws<ModelStoreException>(() => TextToImagePipeline.Load(store.Resolve("bad/truncated"), TorchSharp.torch.CPU));
-
+        var error = Assert.Throws<ModelStoreException>(() => TextToImagePipeline.Load(store.Resolve("bad/model"), TorchSharp.torch.CPU));
         Assert.Equal(ErrorCodes.ModelCorrupt, error.Code);
+        Assert.Contains("'bad/model'", error.Message, StringComparison.Ordinal);
+        return error;
+    }
+
+    [Fact]
+    public void Truncated_weights_are_a_clear_model_corrupt_error()
+    {
+        var error = LoadDamaged(ModelStore.WeightsFileName, bytes => bytes[..(bytes.Length / 2)]);
+
         Assert.Contains("truncated", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Garbage_weights_are_a_clear_model_corrupt_error()
     {
-        using var directory = new TempDirectory();
-        var store = new ModelStore(directory.Path);
-        DemoModels.Fill(store, [new DemoModelSpec("bad/garbage", 256 << 10)]);
-        var weights = Path.Combine(directory.Path, "bad/garbage", ModelStore.WeightsFileName);
-        var bytes = File.ReadAllBytes(weights);
-        Random.Shared.NextBytes(bytes.AsSpan(0, 64));
-        File.WriteAllBytes(weights, bytes);
+        var error = LoadDamaged(ModelStore.WeightsFileName, bytes =>
+        {
+            Random.Shared.NextBytes(bytes.AsSpan(0, 64));
+            return bytes;
+        });
 
-        var error = Assert.Throws<ModelStoreException>(() => TextToImagePipeline.Load(store.Resolve("bad/garbage"), TorchSharp.torch.CPU));
-
-        Assert.Equal(ErrorCodes.ModelCorrupt, error.Code);
-        Assert.Contains("'bad/garbage'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("unreadable weights", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Config_of_another_architecture_is_refused()
     {
-        using var directory = new TempDirectory();
-        var store = new ModelStore(directory.Path);
-        DemoModels.Fill(store, [new DemoModelSpec("bad/arch", 256 << 10)]);
-        var config = Path.Combine(directory.Path, "bad/arch", ModelStore.ConfigFileName);
-        File.WriteAllText(config, File.ReadAllText(config).Replace(TextToImageConfig.ArchitectureName, "other", StringComparison.Ordinal));
+        var error = LoadDamaged(ModelStore.ConfigFileName, bytes => System.Text.Encoding.UTF8.GetBytes(
+            System.Text.Encoding.UTF8.GetString(bytes).Replace(TextToImageConfig.ArchitectureName, "other", StringComparison.Ordinal)));
 
-        var error = Assert.Throws<ModelStoreException>(() => TextToImagePipeline.Load(store.Resolve("bad/arch"), TorchSharp.torch.CPU));
-
-        Assert.Equal(ErrorCodes.ModelCorrupt, error.Code);
         Assert.Contains("architecture 'other'", error.Message, StringComparison.Ordinal);
     }
 }
