@@ -37,9 +37,9 @@ public sealed class FalHintsClient
 
         EnsureJsonObject(inputJson);
         var request = new InferenceRequest(Guid.NewGuid().ToString("N"), appId, inputJson, hint, path, options);
-        var handle = new FalRequestHandle(_grains.GetGrain<IRequestGrain>(request.RequestId), request.RequestId);
-        await FalRequestHandle.RetryTransientAsync(() => handle.Grain.SubmitAsync(request), cancellationToken).ConfigureAwait(false);
-        return handle;
+        var grain = _grains.GetGrain<IRequestGrain>(request.RequestId);
+        var submitted = await FalRequestHandle.RetryTransientAsync(() => grain.SubmitAsync(request), cancellationToken).ConfigureAwait(false);
+        return new FalRequestHandle(grain, request.RequestId, submitted);
     }
 
     /// <summary>

@@ -13,10 +13,14 @@ public sealed class FalRequestHandle
     private static readonly TimeSpan TransientRetryDelay = TimeSpan.FromSeconds(1);
     private const int MaxTransientFailures = 90;
 
-    internal FalRequestHandle(IRequestGrain grain, string requestId) => (Grain, RequestId) = (grain, requestId);
+    internal FalRequestHandle(IRequestGrain grain, string requestId, RequestStatus? submitted = null) =>
+        (Grain, RequestId, Submitted) = (grain, requestId, submitted);
 
     /// <summary>The request's id.</summary>
     public string RequestId { get; }
+
+    /// <summary>The status the request had when it was submitted (null for a handle made from an id).</summary>
+    public RequestStatus? Submitted { get; }
 
     internal IRequestGrain Grain { get; }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using FalHints.Client.Apps;
+using FalHints.Host.Gateway;
 using FalHints.Host.Hosting;
 using FalHints.Runner.Models;
 using Microsoft.Extensions.Configuration;
@@ -22,11 +23,13 @@ internal static class ServeCommand
         var siloPort = new Option<int?>("--silo-port") { Description = "Silo-to-silo port (default: FalHints:Silo:SiloPort, 11111)." };
         var advertise = new Option<string?>("--advertise") { Description = "The IP address other silos and clients reach this silo at (Redis mode; default: this host's address)." };
         var noFill = new Option<bool>("--no-fill") { Description = "Do not write demo models into an empty model store." };
+        var httpPort = new Option<int?>("--http-port") { Description = "Port of the HTTP gateway, dashboard and runners view on 127.0.0.1 (default: FalHints:Gateway:Url, http://127.0.0.1:8080)." };
+        var httpUrl = new Option<string?>("--http-url") { Description = "Full URL the HTTP gateway binds to, e.g. http://0.0.0.0:8080 to leave loopback." };
         var cluster = CommonOptions.Cluster();
         var redis = CommonOptions.Redis();
         var command = new Command("serve", "Start a silo with runners serving falhints/any-model (localhost clustering unless told otherwise).")
         {
-            models, runners, siloName, siloPort, gatewayPort, advertise, cluster, redis, noFill,
+            models, runners, siloName, siloPort, gatewayPort, advertise, cluster, redis, httpPort, httpUrl, noFill,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -37,6 +40,8 @@ internal static class ServeCommand
             overrides["FalHints:Silo:SiloPort"] = parse.GetValue(siloPort)?.ToString(CultureInfo.InvariantCulture);
             overrides["FalHints:Silo:AdvertisedAddress"] = parse.GetValue(advertise);
             overrides["FalHints:ModelStore:FillOnStart"] = parse.GetValue(noFill) ? "false" : null;
+            overrides["FalHints:Gateway:Url"] = parse.GetValue(httpUrl)
+                ?? (parse.GetValue(httpPort) is { } port ? $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}" : null);
             return RunAsync(overrides, cancellationToken);
         });
         return command;
@@ -44,38 +49,17 @@ internal static class ServeCommand
 
     private static async Task<int> RunAsync(Dictionary<string, string?> overrides, CancellationToken cancellationToken)
     {
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
-        {
-            ContentRootPath = AppContext.BaseDirectory,
-            DisableDefaults = false,
-        });
-        HostConfiguration.Apply(builder.Configuration, overrides);
-        var configuration = builder.Configuration;
-        var storeRoot = HostConfiguration.ModelStoreRoot(configuration);
-        var store = new ModelStore(storeRoot);
-        if (configuration.GetValue("FalHints:ModelStore:FillOnStart", true) && store.List().Count == 0)
-        {
-            ModelStoreFiller.Fill(store, DemoModels.Defaults, cancellationToken);
-        }
-
-        var name = configuration["FalHints:Silo:Name"];
-        name = string.IsNullOrWhiteSpace(name) ? Environment.MachineName : name;
-        var gatewayPort = configuration.GetValue("FalHints:Silo:GatewayPort", 30000);
-        var mode = ClusterSettings.From(configuration).Mode;
-        // A stopping silo drains its runners first (see RunnerOptions.DrainTimeout); give it the time.
-        var drain = configuration.GetValue("FalHints:Runners:DrainTimeout", TimeSpan.FromMinutes(1));
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = drain + TimeSpan.FromSeconds(30));
-        builder.UseOrleans(silo =>
-        {
-            silo.UseFalHintsClustering(configuration, name);
-            silo.AddFalHintsDefaults(configuration, storeRoot);
-        });
-
-        using var host = builder.Build();
+        await using var host = FalHintsWebHost.Build(overrides, cancellationToken);
         await host.StartAsync(cancellationToken);
+        var configuration = host.Configuration;
+        var store = host.Services.GetRequiredService<ModelStore>();
         var stored = store.List();
         var first = stored.Count > 0 ? stored[0].Id : "owner/name";
-        AnsiConsole.MarkupLine($"[green]FalHints is serving[/] [bold]{AnyModel.AppId}[/] on silo [bold]{Markup.Escape(name)}[/] ({mode} clustering, gateway port {gatewayPort}, models in {Markup.Escape(storeRoot)}).");
+        var name = host.Services.GetRequiredService<ILocalSiloDetails>().Name;
+        var mode = ClusterSettings.From(configuration).Mode;
+        var gatewayPort = configuration.GetValue("FalHints:Silo:GatewayPort", 30000);
+        var http = configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>()?.Url ?? new GatewayOptions().Url;
+        AnsiConsole.MarkupLine($"[green]FalHints is serving[/] [bold]{AnyModel.AppId}[/] on silo [bold]{Markup.Escape(name)}[/] ({mode} clustering, gateway port {gatewayPort}, HTTP {Markup.Escape(http)}, models in {Markup.Escape(store.Root)}).");
         AnsiConsole.MarkupLine($"Submit a request:  [bold]dotnet run --project Silo.Host --no-build -- submit --model {Markup.Escape(first)} --prompt \"a red fox\" --out fox.png[/]");
         await host.WaitForShutdownAsync(cancellationToken);
         return 0;

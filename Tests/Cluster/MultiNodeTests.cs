@@ -102,7 +102,7 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
     private HostProcess StartNode(string name, (int Silo, int Gateway) ports, RedisServer redis) =>
         HostProcess.Start("serve", "--cluster", "redis", "--redis", redis.ConnectionString, "--silo-name", name,
             "--silo-port", ports.Silo.ToString(CultureInfo.InvariantCulture), "--gateway-port", ports.Gateway.ToString(CultureInfo.InvariantCulture),
-            "--advertise", "127.0.0.1", "--runners", "2", "--models", models.Root);
+            "--advertise", "127.0.0.1", "--runners", "2", "--models", models.Root, "--http-port", HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture));
 
     private static async Task<IHost> ConnectAsync(RedisServer redis)
     {

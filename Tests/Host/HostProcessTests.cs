@@ -17,7 +17,8 @@ public sealed class HostProcessTests : IClassFixture<TinyModelStore>
         using var output = new TempDirectory();
         var gatewayPort = HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture);
         using var serve = HostProcess.Start("serve", "--models", _models.Root, "--runners", "2", "--silo-name", "proc-test",
-            "--silo-port", HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture), "--gateway-port", gatewayPort);
+            "--silo-port", HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture), "--gateway-port", gatewayPort,
+            "--http-port", HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture));
         await serve.WaitForOutputAsync("FalHints is serving", Startup);
 
         var firstPath = Path.Combine(output.Path, "first.png");
@@ -37,7 +38,8 @@ public sealed class HostProcessTests : IClassFixture<TinyModelStore>
     {
         var gatewayPort = HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture);
         using var serve = HostProcess.Start("serve", "--models", _models.Root, "--runners", "1", "--silo-name", "proc-test-2",
-            "--silo-port", HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture), "--gateway-port", gatewayPort);
+            "--silo-port", HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture), "--gateway-port", gatewayPort,
+            "--http-port", HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture));
         await serve.WaitForOutputAsync("FalHints is serving", Startup);
 
         var result = await HostProcess.RunAsync(Startup, "submit", "--model", "tiny/unknown", "--prompt", "x", "--out", Path.Combine(Path.GetTempPath(), "never.png"), "--gateway-port", gatewayPort);

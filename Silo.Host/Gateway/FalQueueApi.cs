@@ -1,0 +1,346 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FalHints.Client.Contracts;
+using FalHints.Client.Requests;
+using FalHints.Runner.Models;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+
+namespace FalHints.Host.Gateway;
+
+/// <summary>
+/// fal's queue API over HTTP, so fal's clients work against a FalHints cluster unchanged:
+/// <c>POST /{owner}/{app}[/{path}]</c>, <c>GET .../requests/{id}/status</c> (<c>?logs=1</c>),
+/// <c>GET .../requests/{id}/status/stream</c> (server-sent events), <c>GET .../requests/{id}</c>,
+/// <c>PUT .../requests/{id}/cancel</c>; plus <c>GET /models</c> and <c>GET /files/{name}</c> for output images.
+/// </summary>
+public static class FalQueueApi
+{
+    /// <summary>The runner that served the request.</summary>
+    public const string RunnerHeader = "X-FalHints-Runner";
+
+    /// <summary>Whether that runner held the request's hint (<c>true</c>/<c>false</c>).</summary>
+    public const string HintHitHeader = "X-FalHints-Hint-Hit";
+
+    private const string RequestIdHeader = "x-fal-request-id";
+    private const int MaxHintLength = 1024;
+    private static readonly TimeSpan MaxStartTimeout = TimeSpan.FromDays(1);
+    // fal's snake_case; readable text in error messages (the bodies are JSON, not HTML).
+    private static readonly JsonSerializerOptions Json = new(FalJson.Options) { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>Maps the API's routes.</summary>
+    public static IEndpointRouteBuilder MapFalQueueApi(this IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/models", (ModelStore store) => Results.Json(store.List().Select(m => m.Id), Json));
+        routes.MapGet("/files/{name}", (string name, FileCache files) => files.Find(name) is { } file
+            ? Results.File(file.Bytes, file.ContentType)
+            : Error(StatusCodes.Status404NotFound, "file_not_found", $"No file '{name}' is kept here; it may have expired."));
+        routes.MapPost("/{owner}/{app}/{**path}", SubmitAsync);
+        routes.MapGet("/{owner}/{app}/requests/{requestId}/status", StatusAsync);
+        routes.MapGet("/{owner}/{app}/requests/{requestId}/status/stream", StreamStatusAsync);
+        routes.MapGet("/{owner}/{app}/requests/{requestId}", ResultAsync);
+        routes.MapPut("/{owner}/{app}/requests/{requestId}/cancel", CancelAsync);
+        return routes;
+    }
+
+    /// <summary>A JSON error body fal's clients read (<c>detail</c>), with FalHints' code.</summary>
+    public static IResult Error(int status, string code, string detail) =>
+        Results.Json(new { detail, error_code = code }, Json, statusCode: status);
+
+    private static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, IOptions<GatewayOptions> options)
+    {
+        var appId = $"{owner}/{app}";
+        if (!AppIds.TryValidate(appId, out var appError))
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, appError);
+        }
+
+        if (ReadOptions(http.Request, out var hint, out var submitOptions) is { } headerError)
+        {
+            return headerError;
+        }
+
+        var (input, bodyError) = await ReadInputAsync(http.Request, options.Value.MaxBodyBytes);
+        if (bodyError is not null)
+        {
+            return bodyError;
+        }
+
+        var handle = await client.EnqueueAsync(appId, input!, hint, "/" + (path ?? string.Empty), submitOptions, http.RequestAborted);
+        var status = handle.Submitted!;
+        if (status.Result?.Error is { Code: ErrorCodes.QueueFull or ErrorCodes.InvalidInput } refused)
+        {
+            return Error(refused.Code == ErrorCodes.QueueFull ? StatusCodes.Status429TooManyRequests : StatusCodes.Status400BadRequest, refused.Code, refused.Message);
+        }
+
+        http.Response.Headers[RequestIdHeader] = handle.RequestId;
+        return Results.Json(Describe(http, status, logs: false), Json);
+    }
+
+    private static async Task<IResult> StatusAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
+    {
+        var status = await client.GetRequest(requestId).GetStatusAsync(http.RequestAborted);
+        if (NotFound(status, $"{owner}/{app}") is { } missing)
+        {
+            return missing;
+        }
+
+        AddServedBy(http, status);
+        return Results.Json(Describe(http, status, logs: http.Request.Query["logs"] == "1"), Json);
+    }
+
+    private static async Task StreamStatusAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
+    {
+        var handle = client.GetRequest(requestId);
+        var status = await handle.GetStatusAsync(http.RequestAborted);
+        if (NotFound(status, $"{owner}/{app}") is { } missing)
+        {
+            await missing.ExecuteAsync(http);
+            return;
+        }
+
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        http.Response.Headers[RequestIdHeader] = requestId;
+        var logs = http.Request.Query["logs"] == "1";
+        string? last = null;
+        while (!http.RequestAborted.IsCancellationRequested)
+        {
+            var json = JsonSerializer.Serialize(Describe(http, status, logs), Json);
+            if (json != last)
+            {
+                await http.Response.WriteAsync($"data: {json}\n\n", http.RequestAborted);
+                await http.Response.Body.FlushAsync(http.RequestAborted);
+                last = json;
+            }
+
+            if (status.State == RequestState.Completed)
+            {
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250), http.RequestAborted);
+            status = await handle.GetStatusAsync(http.RequestAborted);
+        }
+    }
+
+    private static async Task<IResult> ResultAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client, FileCache files)
+    {
+        var status = await client.GetRequest(requestId).GetStatusAsync(http.RequestAborted);
+        if (NotFound(status, $"{owner}/{app}") is { } missing)
+        {
+            return missing;
+        }
+
+        if (status.State != RequestState.Completed)
+        {
+            return Error(StatusCodes.Status400BadRequest, "in_progress", $"Request {requestId} is still {(status.State == RequestState.Queued ? "in the queue" : "in progress")}.");
+        }
+
+        http.Response.Headers[RequestIdHeader] = requestId;
+        AddServedBy(http, status);
+        if (status.Result!.Error is { } error)
+        {
+            if (error.Code == ErrorCodes.StartTimeout)
+            {
+                http.Response.Headers["x-fal-request-timeout-type"] = "user";
+            }
+
+            return Error(StatusFor(error.Code), error.Code, error.Message);
+        }
+
+        return Results.Text(WithFileUrls(status.Result.OutputJson!, files, BaseUrl(http)), "application/json", Encoding.UTF8);
+    }
+
+    private static async Task<IResult> CancelAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
+    {
+        var handle = client.GetRequest(requestId);
+        var status = await handle.GetStatusAsync(http.RequestAborted);
+        if (NotFound(status, $"{owner}/{app}") is { } missing)
+        {
+            return missing;
+        }
+
+        if (status.State == RequestState.Completed)
+        {
+            return Results.Json(new { status = "ALREADY_COMPLETED" }, Json, statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        await handle.CancelAsync(http.RequestAborted);
+        return Results.Json(new { status = "CANCELLATION_REQUESTED" }, Json, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    /// <summary>Reads fal's request headers; returns a 400 naming the bad header, or null.</summary>
+    private static IResult? ReadOptions(HttpRequest request, out string? hint, out SubmitOptions options)
+    {
+        options = SubmitOptions.Default;
+        hint = request.Headers["X-Fal-Runner-Hint"].FirstOrDefault();
+        if (hint is not null && (hint.Length == 0 || hint.Length > MaxHintLength || hint.Any(char.IsControl)))
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput,
+                $"X-Fal-Runner-Hint must be 1 to {MaxHintLength} characters without control characters.");
+        }
+
+        var priority = RequestPriority.Normal;
+        if (request.Headers["X-Fal-Queue-Priority"].FirstOrDefault() is { } priorityText)
+        {
+            switch (priorityText.Trim().ToLowerInvariant())
+            {
+                case "normal":
+                    break;
+                case "low":
+                    priority = RequestPriority.Low;
+                    break;
+                default:
+                    return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, $"X-Fal-Queue-Priority is '{priorityText}'; use 'normal' or 'low'.");
+            }
+        }
+
+        TimeSpan? startTimeout = null;
+        if (request.Headers["X-Fal-Request-Timeout"].FirstOrDefault() is { } timeoutText)
+        {
+            if (!double.TryParse(timeoutText, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds)
+                || !double.IsFinite(seconds) || seconds <= 0 || seconds > MaxStartTimeout.TotalSeconds)
+            {
+                return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput,
+                    $"X-Fal-Request-Timeout is '{timeoutText}'; use a number of seconds above 0 and at most {MaxStartTimeout.TotalSeconds:0}.");
+            }
+
+            startTimeout = TimeSpan.FromSeconds(seconds);
+        }
+
+        options = new SubmitOptions(priority, startTimeout);
+        return null;
+    }
+
+    /// <summary>The body as a JSON object (an empty body is <c>{}</c>), or a 4xx naming what is wrong with it.</summary>
+    private static async Task<(string? Input, IResult? Error)> ReadInputAsync(HttpRequest request, long maxBytes)
+    {
+        if (request.ContentLength > maxBytes)
+        {
+            return (null, Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.InvalidInput, $"The body is {request.ContentLength} bytes; at most {maxBytes} are accepted."));
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > maxBytes)
+            {
+                return (null, Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.InvalidInput, $"The body is larger than the {maxBytes} bytes accepted."));
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        if (buffer.Length == 0)
+        {
+            return ("{}", null);
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(buffer.ToArray());
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                ? (document.RootElement.GetRawText(), null)
+                : (null, Error(StatusCodes.Status422UnprocessableEntity, ErrorCodes.InvalidInput, $"The body must be a JSON object, not {document.RootElement.ValueKind}."));
+        }
+        catch (JsonException ex)
+        {
+            return (null, Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, $"The body is not valid JSON: {ex.Message}"));
+        }
+    }
+
+    private static IResult? NotFound(RequestStatus status, string appId) =>
+        status.Result?.Error?.Code == ErrorCodes.RequestNotFound || !string.Equals(status.AppId, appId, StringComparison.Ordinal)
+            ? Error(StatusCodes.Status404NotFound, ErrorCodes.RequestNotFound, $"No request '{status.RequestId}' of app '{appId}' is known; it was never submitted or its result has expired.")
+            : null;
+
+    private static object Describe(HttpContext http, RequestStatus status, bool logs)
+    {
+        var urls = $"{BaseUrl(http)}/{status.AppId}/requests/{status.RequestId}";
+        return new
+        {
+            request_id = status.RequestId,
+            status = status.State switch
+            {
+                RequestState.Queued => "IN_QUEUE",
+                RequestState.InProgress => "IN_PROGRESS",
+                _ => "COMPLETED",
+            },
+            queue_position = status.State == RequestState.Queued ? status.QueuePosition ?? 0 : (int?)null,
+            status_url = urls + "/status",
+            response_url = urls,
+            cancel_url = urls + "/cancel",
+            logs = logs ? status.Logs.Select(l => new { message = l.Message, timestamp = l.Timestamp, level = "INFO", source = "falhints" }) : null,
+            runner_id = status.RunnerId,
+            hint_hit = status.RunnerId is null ? (bool?)null : status.HintHit,
+            attempts = status.Attempts,
+            error = status.Result?.Error is { } error ? new { code = error.Code, message = error.Message } : null,
+        };
+    }
+
+    private static void AddServedBy(HttpContext http, RequestStatus status)
+    {
+        if (status.RunnerId is { } runner)
+        {
+            http.Response.Headers[RunnerHeader] = runner;
+            http.Response.Headers[HintHitHeader] = status.HintHit ? "true" : "false";
+        }
+    }
+
+    private static int StatusFor(string code) => code switch
+    {
+        ErrorCodes.InvalidInput or ErrorCodes.ModelNotFound or ErrorCodes.ModelCorrupt => StatusCodes.Status422UnprocessableEntity,
+        ErrorCodes.AppNotFound or ErrorCodes.EndpointNotFound or ErrorCodes.RequestNotFound => StatusCodes.Status404NotFound,
+        ErrorCodes.QueueFull => StatusCodes.Status429TooManyRequests,
+        ErrorCodes.StartTimeout or ErrorCodes.RequestTimeout => StatusCodes.Status504GatewayTimeout,
+        ErrorCodes.Cancelled => StatusCodes.Status400BadRequest,
+        ErrorCodes.InsufficientMemory => StatusCodes.Status507InsufficientStorage,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+
+    private static string BaseUrl(HttpContext http) => $"{http.Request.Scheme}://{http.Request.Host}";
+
+    /// <summary>Replaces every <c>data:</c> URL in the output by a URL of this gateway that serves the bytes.</summary>
+    private static string WithFileUrls(string outputJson, FileCache files, string baseUrl)
+    {
+        var root = JsonNode.Parse(outputJson);
+        Rewrite(root);
+        return root?.ToJsonString(Json) ?? "null";
+
+        void Rewrite(JsonNode? node)
+        {
+            switch (node)
+            {
+                case JsonObject obj:
+                    if (obj["url"] is JsonValue url && url.TryGetValue<string>(out var text) && text.StartsWith("data:", StringComparison.Ordinal)
+                        && text.IndexOf(";base64,", StringComparison.Ordinal) is var marker and > 5)
+                    {
+                        var contentType = text[5..marker];
+                        var name = files.Add(Convert.FromBase64String(text[(marker + 8)..]), contentType);
+                        obj["url"] = $"{baseUrl}/files/{name}";
+                    }
+
+                    foreach (var (_, child) in obj.ToList())
+                    {
+                        Rewrite(child);
+                    }
+
+                    break;
+                case JsonArray array:
+                    foreach (var child in array)
+                    {
+                        Rewrite(child);
+                    }
+
+                    break;
+            }
+        }
+    }
+}

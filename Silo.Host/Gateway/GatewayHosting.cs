@@ -1,0 +1,84 @@
+using System.Security.Cryptography;
+using System.Text;
+using FalHints.Client.Contracts;
+using FalHints.Client.Requests;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace FalHints.Host.Gateway;
+
+/// <summary>Wires the HTTP gateway into the host: options, services, API keys, JSON errors, routes.</summary>
+public static class GatewayHosting
+{
+    /// <summary>Registers the gateway's services and binds Kestrel to <see cref="GatewayOptions.Url"/> (the silo provides the model store).</summary>
+    public static WebApplicationBuilder AddFalHintsGateway(this WebApplicationBuilder builder)
+    {
+        var options = builder.Services.AddOptions<GatewayOptions>().Bind(builder.Configuration.GetSection(GatewayOptions.SectionName));
+        options.Validate(o => Uri.TryCreate(o.Url, UriKind.Absolute, out _), $"{GatewayOptions.SectionName}:Url must be an absolute URL such as http://127.0.0.1:8080.")
+            .Validate(o => o.MaxBodyBytes > 0 && o.FileCacheBytes > 0, $"{GatewayOptions.SectionName}:MaxBodyBytes and FileCacheBytes must be positive.")
+            .Validate(o => o.ApiKeys.All(k => !string.IsNullOrWhiteSpace(k)), $"{GatewayOptions.SectionName}:ApiKeys must not hold empty keys.")
+            .ValidateOnStart();
+        var settings = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
+        builder.WebHost.UseUrls(settings.Url);
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = settings.MaxBodyBytes);
+        builder.Services.AddSingleton(sp => new FileCache(sp.GetRequiredService<IOptions<GatewayOptions>>().Value.FileCacheBytes));
+        builder.Services.AddSingleton(sp => new FalHintsClient(sp.GetRequiredService<IGrainFactory>()));
+        return builder;
+    }
+
+    /// <summary>API keys, JSON error bodies for anything unexpected, and the routes.</summary>
+    public static WebApplication UseFalHintsGateway(this WebApplication app)
+    {
+        app.UseExceptionHandler(error => error.Run(async http =>
+        {
+            var failure = http.Features.Get<IExceptionHandlerFeature>()?.Error;
+            var (status, code, detail) = failure switch
+            {
+                BadHttpRequestException bad => (bad.StatusCode, ErrorCodes.InvalidInput, bad.Message),
+                ArgumentException argument => (StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, argument.Message),
+                _ => (StatusCodes.Status500InternalServerError, "internal_error", "The gateway failed to handle the request; see the silo's log."),
+            };
+            await FalQueueApi.Error(status, code, detail).ExecuteAsync(http);
+        }));
+        app.UseStatusCodePages(async context =>
+        {
+            var http = context.HttpContext;
+            if (!http.Response.HasStarted && http.Response.ContentLength is null && string.IsNullOrEmpty(http.Response.ContentType))
+            {
+                await FalQueueApi.Error(http.Response.StatusCode, "http_error",
+                    http.Response.StatusCode == StatusCodes.Status404NotFound ? $"No route for {http.Request.Method} {http.Request.Path}." : $"HTTP {http.Response.StatusCode}.").ExecuteAsync(http);
+            }
+        });
+        app.Use(RequireApiKey);
+        app.MapGet("/health", () => Results.Text("ok"));
+        app.MapFalQueueApi();
+        return app;
+    }
+
+    /// <summary>When keys are configured, every route but <c>/health</c> needs <c>Authorization: Key &lt;key&gt;</c>.</summary>
+    private static async Task RequireApiKey(HttpContext http, RequestDelegate next)
+    {
+        var keys = http.RequestServices.GetRequiredService<IOptionsMonitor<GatewayOptions>>().CurrentValue.ApiKeys;
+        if (keys.Count == 0 || http.Request.Path == "/health")
+        {
+            await next(http);
+            return;
+        }
+
+        var header = http.Request.Headers.Authorization.FirstOrDefault();
+        var presented = header is not null && header.StartsWith("Key ", StringComparison.Ordinal) ? header[4..].Trim() : null;
+        if (presented is not null && keys.Any(k => CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(k), Encoding.UTF8.GetBytes(presented))))
+        {
+            await next(http);
+            return;
+        }
+
+        var detail = presented is null ? "This gateway needs an API key: send 'Authorization: Key <key>'." : "The API key is not valid.";
+        await FalQueueApi.Error(StatusCodes.Status401Unauthorized, "unauthorized", detail).ExecuteAsync(http);
+    }
+}

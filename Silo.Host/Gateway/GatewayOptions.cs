@@ -1,0 +1,20 @@
+namespace FalHints.Host.Gateway;
+
+/// <summary>The fal-compatible HTTP gateway (section <c>FalHints:Gateway</c>).</summary>
+public sealed class GatewayOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "FalHints:Gateway";
+
+    /// <summary>Where the gateway listens; loopback unless told otherwise.</summary>
+    public string Url { get; set; } = "http://127.0.0.1:8080";
+
+    /// <summary>Keys callers must send as <c>Authorization: Key ...</c>; none configured: no key needed. Remove one to revoke it.</summary>
+    public IList<string> ApiKeys { get; } = [];
+
+    /// <summary>The largest request body accepted, in bytes.</summary>
+    public long MaxBodyBytes { get; set; } = 10L << 20;
+
+    /// <summary>Bytes of output files (images) the gateway keeps to serve by URL; the oldest go first.</summary>
+    public long FileCacheBytes { get; set; } = 256L << 20;
+}
