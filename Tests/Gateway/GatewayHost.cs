@@ -1,0 +1,60 @@
+using System.Globalization;
+using FalHints.Host.Hosting;
+using FalHints.Runner.Hosting;
+using FalHints.Tests.Runners;
+using FalHints.Tests.Support;
+using Microsoft.AspNetCore.Builder;
+
+namespace FalHints.Tests.Gateway;
+
+/// <summary>A whole node (silo, runners, HTTP gateway with an API key) in the test process, with the gated test app.</summary>
+public sealed class GatewayHost : IAsyncLifetime, IDisposable
+{
+    public const string ApiKey = "test-key-1";
+
+    private readonly TinyModelStore _models = new();
+    private WebApplication? _host;
+
+    public string Url { get; } = $"http://127.0.0.1:{HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture)}";
+
+    public HttpClient NewClient(string? key = ApiKey)
+    {
+        var client = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(60) };
+        if (key is not null)
+        {
+            client.DefaultRequestHeaders.TryAddWithoutValidation("Authorization", $"Key {key}");
+        }
+
+        return client;
+    }
+
+    public async Task InitializeAsync()
+    {
+        _host = FalHintsWebHost.Build(new Dictionary<string, string?>
+        {
+            ["FalHints:ModelStore:Root"] = _models.Root,
+            ["FalHints:Silo:Name"] = "gateway-test",
+            ["FalHints:Silo:SiloPort"] = HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture),
+            ["FalHints:Silo:GatewayPort"] = HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture),
+            ["FalHints:Gateway:Url"] = Url,
+            ["FalHints:Gateway:ApiKeys:0"] = ApiKey,
+            ["FalHints:Gateway:ApiKeys:1"] = "test-key-2",
+            ["FalHints:Gateway:MaxBodyBytes"] = "65536",
+            ["FalHints:Runners:CpuRunners"] = "2",
+            ["FalHints:Runners:HeartbeatInterval"] = "00:00:01",
+            ["Logging:LogLevel:Default"] = "Warning",
+        }, CancellationToken.None, silo => silo.AddFalApp<GatedLoadApp>());
+        await _host.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.StopAsync();
+            await _host.DisposeAsync();
+        }
+    }
+
+    public void Dispose() => _models.Dispose();
+}

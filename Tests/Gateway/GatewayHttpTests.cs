@@ -1,0 +1,158 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using FalHints.Client.Contracts;
+using FalHints.Tests.Support;
+
+namespace FalHints.Tests.Gateway;
+
+public sealed class GatewayHttpTests(GatewayHost gateway) : IClassFixture<GatewayHost>
+{
+    private const string App = "/falhints/any-model";
+
+    private static StringContent Body(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private static async Task<JsonElement> JsonOf(HttpResponseMessage response)
+    {
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return document.RootElement.Clone();
+    }
+
+    private static async Task AssertErrorAsync(HttpResponseMessage response, HttpStatusCode status, string code, string mentions)
+    {
+        Assert.Equal(status, response.StatusCode);
+        var body = await JsonOf(response);
+        Assert.Equal(code, body.GetProperty("error_code").GetString());
+        Assert.Contains(mentions, body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Submit_status_and_result_follow_fals_queue_api_and_name_the_runner()
+    {
+        using var http = gateway.NewClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, App) { Content = Body("""{"model":"tiny/beta","prompt":"a heron"}""") };
+        request.Headers.Add("X-Fal-Runner-Hint", "tiny/beta");
+        request.Headers.Add("X-Fal-Queue-Priority", "low");
+        request.Headers.Add("X-Fal-Request-Timeout", "30");
+
+        var submitted = await JsonOf(await http.SendAsync(request));
+        var id = submitted.GetProperty("request_id").GetString()!;
+        Assert.Equal("IN_QUEUE", submitted.GetProperty("status").GetString());
+        Assert.Equal($"{gateway.Url}{App}/requests/{id}", submitted.GetProperty("response_url").GetString());
+
+        var status = await Eventually.ValueAsync(async () => await JsonOf(await http.GetAsync($"{App}/requests/{id}/status")),
+            s => s.GetProperty("status").GetString() == "COMPLETED", TimeSpan.FromSeconds(30), "completed");
+        var result = await http.GetAsync($"{App}/requests/{id}");
+        Assert.Equal(HttpStatusCode.OK, result.StatusCode);
+        Assert.Equal(status.GetProperty("runner_id").GetString(), result.Headers.GetValues("X-FalHints-Runner").Single());
+        Assert.Equal("false", result.Headers.GetValues("X-FalHints-Hint-Hit").Single());
+        var image = (await JsonOf(result)).GetProperty("image");
+        var file = await http.GetAsync(image.GetProperty("url").GetString());
+        Assert.Equal("image/png", file.Content.Headers.ContentType?.MediaType);
+        Assert.Equal((128, 128), Png.AssertValid(await file.Content.ReadAsByteArrayAsync()));
+    }
+
+    [Fact]
+    public async Task Status_stream_sends_server_sent_events_until_completed()
+    {
+        using var http = gateway.NewClient();
+        var submitted = await JsonOf(await http.PostAsync(App, Body("""{"model":"tiny/gamma","prompt":"a stream"}""")));
+        var id = submitted.GetProperty("request_id").GetString();
+
+        using var response = await http.GetAsync($"{App}/requests/{id}/status/stream", HttpCompletionOption.ResponseHeadersRead);
+        var text = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        var events = text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Select(e => JsonDocument.Parse(e["data: ".Length..]).RootElement).ToList();
+        Assert.Equal("COMPLETED", events[^1].GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task Models_lists_the_model_ids_of_the_store()
+    {
+        using var http = gateway.NewClient();
+
+        var models = await http.GetFromJsonAsync<string[]>("/models");
+
+        Assert.Equal(TinyModelStore.ModelIds.Order(StringComparer.Ordinal), models);
+    }
+
+    [Fact]
+    public async Task Api_keys_are_enforced_and_any_configured_key_works()
+    {
+        using var anonymous = gateway.NewClient(key: null);
+        using var wrong = gateway.NewClient(key: "nope");
+        using var second = gateway.NewClient(key: "test-key-2");
+
+        await AssertErrorAsync(await anonymous.GetAsync("/models"), HttpStatusCode.Unauthorized, "unauthorized", "Authorization: Key");
+        await AssertErrorAsync(await wrong.GetAsync("/models"), HttpStatusCode.Unauthorized, "unauthorized", "not valid");
+        Assert.Equal(HttpStatusCode.OK, (await second.GetAsync("/models")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("{ not json", HttpStatusCode.BadRequest, "not valid JSON")]
+    [InlineData("[1, 2, 3]", HttpStatusCode.UnprocessableEntity, "must be a JSON object")]
+    [InlineData("\"text\"", HttpStatusCode.UnprocessableEntity, "must be a JSON object")]
+    public async Task Malformed_bodies_get_a_4xx_that_names_the_problem(string body, HttpStatusCode status, string mentions)
+    {
+        using var http = gateway.NewClient();
+
+        await AssertErrorAsync(await http.PostAsync(App, Body(body)), status, ErrorCodes.InvalidInput, mentions);
+    }
+
+    [Fact]
+    public async Task An_oversized_body_is_refused_with_413()
+    {
+        using var http = gateway.NewClient();
+        var huge = $$"""{"model":"tiny/alpha","prompt":"{{new string('x', 100_000)}}"}""";
+
+        var response = await http.PostAsync(App, Body(huge));
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal(ErrorCodes.InvalidInput, (await JsonOf(response)).GetProperty("error_code").GetString());
+    }
+
+    [Theory]
+    [InlineData("X-Fal-Queue-Priority", "urgent", "X-Fal-Queue-Priority")]
+    [InlineData("X-Fal-Request-Timeout", "-5", "X-Fal-Request-Timeout")]
+    [InlineData("X-Fal-Request-Timeout", "soon", "X-Fal-Request-Timeout")]
+    [InlineData("X-Fal-Request-Timeout", "1e12", "X-Fal-Request-Timeout")]
+    [InlineData("X-Fal-Runner-Hint", "", "X-Fal-Runner-Hint")]
+    public async Task Bad_headers_get_a_400_that_names_the_header(string header, string value, string mentions)
+    {
+        using var http = gateway.NewClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, App) { Content = Body("""{"model":"tiny/alpha","prompt":"x"}""") };
+        request.Headers.TryAddWithoutValidation(header, value);
+
+        await AssertErrorAsync(await http.SendAsync(request), HttpStatusCode.BadRequest, ErrorCodes.InvalidInput, mentions);
+    }
+
+    [Fact]
+    public async Task Unknown_requests_apps_and_routes_get_404s_with_json_bodies()
+    {
+        using var http = gateway.NewClient();
+
+        await AssertErrorAsync(await http.GetAsync($"{App}/requests/no-such-id/status"), HttpStatusCode.NotFound, ErrorCodes.RequestNotFound, "no-such-id");
+        await AssertErrorAsync(await http.GetAsync($"{App}/requests/no-such-id"), HttpStatusCode.NotFound, ErrorCodes.RequestNotFound, "no-such-id");
+        await AssertErrorAsync(await http.PutAsync($"{App}/requests/no-such-id/cancel", null), HttpStatusCode.NotFound, ErrorCodes.RequestNotFound, "no-such-id");
+        await AssertErrorAsync(await http.PostAsync("/bad%20owner/app", Body("{}")), HttpStatusCode.BadRequest, ErrorCodes.InvalidInput, "owner/name");
+        var missing = await http.GetAsync("/files/0000.png");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal("file_not_found", (await JsonOf(missing)).GetProperty("error_code").GetString());
+    }
+
+    [Fact]
+    public async Task A_failed_request_has_a_result_status_that_names_the_error()
+    {
+        using var http = gateway.NewClient();
+        var submitted = await JsonOf(await http.PostAsync(App, Body("""{"model":"tiny/nope","prompt":"x"}""")));
+        var id = submitted.GetProperty("request_id").GetString();
+        await Eventually.ValueAsync(async () => await JsonOf(await http.GetAsync($"{App}/requests/{id}/status")),
+            s => s.GetProperty("status").GetString() == "COMPLETED", TimeSpan.FromSeconds(30), "completed");
+
+        await AssertErrorAsync(await http.GetAsync($"{App}/requests/{id}"), HttpStatusCode.UnprocessableEntity, ErrorCodes.ModelNotFound, "'tiny/nope'");
+    }
+}
