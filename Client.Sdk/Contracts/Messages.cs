@@ -281,7 +281,9 @@ public sealed record RunnerSnapshot(
     [property: Id(3)] int Capacity,
     [property: Id(4)] long Sequence,
     [property: Id(5)] ImmutableArray<string> Loading,
-    [property: Id(6)] CacheUsage Cache);
+    [property: Id(6)] CacheUsage Cache,
+    [property: Id(7)] DateTimeOffset LastSeen = default,
+    [property: Id(8)] string Silo = "");
 
 /// <summary>A router's view of its app: runners it knows and requests waiting.</summary>
 [GenerateSerializer, Immutable, Alias("falhints.RouterSnapshot")]

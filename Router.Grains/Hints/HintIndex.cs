@@ -132,7 +132,7 @@ public sealed class HintIndex : IRunnerIndex
     /// <summary>The runners as operators see them, ordered by id.</summary>
     public ImmutableArray<RunnerSnapshot> Snapshot() =>
         [.. _runners.Values.OrderBy(r => r.RunnerId, StringComparer.Ordinal)
-            .Select(r => new RunnerSnapshot(r.RunnerId, r.Hints, r.InFlight, r.Capacity, r.Sequence, r.Loading, r.Cache))];
+            .Select(r => new RunnerSnapshot(r.RunnerId, r.Hints, r.InFlight, r.Capacity, r.Sequence, r.Loading, r.Cache, r.LastSeen, r.Silo))];
 
     private void Link(RunnerState runner)
     {

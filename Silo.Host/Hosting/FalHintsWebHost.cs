@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Orleans.Dashboard;
 
 namespace FalHints.Host.Hosting;
 
@@ -37,11 +38,14 @@ public static class FalHintsWebHost
         {
             silo.UseFalHintsClustering(configuration, name);
             silo.AddFalHintsDefaults(configuration, storeRoot);
+            silo.AddDashboard();
             configureSilo?.Invoke(silo);
         });
         builder.AddFalHintsGateway();
         var host = builder.Build();
         host.UseFalHintsGateway();
+        host.MapOrleansDashboard("/dashboard");
+        host.MapRunnersView();
         return host;
     }
 }

@@ -4,6 +4,7 @@ using FalHints.Runner.Hosting;
 using FalHints.Tests.Runners;
 using FalHints.Tests.Support;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace FalHints.Tests.Gateway;
 
@@ -14,6 +15,8 @@ public sealed class GatewayHost : IAsyncLifetime, IDisposable
 
     private readonly TinyModelStore _models = new();
     private WebApplication? _host;
+
+    public IGrainFactory Grains => _host!.Services.GetRequiredService<IGrainFactory>();
 
     public string Url { get; } = $"http://127.0.0.1:{HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture)}";
 
