@@ -1,3 +1,4 @@
+using FalHints.Router.Metrics;
 using FalHints.Router.Placement;
 using FalHints.Router.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,6 +34,8 @@ public static class RouterSiloBuilderExtensions
             .Validate(o => o.ResultRetention > TimeSpan.Zero, $"{Section}:ResultRetention must be positive.")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddMetrics();
+        builder.Services.TryAddSingleton<RouterMetrics>();
         return builder;
     }
 }

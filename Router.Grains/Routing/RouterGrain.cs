@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using FalHints.Client.Contracts;
+using FalHints.Router.Metrics;
 using FalHints.Router.Placement;
 using FalHints.Router.Queue;
 using Microsoft.Extensions.Logging;
@@ -20,6 +21,7 @@ namespace FalHints.Router.Routing;
 public sealed partial class RouterGrain(
     IOptions<RouterOptions> options,
     IClusterMembershipService membership,
+    RouterMetrics metrics,
     TimeProvider time,
     ILogger<RouterGrain> logger) : Grain, IRouterGrain
 {
@@ -189,8 +191,10 @@ public sealed partial class RouterGrain(
 
     private void Pump()
     {
-        foreach (var dispatch in _dispatcher.Pump(time.GetUtcNow()))
+        var now = time.GetUtcNow();
+        foreach (var dispatch in _dispatcher.Pump(now))
         {
+            metrics.Dispatched(_appId, dispatch.Ticket.Request.Hint is not null, dispatch.HintHit, now - dispatch.Ticket.AcceptedAt);
             _ = DispatchAsync(dispatch);
         }
     }
@@ -265,6 +269,7 @@ public sealed partial class RouterGrain(
             {
                 if (request.Requeued)
                 {
+                    metrics.Retried(_appId);
                     await Request(request.Ticket.RequestId).RequeuedAsync($"Runner {runnerId} was lost ({reason}); retrying (attempt {request.Attempts} of {options.Value.MaxAttempts} failed).");
                 }
                 else

@@ -1,5 +1,6 @@
 using FalHints.Runner.Apps;
 using FalHints.Runner.Devices;
+using FalHints.Runner.Metrics;
 using FalHints.Runner.Models;
 using FalHints.Runner.Placement;
 using FalHints.Runner.Runners;
@@ -32,6 +33,8 @@ public static class RunnerSiloBuilderExtensions
         services.AddSingleton(new ModelStore(modelStoreRoot));
         services.AddSingleton<DeviceExecutors>();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.TryAddSingleton<RunnerMetrics>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RunnerStarter>();
         return builder;
     }

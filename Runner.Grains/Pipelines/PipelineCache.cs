@@ -23,6 +23,7 @@ public sealed class PipelineCache : IDisposable
     private readonly LinkedList<Entry> _recency = new();
     private readonly DeviceExecutor _executor;
     private readonly TimeProvider _time;
+    private readonly Action<TimeSpan>? _loaded;
     private long _bytesUsed;
     private long _hits;
     private long _misses;
@@ -30,13 +31,17 @@ public sealed class PipelineCache : IDisposable
     private long _evictions;
     private double _loadMsTotal;
 
-    /// <summary>Creates an empty cache of <paramref name="budgetBytes"/> whose pipelines live on <paramref name="executor"/>'s device.</summary>
-    public PipelineCache(long budgetBytes, DeviceExecutor executor, TimeProvider time)
+    /// <summary>
+    /// Creates an empty cache of <paramref name="budgetBytes"/> whose pipelines live on <paramref name="executor"/>'s
+    /// device; <paramref name="loaded"/> hears how long each completed load took.
+    /// </summary>
+    public PipelineCache(long budgetBytes, DeviceExecutor executor, TimeProvider time, Action<TimeSpan>? loaded = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budgetBytes);
         BudgetBytes = budgetBytes;
         _executor = executor;
         _time = time;
+        _loaded = loaded;
     }
 
     /// <summary>The memory budget, in bytes.</summary>
@@ -179,14 +184,16 @@ public sealed class PipelineCache : IDisposable
         {
             // Shared by every request waiting for this key, so no single request's cancellation stops it.
             var value = await Task.Run(load, CancellationToken.None).ConfigureAwait(false);
+            var elapsed = _time.GetElapsedTime(started);
             lock (_gate)
             {
                 entry.Value = value;
                 entry.Node = _recency.AddFirst(entry);
                 _loads++;
-                _loadMsTotal += _time.GetElapsedTime(started).TotalMilliseconds;
+                _loadMsTotal += elapsed.TotalMilliseconds;
             }
 
+            _loaded?.Invoke(elapsed);
             return value;
         }
         catch

@@ -3,6 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using FalHints.Client.Contracts;
 using FalHints.Runner.Apps;
 using FalHints.Runner.Devices;
+using FalHints.Runner.Metrics;
 using FalHints.Runner.Models;
 using FalHints.Runner.Pipelines;
 using FalHints.Runner.Placement;
@@ -30,6 +31,7 @@ public sealed partial class RunnerGrain(
     ModelStore models,
     DeviceExecutors executors,
     IOptions<RunnerOptions> options,
+    RunnerMetrics metrics,
     TimeProvider time,
     ILogger<RunnerGrain> logger) : Grain, IRunnerGrain
 {
@@ -54,7 +56,8 @@ public sealed partial class RunnerGrain(
         // Sequence numbers must keep growing across reactivations; start from the clock.
         _sequence = time.GetUtcNow().ToUnixTimeMilliseconds() * 1000;
         var executor = executors.For(_key.Device);
-        _pipelines = new PipelineCache(options.Value.BudgetFor(_key.Device), executor, time);
+        var device = _key.Device;
+        _pipelines = new PipelineCache(options.Value.BudgetFor(device), executor, time, elapsed => metrics.Loaded(device, elapsed));
         foreach (var registration in services.GetServices<FalAppRegistration>())
         {
             var app = registration.Create(services);
@@ -204,7 +207,9 @@ public sealed partial class RunnerGrain(
             async token => await hosted.App.HandleJsonAsync(invocation.Path, invocation.InputJson, token));
         if (error is null)
         {
-            hosted.RecordInference(time.GetElapsedTime(started));
+            var elapsed = time.GetElapsedTime(started);
+            hosted.RecordInference(elapsed);
+            metrics.Served(invocation.AppId, elapsed);
         }
 
         var hints = NextEvent(invocation.AppId, hosted, _draining ? HintsEventKind.Draining : HintsEventKind.Response) with { RequestId = invocation.RequestId };

@@ -1,3 +1,4 @@
+using FalHints.Client.Contracts;
 using FalHints.Host.Commands;
 using FalHints.Host.Gateway;
 using FalHints.Runner.Models;
@@ -5,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
 using Orleans.Dashboard;
 
 namespace FalHints.Host.Hosting;
@@ -42,10 +44,14 @@ public static class FalHintsWebHost
             configureSilo?.Invoke(silo);
         });
         builder.AddFalHintsGateway();
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(FalHintsMeter.Name, "Microsoft.Orleans")
+            .AddPrometheusExporter());
         var host = builder.Build();
         host.UseFalHintsGateway();
         host.MapOrleansDashboard("/dashboard");
         host.MapRunnersView();
+        host.MapPrometheusScrapingEndpoint("/metrics");
         return host;
     }
 }

@@ -155,4 +155,22 @@ public sealed class GatewayHttpTests(GatewayHost gateway) : IClassFixture<Gatewa
 
         await AssertErrorAsync(await http.GetAsync($"{App}/requests/{id}"), HttpStatusCode.UnprocessableEntity, ErrorCodes.ModelNotFound, "'tiny/nope'");
     }
+
+    [Fact]
+    public async Task Metrics_are_published_for_prometheus()
+    {
+        using var http = gateway.NewClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, App) { Content = Body("""{"model":"tiny/alpha","prompt":"measured"}""") };
+        request.Headers.Add("X-Fal-Runner-Hint", "tiny/alpha");
+        var id = (await JsonOf(await http.SendAsync(request))).GetProperty("request_id").GetString();
+        await Eventually.ValueAsync(async () => await JsonOf(await http.GetAsync($"{App}/requests/{id}/status")),
+            s => s.GetProperty("status").GetString() == "COMPLETED", TimeSpan.FromSeconds(30), "completed");
+
+        var metrics = await Eventually.ValueAsync(() => http.GetStringAsync("/metrics"),
+            text => text.Contains("falhints_request_inference_time", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "inference times exported");
+
+        Assert.Contains("falhints_request_queue_wait", metrics, StringComparison.Ordinal);
+        Assert.Contains("falhints_pipeline_load_time", metrics, StringComparison.Ordinal);
+        Assert.Matches("falhints_router_(hits|fallbacks)", metrics);
+    }
 }
