@@ -60,17 +60,43 @@ public sealed class FalHintsClient
         return await handle.GetResultAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Queues a typed input (serialized in fal's snake_case) and returns a handle at once.</summary>
+    public Task<FalRequestHandle> EnqueueInputAsync<TInput>(string appId, TInput input, string? hint, SubmitOptions? options = null, CancellationToken cancellationToken = default) =>
+        EnqueueAsync(appId, JsonSerializer.Serialize(input, FalJson.Options), hint, "/", options, cancellationToken);
+
     /// <summary>
-    /// Sends a typed input (serialized with snake_case names, as fal's apps expect) and returns the typed
-    /// output, or throws <see cref="FalRequestException"/> naming what went wrong.
+    /// Runs a typed input and returns the typed output in one call that waits (like fal's <c>run</c>), or throws the
+    /// <see cref="FalRequestException"/> subclass that names the failure.
     /// </summary>
     public async Task<TOutput> RunAsync<TInput, TOutput>(string appId, TInput input, string? hint, CancellationToken cancellationToken = default)
     {
-        var json = JsonSerializer.Serialize(input, FalJson.Options);
-        var result = await SubmitAsync(appId, json, hint, cancellationToken).ConfigureAwait(false);
+        var handle = await EnqueueInputAsync(appId, input, hint, null, cancellationToken).ConfigureAwait(false);
+        return await handle.GetResultAsync<TOutput>(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Submits a typed input and waits for its typed output (like fal's <c>subscribe</c>), calling
+    /// <paramref name="onQueueUpdate"/> with each status change (queued with position, in progress, completed).
+    /// </summary>
+    public async Task<TOutput> SubscribeAsync<TInput, TOutput>(string appId, TInput input, string? hint, Action<RequestStatus> onQueueUpdate,
+        SubmitOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(onQueueUpdate);
+        var handle = await EnqueueInputAsync(appId, input, hint, options, cancellationToken).ConfigureAwait(false);
+        await foreach (var status in handle.StreamStatusAsync(cancellationToken).ConfigureAwait(false))
+        {
+            onQueueUpdate(status);
+        }
+
+        return await handle.GetResultAsync<TOutput>(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The typed output of a completed request, or the exception that names its failure.</summary>
+    internal static TOutput OutputOf<TOutput>(InferenceResult result)
+    {
         if (result.Error is { } error)
         {
-            throw new FalRequestException(result.RequestId, error);
+            throw FalRequestException.From(result.RequestId, error);
         }
 
         return JsonSerializer.Deserialize<TOutput>(result.OutputJson!, FalJson.Options)

@@ -13,6 +13,8 @@ public sealed class FalRequestHandle
     private static readonly TimeSpan TransientRetryDelay = TimeSpan.FromSeconds(1);
     private const int MaxTransientFailures = 90;
 
+    private static readonly TimeSpan StatusPollInterval = TimeSpan.FromMilliseconds(250);
+
     internal FalRequestHandle(IRequestGrain grain, string requestId, RequestStatus? submitted = null) =>
         (Grain, RequestId, Submitted) = (grain, requestId, submitted);
 
@@ -49,6 +51,39 @@ public sealed class FalRequestHandle
         {
             await Grain.CancelAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>Waits for the request and returns its typed output, or throws the <see cref="FalRequestException"/> that names the failure.</summary>
+    public async Task<TOutput> GetResultAsync<TOutput>(CancellationToken cancellationToken = default)
+    {
+        var result = await GetResultAsync(cancellationToken).ConfigureAwait(false);
+        return FalHintsClient.OutputOf<TOutput>(result);
+    }
+
+    /// <summary>
+    /// The request's status each time it changes (queued with its position, in progress, completed), ending with the
+    /// completed status.
+    /// </summary>
+    public async IAsyncEnumerable<RequestStatus> StreamStatusAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        RequestStatus? last = null;
+        while (true)
+        {
+            var status = await RetryTransientAsync(() => Grain.GetStatusAsync(), cancellationToken).ConfigureAwait(false);
+            if (last is null || status.State != last.State || status.QueuePosition != last.QueuePosition || status.RunnerId != last.RunnerId)
+            {
+                yield return status;
+                last = status;
+            }
+
+            if (status.State == RequestState.Completed)
+            {
+                yield break;
+            }
+
+            // A short wait that returns early when the request completes.
+            await RetryTransientAsync(() => Grain.WaitAsync(StatusPollInterval), cancellationToken).ConfigureAwait(false);
         }
     }
 
