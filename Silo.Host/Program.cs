@@ -5,8 +5,11 @@ var root = new RootCommand("FalHints: routing hints for inference on an Orleans 
 {
     ServeCommand.Create(),
     SubmitCommand.Create(),
+    RequestCommands.Status(),
+    RequestCommands.Cancel(),
     ModelsCommand.Create(),
     SmokeCommand.Create(),
+    BenchCommand.Create(),
 };
 
 // No command, or only serve's options: serve.

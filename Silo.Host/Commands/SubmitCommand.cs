@@ -1,17 +1,14 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using FalHints.Client.Apps;
+using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using FalHints.Host.Hosting;
-using Microsoft.Extensions.Configuration;
 
 namespace FalHints.Host.Commands;
 
-/// <summary><c>falhints submit</c>: send one any-model request through the cluster and save the image.</summary>
+/// <summary><c>falhints submit</c>: send one any-model request through the cluster, show its queue position live, save the image.</summary>
 internal static class SubmitCommand
 {
     public static Command Create()
@@ -20,53 +17,63 @@ internal static class SubmitCommand
         var prompt = new Option<string>("--prompt") { Description = "The text prompt.", Required = true };
         var hint = new Option<string?>("--hint") { Description = "Routing hint (default: the model id)." };
         var noHint = new Option<bool>("--no-hint") { Description = "Send the request without a hint." };
+        var priority = new Option<string>("--priority") { Description = "Queue priority: normal or low.", DefaultValueFactory = _ => "normal" };
+        var startTimeout = new Option<double?>("--start-timeout") { Description = "Fail if the request has not started within this many seconds." };
         var output = new Option<FileInfo>("--out") { Description = "Where to write the PNG.", DefaultValueFactory = _ => new FileInfo("image.png") };
         var app = new Option<string>("--app") { Description = "The app id.", DefaultValueFactory = _ => AnyModel.AppId };
-        var gatewayPort = CommonOptions.GatewayPort();
-        var cluster = CommonOptions.Cluster();
-        var redis = CommonOptions.Redis();
-        var connectTimeout = new Option<double>("--connect-timeout") { Description = "Seconds to keep trying to reach the gateway.", DefaultValueFactory = _ => 15 };
-        var command = new Command("submit", "Submit one request to a running cluster and save the image it returns.")
+        var connection = new ClusterConnection.Options();
+        var command = new Command("submit", "Submit one request to a running cluster, show its queue position, and save the image it returns.")
         {
-            model, prompt, hint, noHint, output, app, gatewayPort, cluster, redis, connectTimeout,
+            model, prompt, hint, noHint, priority, startTimeout, output, app,
         };
-        command.SetAction((parse, cancellationToken) =>
+        connection.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
         {
+            if (parse.GetValue(priority) is not ("normal" or "low"))
+            {
+                await Console.Error.WriteLineAsync($"error: --priority is '{parse.GetValue(priority)}'; use normal or low.");
+                return 1;
+            }
+
+            if (parse.GetValue(startTimeout) is <= 0)
+            {
+                await Console.Error.WriteLineAsync("error: --start-timeout must be a positive number of seconds.");
+                return 1;
+            }
+
             var modelId = parse.GetValue(model)!;
-            var routingHint = parse.GetValue(noHint) ? null : parse.GetValue(hint) ?? modelId;
-            var configuration = new ConfigurationBuilder();
-            HostConfiguration.Apply(configuration, CommonOptions.Overrides(parse, gatewayPort, cluster, redis));
-            return RunAsync(parse.GetValue(app)!, new AnyModelInput(modelId, parse.GetValue(prompt)!), routingHint,
-                parse.GetValue(output)!, configuration.Build(), TimeSpan.FromSeconds(parse.GetValue(connectTimeout)), cancellationToken);
+            var options = new SubmitOptions(
+                parse.GetValue(priority) == "low" ? RequestPriority.Low : RequestPriority.Normal,
+                parse.GetValue(startTimeout) is { } seconds ? TimeSpan.FromSeconds(seconds) : null);
+            await using var cluster = await ClusterConnection.OpenAsync(parse, connection, cancellationToken);
+            return cluster is null
+                ? 2
+                : await RunAsync(cluster.Client, parse.GetValue(app)!, new AnyModelInput(modelId, parse.GetValue(prompt)!),
+                    parse.GetValue(noHint) ? null : parse.GetValue(hint) ?? modelId, options, parse.GetValue(output)!, cancellationToken);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(string appId, AnyModelInput input, string? hint, FileInfo output, IConfiguration configuration, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(FalHintsClient client, string appId, AnyModelInput input, string? hint, SubmitOptions options, FileInfo output, CancellationToken cancellationToken)
     {
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        // The command reports failures itself; Orleans' connection retries would only add noise.
-        builder.Logging.ClearProviders();
-        builder.UseOrleansClient(client => client.UseFalHintsClustering(configuration, connectTimeout));
-        using var host = builder.Build();
-        try
+        var stopwatch = Stopwatch.StartNew();
+        var handle = await client.EnqueueAsync(appId, JsonSerializer.Serialize(input, FalJson.Options), hint, "/", options, cancellationToken);
+        await foreach (var status in handle.StreamStatusAsync(cancellationToken))
         {
-            await host.StartAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            var where = ClusterSettings.From(configuration).UsesRedis
-                ? $"through Redis at {configuration["FalHints:Cluster:RedisConnection"]}"
-                : $"on localhost gateway port {configuration.GetValue("FalHints:Silo:GatewayPort", 30000)}";
-            await Console.Error.WriteLineAsync($"error: cannot reach a FalHints silo {where} (is 'serve' running?): {ex.GetBaseException().Message}");
-            return 2;
+            var line = status.State switch
+            {
+                RequestState.Queued => $"queued, position {status.QueuePosition?.ToString(CultureInfo.InvariantCulture) ?? "?"}",
+                RequestState.InProgress => $"in progress on runner {status.RunnerId}",
+                _ => null,
+            };
+            if (line is not null)
+            {
+                Console.WriteLine($"request {handle.RequestId}: {line}");
+            }
         }
 
-        var client = new FalHintsClient(host.Services.GetRequiredService<IClusterClient>());
-        var stopwatch = Stopwatch.StartNew();
-        var result = await client.SubmitAsync(appId, JsonSerializer.Serialize(input, FalJson.Options), hint, cancellationToken);
+        var result = await handle.GetResultAsync(cancellationToken);
         stopwatch.Stop();
-        await host.StopAsync(CancellationToken.None);
         if (result.Error is { } error)
         {
             await Console.Error.WriteLineAsync($"error: request {result.RequestId} failed ({error.Code}): {error.Message}");

@@ -31,6 +31,14 @@ public sealed class HostProcessTests : IClassFixture<TinyModelStore>
         Assert.Contains("hint 'tiny/alpha' missed", first.Output, StringComparison.Ordinal);
         Assert.Contains("hint 'tiny/alpha' hit", second.Output, StringComparison.Ordinal);
         Assert.Equal(File.ReadAllBytes(firstPath), File.ReadAllBytes(Path.Combine(output.Path, "second.png")));
+
+        var requestId = System.Text.RegularExpressions.Regex.Match(second.Output, "request ([0-9a-f]{32}): runner").Groups[1].Value;
+        var status = await HostProcess.RunAsync(Startup, "status", requestId, "--logs", "--gateway-port", gatewayPort);
+        var cancel = await HostProcess.RunAsync(Startup, "cancel", requestId, "--gateway-port", gatewayPort);
+        Assert.True(status.ExitCode == 0, status.Output);
+        Assert.Contains($"{requestId} (falhints/any-model): completed on runner", status.Output, StringComparison.Ordinal);
+        Assert.Contains("accepted with hint 'tiny/alpha'", status.Output, StringComparison.Ordinal);
+        Assert.Contains("already completed", cancel.Output, StringComparison.Ordinal);
     }
 
     [Fact]
