@@ -76,7 +76,7 @@ public sealed class RouterClusterTests : IClassFixture<FalHintsCluster<DefaultPr
     [Fact]
     public async Task Typed_run_throws_an_exception_that_names_the_error()
     {
-        var error = await Assert.ThrowsAsync<FalRequestException>(() => _cluster.Client.RunAsync<AnyModelInput, AnyModelOutput>(
+        var error = await Assert.ThrowsAsync<InvalidInputException>(() => _cluster.Client.RunAsync<AnyModelInput, AnyModelOutput>(
             AnyModel.AppId, new AnyModelInput("tiny/absent", "x"), hint: null));
 
         Assert.Equal(ErrorCodes.ModelNotFound, error.Error.Code);
