@@ -28,7 +28,7 @@ public sealed class RoundRobinPolicy : IPlacementPolicy
     public string Name => PlacementPolicies.RoundRobin;
 
     /// <inheritdoc />
-    public bool UsesHints => false;
+    public bool FreedRunnerTakesHeldRequest => false;
 
     /// <inheritdoc />
     public PlacementDecision Choose(RequestTicket request, IRunnerIndex runners, DateTimeOffset now)
@@ -60,7 +60,7 @@ public sealed class RandomPolicy(IRandomSource random) : IPlacementPolicy
     public string Name => PlacementPolicies.Random;
 
     /// <inheritdoc />
-    public bool UsesHints => false;
+    public bool FreedRunnerTakesHeldRequest => false;
 
     /// <inheritdoc />
     public PlacementDecision Choose(RequestTicket request, IRunnerIndex runners, DateTimeOffset now)
@@ -83,7 +83,7 @@ public sealed class LeastLoadedPolicy : IPlacementPolicy
     public string Name => PlacementPolicies.LeastLoaded;
 
     /// <inheritdoc />
-    public bool UsesHints => false;
+    public bool FreedRunnerTakesHeldRequest => false;
 
     /// <inheritdoc />
     public PlacementDecision Choose(RequestTicket request, IRunnerIndex runners, DateTimeOffset now)

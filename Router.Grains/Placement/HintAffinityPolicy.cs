@@ -24,7 +24,7 @@ public sealed class HintAffinityPolicy(bool costAware = false) : IPlacementPolic
     public string Name => CostAware ? PlacementPolicies.HintAffinityCostAware : PlacementPolicies.HintAffinity;
 
     /// <inheritdoc />
-    public bool UsesHints => true;
+    public bool FreedRunnerTakesHeldRequest => true;
 
     /// <inheritdoc />
     public PlacementDecision Choose(RequestTicket request, IRunnerIndex runners, DateTimeOffset now)
@@ -42,7 +42,7 @@ public sealed class HintAffinityPolicy(bool costAware = false) : IPlacementPolic
             return PlacementDecision.None;
         }
 
-        if (CostAware && request.Request.Hint is { } wanted && ShouldWaitForHolder(wanted, runners))
+        if (CostAware && request.Request.Hint is { } wanted && ShouldWaitForHolder(wanted, runners, now - request.AcceptedAt))
         {
             return PlacementDecision.Wait;
         }
@@ -117,10 +117,12 @@ public sealed class HintAffinityPolicy(bool costAware = false) : IPlacementPolic
     }
 
     /// <summary>
-    /// A busy holder that will free up (its mean inference time, as the time left of its current requests) before a
-    /// load elsewhere would finish (the app's mean load time on the runners) is worth waiting for.
+    /// A busy holder is worth waiting for while the request's whole wait (what it has waited already plus the holder's
+    /// mean inference time, as the time left of its current request) stays below a load elsewhere (the app's mean load
+    /// time on the runners). Counting the time already waited keeps a hot model from queueing behind a single copy:
+    /// once waiting has cost as much as a load, the request goes elsewhere and the model gets a second copy.
     /// </summary>
-    private static bool ShouldWaitForHolder(string hint, IRunnerIndex runners)
+    private static bool ShouldWaitForHolder(string hint, IRunnerIndex runners, TimeSpan waited)
     {
         var holders = runners.Holding(hint);
         if (holders.Count == 0)
@@ -130,6 +132,6 @@ public sealed class HintAffinityPolicy(bool costAware = false) : IPlacementPolic
 
         var expectedFree = holders.Where(r => !r.Draining).Select(r => r.MeanInferenceMs * (r.InFlight - r.Capacity + 1)).DefaultIfEmpty(double.MaxValue).Min();
         var loads = runners.All.Where(r => r.Cache.Loads > 0).Select(r => r.Cache.MeanLoadMs).ToList();
-        return loads.Count > 0 && expectedFree < loads.Average();
+        return loads.Count > 0 && waited.TotalMilliseconds + expectedFree < 2 * loads.Average();
     }
 }

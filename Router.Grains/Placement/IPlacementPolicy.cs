@@ -42,7 +42,7 @@ public interface IPlacementPolicy
     /// True when the policy prefers runners holding the request's hints; the dispatcher then lets a free runner
     /// take the oldest queued request it holds before the head of the queue (within the starvation bound).
     /// </summary>
-    bool UsesHints { get; }
+    bool FreedRunnerTakesHeldRequest { get; }
 
     /// <summary>The decision for <paramref name="request"/> given the runners; <see cref="PlacementDecision.None"/> when no runner is free.</summary>
     PlacementDecision Choose(RequestTicket request, IRunnerIndex runners, DateTimeOffset now);

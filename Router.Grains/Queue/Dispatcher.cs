@@ -98,7 +98,7 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
         var dispatches = new List<Dispatch>();
         while (Queue.Head is { } head && Index.Free.Count > 0)
         {
-            var next = policy.UsesHints && now - head.AcceptedAt < options.StarvationBound ? OldestHeld() : null;
+            var next = policy.FreedRunnerTakesHeldRequest && now - head.AcceptedAt < options.StarvationBound ? OldestHeld() : null;
             next ??= PlaceByPolicy(now);
             if (next is not { } dispatch)
             {

@@ -24,4 +24,5 @@ placement.SetAction(parse =>
     return 0;
 });
 root.Add(placement);
+root.Add(FalHints.Benchmarks.Simulation.SimulateCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,69 @@
+using FalHints.Benchmarks.Simulation;
+using FalHints.Router.Placement;
+
+namespace FalHints.Tests.Simulation;
+
+public sealed class SimulatorTests
+{
+    private static Workload Tiny(params string[] sequence) => new(
+        "tiny", Runners: 1, RunnerMemoryBytes: 2,
+        ModelBytes: sequence.Distinct().ToDictionary(m => m, _ => 1L),
+        LoadFixedMs: 100, LoadGbps: 1,
+        Requests: [.. sequence.Select((m, i) => new SimRequest(i * 1000.0, m, true, 10))]);
+
+    [Fact]
+    public void Belady_evicts_the_model_used_farthest_in_the_future()
+    {
+        // Room for two models. c is never used again, so it is the one not kept: a and b both hit.
+        Assert.Equal(0.4, Bounds.BeladyHitRate(Tiny("a", "b", "c", "a", "b")), precision: 6);
+
+        // Here c is used again before b: b is evicted, then a and c hit and b misses.
+        Assert.Equal(2.0 / 6, Bounds.BeladyHitRate(Tiny("a", "b", "c", "a", "c", "b")), precision: 6);
+    }
+
+    [Fact]
+    public void Every_request_completes_and_loads_plus_hits_add_up()
+    {
+        var workload = Workloads.BuiltIn("zipf", seed: 5, requests: 2_000, runners: 4, models: 12, runnerMemory: 4L << 30);
+
+        var result = Simulator.Run(workload, new HintAffinityPolicy());
+
+        Assert.Equal(2_000, result.Completed);
+        Assert.Equal(result.Loads, (long)Math.Round((1 - result.HitRate) * 2_000));
+        Assert.True(result.P50Ms >= Bounds.LatencyFloor(workload).P50Ms);
+        Assert.True(result.HitRate <= Bounds.BeladyHitRate(workload) + 1e-9);
+    }
+
+    [Fact]
+    public void Hint_affinity_beats_round_robin_on_hits_and_tail_latency()
+    {
+        var workload = Workloads.BuiltIn("zipf", seed: 5, requests: 2_000, runners: 4, models: 12, runnerMemory: 4L << 30);
+
+        var hinted = Simulator.Run(workload, new HintAffinityPolicy());
+        var roundRobin = Simulator.Run(workload, new RoundRobinPolicy());
+
+        Assert.True(hinted.HitRate > roundRobin.HitRate, $"{hinted.HitRate:P1} against {roundRobin.HitRate:P1}");
+        Assert.True(hinted.P99Ms < roundRobin.P99Ms, $"{hinted.P99Ms:0} ms against {roundRobin.P99Ms:0} ms");
+    }
+
+    [Fact]
+    public void A_trace_naming_a_model_the_models_file_lacks_is_refused_with_the_line()
+    {
+        var folder = Directory.CreateTempSubdirectory("falhints-trace-");
+        try
+        {
+            var trace = Path.Combine(folder.FullName, "trace.csv");
+            var models = Path.Combine(folder.FullName, "models.csv");
+            File.WriteAllText(trace, "arrival_ms,hint,service_ms\n0,a,10\n5,b,10\n");
+            File.WriteAllText(models, "hint,bytes\na,100\n");
+
+            var error = Assert.Throws<FormatException>(() => Workloads.FromTrace(trace, models, 2, 1000, 10, 1));
+
+            Assert.Contains("request 2 needs model 'b'", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+}
