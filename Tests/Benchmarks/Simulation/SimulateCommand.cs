@@ -20,12 +20,13 @@ internal static class SimulateCommand
         var loadFixed = new Option<double>("--load-fixed-ms") { DefaultValueFactory = _ => 200 };
         var loadGbps = new Option<double>("--load-gbps") { DefaultValueFactory = _ => 2 };
         var requests = new Option<int>("--requests") { Description = "Requests per built-in workload.", DefaultValueFactory = _ => 20_000 };
+        var modelCount = new Option<int>("--model-count") { Description = "Models in a built-in workload.", DefaultValueFactory = _ => 40 };
         var policies = new Option<string>("--policies") { Description = "Comma-separated policy names.", DefaultValueFactory = _ => string.Join(",", PlacementPolicies.Names) };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of tables." };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
         var command = new Command("simulate", "Compare placement policies in a discrete-event simulation driving the router's real dispatcher.")
         {
-            workload, trace, models, runners, memory, loadFixed, loadGbps, requests, policies, json, seed,
+            workload, trace, models, runners, memory, loadFixed, loadGbps, requests, modelCount, policies, json, seed,
         };
         command.SetAction(parse =>
         {
@@ -43,7 +44,7 @@ internal static class SimulateCommand
                     ? [Workloads.FromTrace(traceFile.FullName, (parse.GetValue(models) ?? throw new FormatException("--trace needs --models.")).FullName,
                         parse.GetValue(runners), parse.GetValue(memory), parse.GetValue(loadFixed), parse.GetValue(loadGbps))]
                     : [.. (parse.GetValue(workload) == "all" ? Workloads.Names : [parse.GetValue(workload)!])
-                        .Select(name => Workloads.Names.Contains(name) ? Workloads.BuiltIn(name, parse.GetValue(seed), parse.GetValue(requests), parse.GetValue(runners), runnerMemory: parse.GetValue(memory))
+                        .Select(name => Workloads.Names.Contains(name) ? Workloads.BuiltIn(name, parse.GetValue(seed), parse.GetValue(requests), parse.GetValue(runners), parse.GetValue(modelCount), parse.GetValue(memory))
                             : throw new FormatException($"Unknown workload '{name}'; known: {string.Join(", ", Workloads.Names)}."))];
             }
             catch (Exception ex) when (ex is FormatException or IOException)
@@ -61,8 +62,11 @@ internal static class SimulateCommand
                 var results = new List<PolicyResult>();
                 foreach (var name in names)
                 {
-                    Console.Error.WriteLine($"  {name} ...");
+                    var before = GC.GetTotalMemory(forceFullCollection: true);
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
                     results.Add(Simulator.Run(work, PlacementPolicies.Create(name, new SeededRandom(parse.GetValue(seed)))));
+                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  {name}: {clock.Elapsed.TotalSeconds:0.0} s of wall time, {clock.Elapsed.TotalMicroseconds / work.Requests.Count:0.0} µs per request simulated, managed heap {(GC.GetTotalMemory(false) - before) / 1048576.0:0} MB above the start"));
                 }
 
                 report.Add(new
