@@ -37,6 +37,11 @@ public sealed class FalHintsClient
 
         EnsureJsonObject(inputJson);
         var request = new InferenceRequest(Guid.NewGuid().ToString("N"), appId, inputJson, hint, path, options);
+        if (!Hints.TryValidate(request, out var hintError))
+        {
+            throw new ArgumentException(hintError, nameof(hint));
+        }
+
         var grain = _grains.GetGrain<IRequestGrain>(request.RequestId);
         var submitted = await FalRequestHandle.RetryTransientAsync(() => grain.SubmitAsync(request), cancellationToken).ConfigureAwait(false);
         return new FalRequestHandle(grain, request.RequestId, submitted);

@@ -53,9 +53,16 @@ public sealed partial class RequestGrain(
         }
 
         var now = time.GetUtcNow();
+        var refused = !AppIds.TryValidate(request.AppId, out var why) || !Client.Contracts.Hints.TryValidate(request, out why);
         State.Request = request;
         State.AcceptedAt = now;
         State.State = RequestState.Queued;
+        if (refused)
+        {
+            await CompleteAsync(new InferenceResult(request.RequestId, null, new RequestError(ErrorCodes.InvalidInput, why!), null, HintHit: false));
+            return Status(null);
+        }
+
         Log(request.Hint is null ? "accepted without a hint" : $"accepted with hint '{request.Hint}'");
         await record.WriteStateAsync();
 

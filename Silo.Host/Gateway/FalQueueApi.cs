@@ -27,7 +27,6 @@ public static class FalQueueApi
     public const string HintHitHeader = "X-FalHints-Hint-Hit";
 
     private const string RequestIdHeader = "x-fal-request-id";
-    private const int MaxHintLength = 1024;
     private static readonly TimeSpan MaxStartTimeout = TimeSpan.FromDays(1);
     // fal's snake_case; readable text in error messages (the bodies are JSON, not HTML).
     private static readonly JsonSerializerOptions Json = new(FalJson.Options) { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -179,10 +178,9 @@ public static class FalQueueApi
     {
         options = SubmitOptions.Default;
         hint = request.Headers["X-Fal-Runner-Hint"].FirstOrDefault();
-        if (hint is not null && (hint.Length == 0 || hint.Length > MaxHintLength || hint.Any(char.IsControl)))
+        if (!Hints.TryValidate(hint, out var hintError))
         {
-            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput,
-                $"X-Fal-Runner-Hint must be 1 to {MaxHintLength} characters without control characters.");
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, $"X-Fal-Runner-Hint: {hintError}");
         }
 
         var priority = RequestPriority.Normal;

@@ -45,6 +45,7 @@ public sealed class GatewayHost : IAsyncLifetime, IDisposable
             ["FalHints:Gateway:MaxBodyBytes"] = "65536",
             ["FalHints:Runners:CpuRunners"] = "2",
             ["FalHints:Runners:HeartbeatInterval"] = "00:00:01",
+            ["FalHints:Router:DiscoveryTimeout"] = "00:00:02",
             ["Logging:LogLevel:Default"] = "Warning",
         }, CancellationToken.None, silo => silo.AddFalApp<GatedLoadApp>());
         await _host.StartAsync();
