@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 
 namespace FalHints.Host.Commands;
 
-/// <summary>Configuration from appsettings.json beside the program, FALHINTS_-less environment variables (FalHints__Runners__CpuRunners) and command-line overrides.</summary>
+/// <summary>Configuration from appsettings.json beside the program, environment variables (such as FalHints__Runners__CpuRunners) and command-line overrides, in that order of precedence from lowest.</summary>
 internal static class HostConfiguration
 {
     public static void Apply(IConfigurationBuilder configuration, IReadOnlyDictionary<string, string?> overrides)

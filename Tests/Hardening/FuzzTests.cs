@@ -84,7 +84,7 @@ public sealed class FuzzTests(GatewayHost node, ITestOutputHelper output) : ICla
             var state = (await node.Grains.GetGrain<IRunnerGrain>(runner.RunnerId).GetStatusAsync()).Apps.Single(a => a.AppId == AnyModel.AppId);
             var indexed = await Eventually.ValueAsync(router.GetSnapshotAsync,
                 s => s.Runners.Single(r => r.RunnerId == runner.RunnerId).Sequence >= state.Sequence, TimeSpan.FromSeconds(30), "the index caught up");
-            Assert.Equal(state.Hints, indexed.Runners.Single(r => r.RunnerId == runner.RunnerId).Hints);
+            Assert.Equal<string>(state.Hints, indexed.Runners.Single(r => r.RunnerId == runner.RunnerId).Hints);
         }
 
         output.WriteLine($"{cases} SDK cases: {refused} refused with ArgumentException, {completed} completed (result or named error)");
