@@ -25,4 +25,14 @@ placement.SetAction(parse =>
 });
 root.Add(placement);
 root.Add(FalHints.Benchmarks.Simulation.SimulateCommand.Create());
+
+var overheadCount = new Option<int>("--requests") { DefaultValueFactory = _ => 5_000 };
+var overheadConcurrency = new Option<int>("--concurrency") { DefaultValueFactory = _ => 16 };
+var overhead = new Command("overhead", "What the router adds over a direct runner call: a no-op app on an in-process node.") { overheadCount, overheadConcurrency };
+overhead.SetAction(async parse =>
+{
+    await RouterOverhead.RunAsync(parse.GetValue(overheadCount), parse.GetValue(overheadConcurrency));
+    return 0;
+});
+root.Add(overhead);
 return await root.Parse(args).InvokeAsync();

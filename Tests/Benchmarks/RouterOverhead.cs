@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using FalHints.Client.Contracts;
+using FalHints.Client.Requests;
+using FalHints.Host.Hosting;
+using FalHints.Runner.Apps;
+using FalHints.Runner.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace FalHints.Benchmarks;
+
+/// <summary>An app that does nothing, so what is measured is the routing around it.</summary>
+internal sealed class NoOpApp : FalApp<NoOpInput, NoOpInput>
+{
+    public const string Id = "bench/no-op";
+
+    public override string AppId => Id;
+
+    public override FalAppSettings Settings { get; } = FalAppSettings.Default with { MaxMultiplexing = 64 };
+
+    protected override Task<NoOpInput> RunAsync(NoOpInput input, CancellationToken cancellationToken) => Task.FromResult(input);
+}
+
+internal sealed record NoOpInput(int N);
+
+/// <summary>
+/// What the router adds: a no-op app on a whole node in this process, the same number of requests submitted through
+/// the router (request grain, queue, dispatch, completion) and sent straight to a runner grain, side by side.
+/// </summary>
+internal static class RouterOverhead
+{
+    public static async Task RunAsync(int count, int concurrency)
+    {
+        var store = Directory.CreateTempSubdirectory("falhints-bench-store-");
+        var host = FalHintsWebHost.Build(new Dictionary<string, string?>
+        {
+            ["FalHints:ModelStore:Root"] = store.FullName,
+            ["FalHints:ModelStore:FillOnStart"] = "false",
+            ["FalHints:Silo:Name"] = "bench",
+            ["FalHints:Silo:SiloPort"] = FreePort(),
+            ["FalHints:Silo:GatewayPort"] = FreePort(),
+            ["FalHints:Gateway:Url"] = $"http://127.0.0.1:{FreePort()}",
+            ["FalHints:Runners:CpuRunners"] = "2",
+            ["Logging:LogLevel:Default"] = "Warning",
+        }, CancellationToken.None, silo => silo.AddFalApp<NoOpApp>());
+        await host.StartAsync();
+        try
+        {
+            var grains = host.Services.GetRequiredService<IGrainFactory>();
+            var client = new FalHintsClient(grains);
+            var runners = new[] { grains.GetGrain<IRunnerGrain>("bench/cpu:0"), grains.GetGrain<IRunnerGrain>("bench/cpu:1") };
+            Task Routed(int i) => client.SubmitAsync(NoOpApp.Id, $$"""{"n":{{i}}}""", null);
+            Task Direct(int i) => runners[i % 2].InvokeAsync(new RunnerInvocation($"direct-{i}", NoOpApp.Id, $$"""{"n":{{i}}}"""));
+
+            // Warm up both paths (grain activations, JIT), then measure them alternately.
+            await MeasureAsync(Routed, 500, concurrency);
+            await MeasureAsync(Direct, 500, concurrency);
+            var direct = await MeasureAsync(Direct, count, concurrency);
+            var routed = await MeasureAsync(Routed, count, concurrency);
+            Console.WriteLine("| path | requests | concurrency | req/s | p50 (ms) | p99 (ms) |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+            foreach (var (name, m) in new[] { ("direct runner call", direct), ("through the router", routed) })
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {count} | {concurrency} | {m.PerSecond:0} | {m.P50:0.00} | {m.P99:0.00} |"));
+            }
+
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"\nrouted / direct: p50 {routed.P50 / direct.P50:0.0}x, p99 {routed.P99 / direct.P99:0.0}x, throughput {routed.PerSecond / direct.PerSecond:0.00}x"));
+        }
+        finally
+        {
+            await host.StopAsync();
+            await host.DisposeAsync();
+            store.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<(double PerSecond, double P50, double P99)> MeasureAsync(Func<int, Task> call, int count, int concurrency)
+    {
+        var latencies = new double[count];
+        var next = -1;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                var started = Stopwatch.GetTimestamp();
+                await call(i);
+                latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            }
+        }));
+        clock.Stop();
+        Array.Sort(latencies);
+        return (count / clock.Elapsed.TotalSeconds, latencies[count / 2], latencies[(int)(count * 0.99)]);
+    }
+
+    private static string FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture);
+    }
+}
