@@ -27,9 +27,9 @@ public interface IRequestGrain : IGrainWithStringKey
     [Alias("StartedAsync")]
     Task StartedAsync(string runnerId, bool hintHit, int attempt);
 
-    /// <summary>Router: the request's runner died and the request is queued again.</summary>
+    /// <summary>Router: the request's runner <paramref name="lostRunnerId"/> died and the request is queued again.</summary>
     [Alias("RequeuedAsync")]
-    Task RequeuedAsync(string reason);
+    Task RequeuedAsync(string lostRunnerId, string reason);
 
     /// <summary>Runner or router: the request finished; the first completion wins.</summary>
     [Alias("CompleteAsync")]

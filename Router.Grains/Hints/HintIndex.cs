@@ -88,6 +88,21 @@ public sealed class HintIndex : IRunnerIndex
         return true;
     }
 
+    /// <summary>
+    /// Records a request running on a runner the index has not heard from yet (a router that restarted learns of it
+    /// from the request before the runner's first heartbeat): an unconfirmed entry that takes no work but counts it.
+    /// </summary>
+    public void MarkAdopted(string runnerId, DateTimeOffset now)
+    {
+        if (!_runners.ContainsKey(runnerId))
+        {
+            var slash = runnerId.LastIndexOf('/');
+            _runners.Add(runnerId, new RunnerState(runnerId, slash > 0 ? runnerId[..slash] : runnerId) { LastSeen = now });
+        }
+
+        MarkDispatched(runnerId, null);
+    }
+
     /// <summary>Records a dispatch: one more in flight, and the runner is about to hold <paramref name="hint"/>.</summary>
     public void MarkDispatched(string runnerId, string? hint)
     {

@@ -79,11 +79,14 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
             return new RequestError(ErrorCodes.QueueFull, $"The queue of app '{ticket.Request.AppId}' is full ({options.MaxQueueLength} requests waiting).");
         }
 
-        Queue.Add(ticket);
         if (priorAttempts > 0)
         {
+            // It started once already: its start deadline no longer applies.
+            ticket = ticket with { Request = ticket.Request with { Options = ticket.Options with { StartTimeout = null } } };
             _priorAttempts[ticket.RequestId] = priorAttempts;
         }
+
+        Queue.Add(ticket);
 
         return null;
     }
@@ -134,7 +137,19 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
 
     /// <summary>Removes and returns the queued requests whose start deadline has passed.</summary>
     public IReadOnlyList<RequestTicket> ExpireStartDeadlines(DateTimeOffset now) =>
-        Queue.RemoveWhere(t => t.StartDeadline is { } deadline && deadline <= now);
+        RemoveQueuedWhere(t => t.StartDeadline is { } deadline && deadline <= now);
+
+    /// <summary>Removes and returns the queued requests that match (they will not be dispatched).</summary>
+    public IReadOnlyList<RequestTicket> RemoveQueuedWhere(Func<RequestTicket, bool> match)
+    {
+        var removed = Queue.RemoveWhere(match);
+        foreach (var ticket in removed)
+        {
+            _priorAttempts.Remove(ticket.RequestId);
+        }
+
+        return removed;
+    }
 
     /// <summary>
     /// Forgets a runner and returns its running requests: each is queued again at its original place unless the
@@ -179,7 +194,7 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
         }
 
         _inFlight.Add(ticket.RequestId, new InFlightRequest(ticket, runnerId, attempt, now));
-        Index.MarkDispatched(runnerId, null);
+        Index.MarkAdopted(runnerId, now);
     }
 
     private Dispatch? OldestHeld()

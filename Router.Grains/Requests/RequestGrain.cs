@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using FalHints.Client.Contracts;
 using FalHints.Router.Routing;
 using Microsoft.Extensions.Logging;
@@ -12,6 +13,7 @@ namespace FalHints.Router.Requests;
 /// a completed request's status and result are kept for <see cref="RouterOptions.ResultRetention"/>.
 /// </summary>
 [Reentrant]
+[SuppressMessage("Design", "CA1001", Justification = "A SemaphoreSlim whose wait handle is never used holds nothing to dispose.")]
 public sealed partial class RequestGrain(
     [PersistentState("request", RequestStorage.Name)] IPersistentState<RequestRecord> record,
     IOptions<RouterOptions> options,
@@ -21,6 +23,9 @@ public sealed partial class RequestGrain(
     private const int MaxLogLines = 100;
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(25);
     private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // The grain is reentrant: writes must not overlap, or the second fails its ETag check.
+    private readonly SemaphoreSlim _writes = new(1, 1);
     private IGrainTimer? _resume;
 
     private RequestRecord State => record.State;
@@ -64,7 +69,16 @@ public sealed partial class RequestGrain(
         }
 
         Log(request.Hint is null ? "accepted without a hint" : $"accepted with hint '{request.Hint}'");
-        await record.WriteStateAsync();
+        try
+        {
+            await SaveAsync();
+        }
+        catch
+        {
+            // Not accepted: a retried submission starts afresh instead of finding a request nobody queued.
+            record.State = new RequestRecord();
+            throw;
+        }
 
         EnqueueResult accepted;
         try
@@ -152,7 +166,7 @@ public sealed partial class RequestGrain(
         else if (State.RunnerId is { } runnerId)
         {
             Log($"cancellation requested; signalling runner {runnerId}");
-            await record.WriteStateAsync();
+            await SaveAsync();
             await GrainFactory.GetGrain<IRunnerGrain>(runnerId).CancelAsync(request.RequestId);
         }
 
@@ -167,7 +181,8 @@ public sealed partial class RequestGrain(
             await GrainFactory.GetGrain<IRunnerGrain>(runnerId).CancelAsync(State.Request!.RequestId);
         }
 
-        if (State.State == RequestState.Completed)
+        // A start reported late, after a later attempt has already started, is stale.
+        if (State.State == RequestState.Completed || attempt < State.Attempts)
         {
             return;
         }
@@ -177,13 +192,14 @@ public sealed partial class RequestGrain(
         State.HintHit = hintHit;
         State.Attempts = attempt;
         Log($"started on runner {runnerId} (attempt {attempt}, hint {(hintHit ? "hit" : "missed")})");
-        await record.WriteStateAsync();
+        await SaveAsync();
     }
 
     /// <inheritdoc />
-    public async Task RequeuedAsync(string reason)
+    public async Task RequeuedAsync(string lostRunnerId, string reason)
     {
-        if (State.State == RequestState.Completed)
+        // A late notice about a runner the request has already left must not undo its newer start.
+        if (State.State == RequestState.Completed || !string.Equals(State.RunnerId, lostRunnerId, StringComparison.Ordinal))
         {
             return;
         }
@@ -191,7 +207,7 @@ public sealed partial class RequestGrain(
         State.State = RequestState.Queued;
         State.RunnerId = null;
         Log(reason);
-        await record.WriteStateAsync();
+        await SaveAsync();
     }
 
     /// <inheritdoc />
@@ -210,7 +226,7 @@ public sealed partial class RequestGrain(
         };
         State.CompletedAt = time.GetUtcNow();
         Log(result.Error is { } error ? $"failed: {error.Code}: {error.Message}" : "completed");
-        await record.WriteStateAsync();
+        await SaveAsync();
         _resume?.Dispose();
         _resume = null;
         _completed.TrySetResult();
@@ -254,9 +270,31 @@ public sealed partial class RequestGrain(
         this.RegisterGrainTimer(ExpireAsync, new GrainTimerCreationOptions(left, Timeout.InfiniteTimeSpan) { Interleave = true });
     }
 
+    private async Task SaveAsync()
+    {
+        await _writes.WaitAsync();
+        try
+        {
+            await record.WriteStateAsync();
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
     private async Task ExpireAsync(CancellationToken cancellationToken)
     {
-        await record.ClearStateAsync(cancellationToken);
+        await _writes.WaitAsync(cancellationToken);
+        try
+        {
+            await record.ClearStateAsync(cancellationToken);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+
         record.State = new RequestRecord();
         this.DeactivateOnIdle();
     }

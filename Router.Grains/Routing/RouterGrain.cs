@@ -25,8 +25,12 @@ public sealed partial class RouterGrain(
     TimeProvider time,
     ILogger<RouterGrain> logger) : Grain, IRouterGrain
 {
+    private readonly HashSet<string> _confirming = new(StringComparer.Ordinal);
     private Dispatcher _dispatcher = null!;
     private string _appId = null!;
+
+    // Since when the router has known no runner (its activation, or the loss of its last runner).
+    private DateTimeOffset _noRunnersSince;
 
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -35,6 +39,7 @@ public sealed partial class RouterGrain(
         var settings = options.Value;
         var policy = PlacementPolicies.Create(settings.Policy, new SeededRandom(settings.RandomSeed ?? Random.Shared.Next()));
         _dispatcher = new Dispatcher(policy, settings.ToDispatcherOptions());
+        _noRunnersSince = time.GetUtcNow();
         var stream = this.GetStreamProvider(HintStream.ProviderName).GetStream<HintsEvent>(StreamId.Create(HintStream.Namespace, _appId));
         await stream.SubscribeAsync((hints, _) =>
         {
@@ -152,13 +157,12 @@ public sealed partial class RouterGrain(
             return;
         }
 
-        var discovered = _dispatcher.Index.Find(hints.RunnerId) is null;
         if (_dispatcher.Index.Apply(hints, time.GetUtcNow(), current: false))
         {
             Pump();
         }
 
-        if (discovered)
+        if (_dispatcher.Index.Find(hints.RunnerId) is { Confirmed: false } && _confirming.Add(hints.RunnerId))
         {
             _ = ConfirmAsync(hints.RunnerId);
         }
@@ -180,6 +184,10 @@ public sealed partial class RouterGrain(
         {
             // A runner that cannot answer stays unconfirmed; the sweep drops it once its heartbeats stop.
             LogConfirmFailed(logger, ex, runnerId);
+        }
+        finally
+        {
+            _confirming.Remove(runnerId);
         }
     }
 
@@ -245,7 +253,7 @@ public sealed partial class RouterGrain(
             reason = ex.GetBaseException().Message;
         }
 
-        if (_dispatcher.Lose(requestId) is { } lost)
+        if (_dispatcher.FindInFlight(requestId)?.RunnerId == runnerId && _dispatcher.Lose(requestId) is { } lost)
         {
             Pump();
             await ReportLostAsync([lost], runnerId, reason);
@@ -270,7 +278,7 @@ public sealed partial class RouterGrain(
                 if (request.Requeued)
                 {
                     metrics.Retried(_appId);
-                    await Request(request.Ticket.RequestId).RequeuedAsync($"Runner {runnerId} was lost ({reason}); retrying (attempt {request.Attempts} of {options.Value.MaxAttempts} failed).");
+                    await Request(request.Ticket.RequestId).RequeuedAsync(runnerId, $"Runner {runnerId} was lost ({reason}); retrying (attempt {request.Attempts} of {options.Value.MaxAttempts} failed).");
                 }
                 else
                 {
@@ -311,9 +319,20 @@ public sealed partial class RouterGrain(
             await LoseRunnerAsync(runnerId, reason!);
         }
 
-        if (_dispatcher.Index.Count == 0)
+        if (_dispatcher.Index.Count > 0)
         {
-            foreach (var ticket in _dispatcher.Queue.RemoveWhere(t => now - t.AcceptedAt >= settings.DiscoveryTimeout))
+            _noRunnersSince = DateTimeOffset.MaxValue;
+        }
+        else if (_noRunnersSince == DateTimeOffset.MaxValue)
+        {
+            _noRunnersSince = now;
+        }
+
+        // A request fails for want of runners only once the router has known none for the whole discovery timeout,
+        // so a restarted router waits for heartbeats and retried requests wait for their app's runners to return.
+        if (_dispatcher.Index.Count == 0 && _dispatcher.InFlight.Count == 0 && now - _noRunnersSince >= settings.DiscoveryTimeout)
+        {
+            foreach (var ticket in _dispatcher.RemoveQueuedWhere(t => now - t.AcceptedAt >= settings.DiscoveryTimeout))
             {
                 await FailAsync(ticket, ErrorCodes.AppNotFound,
                     $"No runner serves app '{_appId}': none announced itself within {settings.DiscoveryTimeout.TotalSeconds:0} s.");

@@ -37,6 +37,9 @@ public sealed partial class RunnerGrain(
 {
     private readonly Dictionary<string, HostedApp> _apps = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
+
+    // Dispatched requests from acceptance until their completion has been reported.
+    private readonly HashSet<string> _accepted = new(StringComparer.Ordinal);
     private PipelineCache? _pipelines;
     private RunnerKey _key;
     private long _sequence;
@@ -86,6 +89,7 @@ public sealed partial class RunnerGrain(
     public Task DispatchAsync(RunnerInvocation invocation)
     {
         _unreported++;
+        _accepted.Add(invocation.RequestId);
         _ = RunAndReportAsync(invocation);
         return Task.CompletedTask;
     }
@@ -141,7 +145,7 @@ public sealed partial class RunnerGrain(
     }
 
     /// <inheritdoc />
-    public Task<bool> IsRunningAsync(string requestId) => Task.FromResult(_running.ContainsKey(requestId));
+    public Task<bool> IsRunningAsync(string requestId) => Task.FromResult(_accepted.Contains(requestId) || _running.ContainsKey(requestId));
 
     /// <inheritdoc />
     public Task<RunnerStatus> GetStatusAsync() => Task.FromResult(new RunnerStatus(
@@ -169,7 +173,19 @@ public sealed partial class RunnerGrain(
     /// <summary>Runs a dispatched request, then completes its request grain and tells the app's router.</summary>
     private async Task RunAndReportAsync(RunnerInvocation invocation)
     {
-        var response = await RunAndPublishAsync(invocation);
+        RunnerResponse response;
+        try
+        {
+            response = await RunAndPublishAsync(invocation);
+        }
+        catch (Exception ex)
+        {
+            // Never leave a request unreported, whatever went wrong around the app.
+            LogAppFailed(logger, ex, invocation.AppId, invocation.RequestId, _key.ToString());
+            response = new RunnerResponse(null, new RequestError(ErrorCodes.AppError, $"The runner failed around the app: {ex.GetType().Name}: {ex.Message}"),
+                NextEvent(invocation.AppId, null, HintsEventKind.Response) with { RequestId = invocation.RequestId });
+        }
+
         var result = new InferenceResult(invocation.RequestId, response.OutputJson, response.Error, _key.ToString(), invocation.HintHit);
         try
         {
@@ -191,6 +207,7 @@ public sealed partial class RunnerGrain(
         finally
         {
             _unreported--;
+            _accepted.Remove(invocation.RequestId);
         }
     }
 
@@ -222,14 +239,25 @@ public sealed partial class RunnerGrain(
     {
         var settings = hosted.App.Settings;
         var appId = hosted.App.AppId;
-        await hosted.Slots.WaitAsync();
-        hosted.InFlight++;
-        using var timeout = new CancellationTokenSource(settings.RequestTimeout, time);
-        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token);
+        using var cancellation = new CancellationTokenSource();
         _running[requestId] = cancellation;
         try
         {
-            return (await work(cancellation.Token), null);
+            // A cancel that arrives while the request waits for a slot is honoured too.
+            await hosted.Slots.WaitAsync(cancellation.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _running.Remove(requestId);
+            return (null, new RequestError(ErrorCodes.Cancelled, "The request was cancelled before it started running."));
+        }
+
+        hosted.InFlight++;
+        using var timeout = new CancellationTokenSource(settings.RequestTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellation.Token);
+        try
+        {
+            return (await work(linked.Token), null);
         }
         catch (FalAppException ex)
         {
@@ -279,15 +307,29 @@ public sealed partial class RunnerGrain(
         Silo: _key.Silo,
         Device: _key.Device,
         AppId: appId,
-        Hints: hosted is null ? [] : Bounded(appId, "hints", hosted.App.ProvideHints()),
+        Hints: hosted is null ? [] : Bounded(appId, "hints", Provided(hosted, h => h.App.ProvideHints())),
         InFlight: hosted?.InFlight ?? 0,
         Capacity: hosted?.App.Settings.MaxMultiplexing ?? 0,
         Sequence: sequence,
         Timestamp: time.GetUtcNow(),
         Kind: kind,
-        Loading: hosted is null ? [] : Bounded(appId, "loading", hosted.App.ProvideLoading()),
+        Loading: hosted is null ? [] : Bounded(appId, "loading", Provided(hosted, h => h.App.ProvideLoading())),
         Cache: _pipelines?.Usage() ?? CacheUsage.None,
         Routing: hosted is null ? null : new AppRouting(hosted.App.Settings.HintField, hosted.MeanInferenceMs));
+
+    /// <summary>What the app reports; an app that throws or returns null reports nothing (and the error is logged).</summary>
+    private IReadOnlyList<string> Provided(HostedApp hosted, Func<HostedApp, IReadOnlyList<string>?> read)
+    {
+        try
+        {
+            return read(hosted) ?? [];
+        }
+        catch (Exception ex)
+        {
+            LogAppFailed(logger, ex, hosted.App.AppId, "(hints)", _key.ToString());
+            return [];
+        }
+    }
 
     /// <summary>Keeps the first entries that fit the limits, in the app's order, and logs an error naming what was cut.</summary>
     private ImmutableArray<string> Bounded(string appId, string what, IReadOnlyList<string> hints)

@@ -188,6 +188,32 @@ public sealed class DispatcherTests
     }
 
     [Fact]
+    public void A_request_queued_again_after_it_started_has_no_start_deadline_any_more()
+    {
+        var dispatcher = NewDispatcher();
+
+        dispatcher.Enqueue(Ticket("x", "resumed", startTimeout: TimeSpan.FromSeconds(1)), priorAttempts: 1);
+
+        Assert.Empty(dispatcher.ExpireStartDeadlines(T0.AddHours(1)));
+        Assert.True(dispatcher.Queue.Contains("resumed"));
+    }
+
+    [Fact]
+    public void A_request_adopted_before_its_runner_is_heard_from_still_occupies_that_runner()
+    {
+        var dispatcher = NewDispatcher();
+
+        dispatcher.Adopt(Ticket("x", "running"), "silo/cpu:0", attempt: 1, T0);
+        Assert.False(dispatcher.Index.Find("silo/cpu:0")!.IsFree);
+        dispatcher.Index.With("silo/cpu:0");
+        dispatcher.Enqueue(Ticket("x", "new"));
+
+        Assert.Empty(dispatcher.Pump(T0));
+        Assert.True(dispatcher.Complete("running", "silo/cpu:0"));
+        Assert.Equal("new", Assert.Single(dispatcher.Pump(T0)).Ticket.RequestId);
+    }
+
+    [Fact]
     public void Hint_blind_policy_ignores_what_runners_hold()
     {
         var dispatcher = NewDispatcher(new RoundRobinPolicy());
