@@ -310,10 +310,6 @@ public sealed partial class RouterGrain(
                 : now - r.LastSeen > settings.RunnerTimeout ? $"no heartbeat for {(now - r.LastSeen).TotalSeconds:0} s" : null))
             .Where(r => r.Reason is not null)
             .ToList();
-        // Requests adopted after a restart on runners that never announced themselves again.
-        lost.AddRange(_dispatcher.InFlight
-            .Where(r => _dispatcher.Index.Find(r.RunnerId) is null && now - r.Since > settings.RunnerTimeout)
-            .Select(r => r.RunnerId).Distinct().Select(id => (id, (string?)"not heard from since the router restarted")));
         foreach (var (runnerId, reason) in lost)
         {
             await LoseRunnerAsync(runnerId, reason!);

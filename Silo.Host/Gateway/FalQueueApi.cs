@@ -28,8 +28,7 @@ public static class FalQueueApi
 
     private const string RequestIdHeader = "x-fal-request-id";
     private static readonly TimeSpan MaxStartTimeout = TimeSpan.FromDays(1);
-    // fal's snake_case; readable text in error messages (the bodies are JSON, not HTML).
-    private static readonly JsonSerializerOptions Json = new(FalJson.Options) { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonSerializerOptions Json = GatewayJson.Options;
 
     /// <summary>Maps the API's routes.</summary>
     public static IEndpointRouteBuilder MapFalQueueApi(this IEndpointRouteBuilder routes)

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using FalHints.Client.Contracts;
-using FalHints.Client.Requests;
 using FalHints.Runner.Apps;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -16,7 +15,7 @@ namespace FalHints.Host.Gateway;
 /// </summary>
 public static class RunnersView
 {
-    private static readonly JsonSerializerOptions Json = new(FalJson.Options) { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonSerializerOptions Json = GatewayJson.Options;
 
     /// <summary>Maps the page and its API.</summary>
     public static IEndpointRouteBuilder MapRunnersView(this IEndpointRouteBuilder routes)
