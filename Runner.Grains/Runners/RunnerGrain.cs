@@ -43,6 +43,7 @@ public sealed partial class RunnerGrain(
     private PipelineCache? _pipelines;
     private RunnerKey _key;
     private long _sequence;
+    private Task _lastPublish = Task.CompletedTask;
     private int _unreported;
     private bool _draining;
 
@@ -344,7 +345,23 @@ public sealed partial class RunnerGrain(
         return kept;
     }
 
-    private async Task PublishAsync(HintsEvent hints)
+    /// <summary>
+    /// Publishes after every earlier publish of this runner, so subscribers see its events in sequence order even when
+    /// a heartbeat and a response interleave (callers take the sequence number right before calling this).
+    /// </summary>
+    private Task PublishAsync(HintsEvent hints)
+    {
+        _lastPublish = PublishAfterAsync(_lastPublish, hints);
+        return _lastPublish;
+    }
+
+    private async Task PublishAfterAsync(Task previous, HintsEvent hints)
+    {
+        await previous;
+        await PublishNowAsync(hints);
+    }
+
+    private async Task PublishNowAsync(HintsEvent hints)
     {
         try
         {
