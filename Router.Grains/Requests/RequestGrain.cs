@@ -198,14 +198,19 @@ public sealed partial class RequestGrain(
     /// <inheritdoc />
     public async Task RequeuedAsync(string lostRunnerId, string reason)
     {
-        // A late notice about a runner the request has already left must not undo its newer start.
-        if (State.State == RequestState.Completed || !string.Equals(State.RunnerId, lostRunnerId, StringComparison.Ordinal))
+        // The router may restart the request on another runner before this notice arrives: the notice is still
+        // logged (it explains the next attempt) but must not undo the newer start or the completion.
+        if (State.Request is null)
         {
             return;
         }
 
-        State.State = RequestState.Queued;
-        State.RunnerId = null;
+        if (State.State != RequestState.Completed && string.Equals(State.RunnerId, lostRunnerId, StringComparison.Ordinal))
+        {
+            State.State = RequestState.Queued;
+            State.RunnerId = null;
+        }
+
         Log(reason);
         await SaveAsync();
     }

@@ -255,8 +255,9 @@ public sealed partial class RouterGrain(
 
         if (_dispatcher.FindInFlight(requestId)?.RunnerId == runnerId && _dispatcher.Lose(requestId) is { } lost)
         {
+            var reported = ReportLostAsync([lost], runnerId, reason);
             Pump();
-            await ReportLostAsync([lost], runnerId, reason);
+            await reported;
         }
     }
 
@@ -265,8 +266,9 @@ public sealed partial class RouterGrain(
     {
         var lost = _dispatcher.RemoveRunner(runnerId);
         LogRunnerLost(logger, runnerId, _appId, reason, lost.Count);
+        var reported = ReportLostAsync(lost, runnerId, reason);
         Pump();
-        await ReportLostAsync(lost, runnerId, reason);
+        await reported;
     }
 
     private async Task ReportLostAsync(IReadOnlyList<LostRequest> lost, string runnerId, string reason)

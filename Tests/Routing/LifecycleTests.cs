@@ -182,6 +182,27 @@ public sealed class LifecycleTests : IClassFixture<FalHintsCluster<LifecycleProf
     }
 
     [Fact]
+    public async Task A_late_notice_of_a_lost_runner_is_logged_without_undoing_the_newer_start()
+    {
+        var (busy, holds) = await OccupyRunnersAsync();
+        var queued = await QueueOneAsync(_cluster.Client);
+        var grain = _cluster.Cluster.Client.GetGrain<IRequestGrain>(queued.RequestId);
+
+        // The router restarted the request on a second runner before the notice about the first arrived.
+        await grain.StartedAsync("gone/cpu:0", hintHit: true, attempt: 1);
+        await grain.StartedAsync("other/cpu:0", hintHit: false, attempt: 2);
+        await grain.RequeuedAsync("gone/cpu:0", "Runner gone/cpu:0 was lost (test); retrying (attempt 1 of 3 failed).");
+
+        var status = await queued.GetStatusAsync();
+        Assert.Equal(RequestState.InProgress, status.State);
+        Assert.Equal("other/cpu:0", status.RunnerId);
+        Assert.Contains(status.Logs, l => l.Message.Contains("gone/cpu:0 was lost", StringComparison.Ordinal));
+
+        Array.ForEach(holds, h => h.SetResult());
+        await Task.WhenAll(busy.Append(queued).Select(h => h.GetResultAsync().WaitAsync(Patience)));
+    }
+
+    [Fact]
     public async Task Unknown_request_id_reports_request_not_found()
     {
         var status = await _cluster.Client.GetRequest("no-such-request").GetStatusAsync();
