@@ -10,10 +10,10 @@ internal static partial class DeviceMemory
 {
     private const string Nvml = "libnvidia-ml.so.1";
 
-    /// <summary>The device's total memory in bytes, or null when it is not a CUDA device or NVML is absent.</summary>
+    /// <summary>The (physical) device's total memory in bytes, or null when it is not a CUDA device or NVML is absent.</summary>
     public static long? TotalBytes(string device)
     {
-        if (!device.StartsWith("cuda:", StringComparison.Ordinal) || !uint.TryParse(device.AsSpan(5), out var index))
+        if (!device.StartsWith("cuda:", StringComparison.Ordinal) || !uint.TryParse(DeviceNames.Physical(device).AsSpan(5), out var index))
         {
             return null;
         }

@@ -66,7 +66,7 @@ internal sealed partial class RunnerStarter(
     private IEnumerable<IRunnerGrain> Runners() =>
         _devices.Select(device => grains.GetGrain<IRunnerGrain>(new RunnerKey(localSilo.Name, device).ToString()));
 
-    /// <summary>Explicit devices if configured, else every CUDA device, else the configured count of CPU runners.</summary>
+    /// <summary>Explicit devices if configured, else every CUDA device (RunnersPerGpu runners each), else the configured count of CPU runners.</summary>
     internal static IReadOnlyList<string> ResolveDevices(RunnerOptions options)
     {
         if (options.Devices.Count > 0)
@@ -76,7 +76,9 @@ internal sealed partial class RunnerStarter(
 
         var cuda = TorchSharp.torch.cuda.is_available() ? TorchSharp.torch.cuda.device_count() : 0;
         return cuda > 0
-            ? [.. Enumerable.Range(0, cuda).Select(i => $"cuda:{i}")]
+            ? [.. Enumerable.Range(0, cuda).SelectMany(i => options.RunnersPerGpu == 1
+                ? [$"cuda:{i}"]
+                : Enumerable.Range(0, options.RunnersPerGpu).Select(slot => $"cuda:{i}.{slot}"))]
             : [.. Enumerable.Range(0, options.CpuRunners).Select(i => $"cpu:{i}")];
     }
 

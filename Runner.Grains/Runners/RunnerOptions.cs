@@ -8,8 +8,17 @@ public sealed class RunnerOptions
     /// <summary>The configuration section.</summary>
     public const string SectionName = "FalHints:Runners";
 
-    /// <summary>Explicit devices (<c>cpu:0</c>, <c>cuda:1</c>, ...). Empty: every CUDA device, else <see cref="CpuRunners"/> CPU runners.</summary>
+    /// <summary>
+    /// Explicit devices (<c>cpu:0</c>, <c>cuda:1</c>, <c>cuda:0.1</c> for a second runner on GPU 0, ...). Empty: every
+    /// CUDA device (<see cref="RunnersPerGpu"/> runners each), else <see cref="CpuRunners"/> CPU runners.
+    /// </summary>
     public IList<string> Devices { get; } = [];
+
+    /// <summary>
+    /// Runners that share each CUDA device when no explicit device list is given (default 1). With more than one,
+    /// the runners are <c>cuda:N.0</c>, <c>cuda:N.1</c>, ..., each with its own thread and an equal share of the budget.
+    /// </summary>
+    public int RunnersPerGpu { get; set; } = 1;
 
     /// <summary>CPU runners to host where there is no GPU and no explicit device list.</summary>
     public int CpuRunners { get; set; } = 2;
@@ -18,8 +27,8 @@ public sealed class RunnerOptions
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Bytes of pipelines one runner may hold. Unset: 90% of the device's memory on CUDA (read through NVML),
-    /// else <see cref="DefaultCpuBudgetBytes"/>.
+    /// Bytes of pipelines one runner may hold. Unset: 90% of the device's memory on CUDA (read through NVML), split
+    /// evenly between the runners that share the device, else <see cref="DefaultCpuBudgetBytes"/>.
     /// </summary>
     public long? PipelineBudgetBytes { get; set; }
 
@@ -28,7 +37,19 @@ public sealed class RunnerOptions
 
     /// <summary>The budget for <paramref name="device"/>: configured, else from the device's memory, else the CPU default.</summary>
     public long BudgetFor(string device) =>
-        PipelineBudgetBytes ?? (DeviceMemory.TotalBytes(device) is { } total ? total / 10 * 9 : DefaultCpuBudgetBytes);
+        PipelineBudgetBytes ?? (DeviceMemory.TotalBytes(device) is { } total ? total / 10 * 9 / SharersOf(device) : DefaultCpuBudgetBytes);
+
+    /// <summary>How many runners of this silo share the physical device of <paramref name="device"/>.</summary>
+    public int SharersOf(string device)
+    {
+        var physical = DeviceNames.Physical(device);
+        if (Devices.Count > 0)
+        {
+            return Math.Max(1, Devices.Count(d => string.Equals(DeviceNames.Physical(d), physical, StringComparison.Ordinal)));
+        }
+
+        return string.Equals(physical, device, StringComparison.Ordinal) ? 1 : RunnersPerGpu;
+    }
 
     /// <summary>How long a stopping silo waits for its runners' requests to finish after they stop taking work.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromMinutes(1);

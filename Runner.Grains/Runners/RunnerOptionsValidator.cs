@@ -10,7 +10,7 @@ internal sealed class RunnerOptionsValidator : IValidateOptions<RunnerOptions>
     {
         var failures = new List<string>();
         failures.AddRange(options.Devices.Where(d => !DeviceNames.IsValid(d))
-            .Select(d => $"{RunnerOptions.SectionName}:Devices: '{d}' is not a device name (expected cpu:N or cuda:N)."));
+            .Select(d => $"{RunnerOptions.SectionName}:Devices: '{d}' is not a device name (expected cpu:N, cuda:N or cuda:N.S)."));
         if (options.Devices.Distinct(StringComparer.Ordinal).Count() != options.Devices.Count)
         {
             failures.Add($"{RunnerOptions.SectionName}:Devices lists a device twice.");
@@ -19,6 +19,11 @@ internal sealed class RunnerOptionsValidator : IValidateOptions<RunnerOptions>
         if (options.CpuRunners is < 0 or > 256)
         {
             failures.Add($"{RunnerOptions.SectionName}:CpuRunners must be between 0 and 256, not {options.CpuRunners}.");
+        }
+
+        if (options.RunnersPerGpu is < 1 or > 64)
+        {
+            failures.Add($"{RunnerOptions.SectionName}:RunnersPerGpu must be between 1 and 64, not {options.RunnersPerGpu}.");
         }
 
         if (options.HeartbeatInterval <= TimeSpan.Zero)
