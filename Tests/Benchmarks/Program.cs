@@ -35,4 +35,5 @@ overhead.SetAction(async parse =>
     return 0;
 });
 root.Add(overhead);
+root.Add(EndToEnd.Create());
 return await root.Parse(args).InvokeAsync();

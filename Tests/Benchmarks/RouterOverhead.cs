@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
 using FalHints.Host.Hosting;
@@ -39,9 +37,9 @@ internal static class RouterOverhead
             ["FalHints:ModelStore:Root"] = store.FullName,
             ["FalHints:ModelStore:FillOnStart"] = "false",
             ["FalHints:Silo:Name"] = "bench",
-            ["FalHints:Silo:SiloPort"] = FreePort(),
-            ["FalHints:Silo:GatewayPort"] = FreePort(),
-            ["FalHints:Gateway:Url"] = $"http://127.0.0.1:{FreePort()}",
+            ["FalHints:Silo:SiloPort"] = LocalPorts.Free(),
+            ["FalHints:Silo:GatewayPort"] = LocalPorts.Free(),
+            ["FalHints:Gateway:Url"] = $"http://127.0.0.1:{LocalPorts.Free()}",
             ["FalHints:Runners:CpuRunners"] = "2",
             ["Logging:LogLevel:Default"] = "Warning",
         }, CancellationToken.None, silo => silo.AddFalApp<NoOpApp>());
@@ -97,10 +95,4 @@ internal static class RouterOverhead
         return (count / clock.Elapsed.TotalSeconds, latencies[count / 2], latencies[(int)(count * 0.99)]);
     }
 
-    private static string FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture);
-    }
 }

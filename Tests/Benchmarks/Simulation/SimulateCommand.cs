@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using FalHints.Benchmarks.Reporting;
 using FalHints.Router.Placement;
 
 namespace FalHints.Benchmarks.Simulation;
@@ -24,9 +25,13 @@ internal static class SimulateCommand
         var policies = new Option<string>("--policies") { Description = "Comma-separated policy names.", DefaultValueFactory = _ => string.Join(",", PlacementPolicies.Names) };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of tables." };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
+        var plot = new Option<FileInfo?>("--plot")
+        {
+            Description = "Write a PNG of each workload's latency CDFs and hit rates (with several workloads, the workload's name is added to the file name).",
+        };
         var command = new Command("simulate", "Compare placement policies in a discrete-event simulation driving the router's real dispatcher.")
         {
-            workload, trace, models, runners, memory, loadFixed, loadGbps, requests, modelCount, policies, json, seed,
+            workload, trace, models, runners, memory, loadFixed, loadGbps, requests, modelCount, policies, json, seed, plot,
         };
         command.SetAction(parse =>
         {
@@ -64,9 +69,22 @@ internal static class SimulateCommand
                 {
                     var before = GC.GetTotalMemory(forceFullCollection: true);
                     var clock = System.Diagnostics.Stopwatch.StartNew();
-                    results.Add(Simulator.Run(work, PlacementPolicies.Create(name, new SeededRandom(parse.GetValue(seed)))));
+                    using (var line = new ProgressLine($"{work.Name} / {name}", work.Requests.Count))
+                    {
+                        results.Add(Simulator.Run(work, PlacementPolicies.Create(name, new SeededRandom(parse.GetValue(seed))), line));
+                    }
+
                     Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"  {name}: {clock.Elapsed.TotalSeconds:0.0} s of wall time, {clock.Elapsed.TotalMicroseconds / work.Requests.Count:0.0} µs per request simulated, managed heap {(GC.GetTotalMemory(false) - before) / 1048576.0:0} MB above the start"));
+                }
+
+                if (parse.GetValue(plot) is { } plotFile)
+                {
+                    var file = workloads.Count == 1 ? plotFile.FullName
+                        : Path.Combine(plotFile.DirectoryName!, $"{Path.GetFileNameWithoutExtension(plotFile.Name)}-{work.Name}{plotFile.Extension}");
+                    LatencyPlot.Write(file, $"{work.Name}: {work.Requests.Count:N0} requests, {work.Runners} runners, {work.ModelBytes.Count} models (simulated)",
+                        [.. results.Select(r => new PlotSeries(r.Policy, r.LatenciesMs, r.HitRate))], belady);
+                    Console.Error.WriteLine($"  wrote {file}");
                 }
 
                 report.Add(new

@@ -7,7 +7,11 @@ namespace FalHints.Benchmarks.Simulation;
 /// <summary>One policy's figures on one workload.</summary>
 public sealed record PolicyResult(
     string Policy, double HitRate, long Loads, long Evictions, double P50Ms, double P95Ms, double P99Ms,
-    double MeanQueueMs, double ThroughputRps, int Completed);
+    double MeanQueueMs, double ThroughputRps, int Completed)
+{
+    /// <summary>Every request's latency, sorted (for plots).</summary>
+    public double[] LatenciesMs { get; init; } = [];
+}
 
 /// <summary>
 /// A discrete-event simulation in virtual time that drives the router's real <see cref="Dispatcher"/> and policy.
@@ -19,7 +23,8 @@ public static class Simulator
 {
     private static readonly DateTimeOffset T0 = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    public static PolicyResult Run(Workload workload, IPlacementPolicy policy)
+    /// <summary>Runs <paramref name="workload"/> under <paramref name="policy"/>, reporting completed requests as it goes.</summary>
+    public static PolicyResult Run(Workload workload, IPlacementPolicy policy, IProgress<long>? progress = null)
     {
         var dispatcher = new Dispatcher(policy, new DispatcherOptions(TimeSpan.FromSeconds(10), int.MaxValue, 10, 256));
         var runners = Enumerable.Range(0, workload.Runners).Select(i => new SimRunner($"sim-{i / 8}/cpu:{i % 8}")).ToDictionary(r => r.Id, StringComparer.Ordinal);
@@ -41,6 +46,7 @@ public static class Simulator
         long hits = 0, loads = 0, evictions = 0;
         var tickPending = false;
         var last = 0.0;
+        long completed = 0;
 
         while (events.TryDequeue(out var next, out var at))
         {
@@ -59,6 +65,11 @@ public static class Simulator
                     finished[next.Request] = now;
                     dispatcher.Index.Apply(Describe(done, ++sequence), T0.AddMilliseconds(now));
                     dispatcher.Complete(next.Request.ToString(System.Globalization.CultureInfo.InvariantCulture), done.Id);
+                    if (++completed % 10_000 == 0)
+                    {
+                        progress?.Report(completed);
+                    }
+
                     break;
                 default:
                     tickPending = false;
@@ -94,7 +105,7 @@ public static class Simulator
         return new PolicyResult(policy.Name, hits / (double)workload.Requests.Count, loads, evictions,
             Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99),
             workload.Requests.Select((r, i) => started[i] - r.ArrivalMs).Average(),
-            workload.Requests.Count / (makespan / 1000), workload.Requests.Count);
+            workload.Requests.Count / (makespan / 1000), workload.Requests.Count) { LatenciesMs = latencies };
     }
 
     public static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * p))];

@@ -1,0 +1,302 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using FalHints.Benchmarks.Reporting;
+using FalHints.Client.Apps;
+using FalHints.Client.Contracts;
+using FalHints.Client.Requests;
+using FalHints.Host.Hosting;
+using FalHints.Router.Placement;
+using FalHints.Runner.Models;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace FalHints.Benchmarks;
+
+/// <summary>One policy's figures from a real run.</summary>
+internal sealed record EndToEndResult(
+    string Policy, int Requests, int Completed, int Failed, double HitRate, long Loads, long Evictions,
+    double P50Ms, double P95Ms, double P99Ms, double MeanMs, double ThroughputRps, double[] LatenciesMs);
+
+/// <summary>
+/// <c>falhints-bench e2e</c>: a real node in this process (silo, router, runner grains with real TorchSharp pipelines
+/// loaded from a model store on disk), driven with the any-model app under each placement policy in turn, the same
+/// Zipf-distributed request sequence for each, every policy starting from cold runners.
+/// </summary>
+internal static class EndToEnd
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static Command Create()
+    {
+        var runners = new Option<int>("--runners") { Description = "Runner grains.", DefaultValueFactory = _ => 4 };
+        var device = new Option<string>("--device") { Description = "cpu, or cuda to put every runner on GPU 0 (as cuda:0.N slots).", DefaultValueFactory = _ => "cpu" };
+        var models = new Option<int>("--models") { Description = "Models in the store.", DefaultValueFactory = _ => 12 };
+        var modelSize = new Option<string>("--model-size") { Description = "Size of each model, or MIN-MAX for sizes spread evenly between (e.g. 512MB-2GB).", DefaultValueFactory = _ => "64MB" };
+        var perRunner = new Option<double>("--models-per-runner") { Description = "Budget of each runner, in models of the mean size.", DefaultValueFactory = _ => 2 };
+        var requests = new Option<int>("--requests") { Description = "Requests per policy.", DefaultValueFactory = _ => 600 };
+        var concurrency = new Option<int?>("--concurrency")
+        {
+            Description = "Requests in flight at once (default: half the runners, so a request usually finds a free runner, as at moderate load).",
+        };
+        var zipf = new Option<double>("--zipf") { Description = "Zipf exponent of model popularity.", DefaultValueFactory = _ => 1.0 };
+        var policies = new Option<string>("--policies") { Description = "Comma-separated policy names, run in this order.", DefaultValueFactory = _ => "HintAffinity,HintAffinityCostAware,RoundRobin" };
+        var store = new Option<DirectoryInfo?>("--store") { Description = "Model store to fill and reuse (default: a temporary folder, deleted afterwards)." };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        var plot = new Option<FileInfo?>("--plot") { Description = "Write a PNG of the latency CDFs and hit rates." };
+        var command = new Command("e2e", "End to end on a real node: TorchSharp pipelines loaded from the model store, each policy in turn on the same requests.")
+        {
+            runners, device, models, modelSize, perRunner, requests, concurrency, zipf, policies, store, seed, json, plot,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var names = parse.GetValue(policies)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (names.FirstOrDefault(n => !PlacementPolicies.Names.Contains(n)) is { } unknown)
+            {
+                await Console.Error.WriteLineAsync($"error: unknown policy '{unknown}'; known: {string.Join(", ", PlacementPolicies.Names)}.");
+                return 1;
+            }
+
+            var settings = new Settings(parse.GetValue(runners), parse.GetValue(device)!, parse.GetValue(models), parse.GetValue(modelSize)!,
+                parse.GetValue(perRunner), parse.GetValue(requests), parse.GetValue(concurrency) ?? Math.Max(1, parse.GetValue(runners) / 2), parse.GetValue(zipf),
+                parse.GetValue(seed));
+            if (settings.Validate() is { } problem)
+            {
+                await Console.Error.WriteLineAsync($"error: {problem}");
+                return 1;
+            }
+
+            var (minBytes, maxBytes) = ParseSizes(settings.ModelSize);
+            var specs = Enumerable.Range(0, settings.Models)
+                .Select(i => new DemoModelSpec($"e2e-{settings.ModelSize.ToLowerInvariant()}/model-{i:D2}", settings.Models == 1 ? minBytes : minBytes + (maxBytes - minBytes) * i / (settings.Models - 1)))
+                .ToArray();
+            var budget = (long)(settings.ModelsPerRunner * specs.Average(s => s.Bytes) * 1.1);
+            var root = parse.GetValue(store)?.FullName ?? Directory.CreateTempSubdirectory("falhints-e2e-store-").FullName;
+            try
+            {
+                Fill(root, specs);
+                var sequence = Sequence(specs, settings);
+                await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"{settings.Runners} runners on {settings.Device}, budget {ByteSize.Format(budget)} each; {specs.Length} models of {ByteSize.Format(minBytes)} to {ByteSize.Format(maxBytes)}; {settings.Requests} requests per policy, {settings.Concurrency} in flight, Zipf {settings.Zipf}"));
+                var results = new List<EndToEndResult>();
+                foreach (var name in names)
+                {
+                    results.Add(await RunPolicyAsync(name, root, budget, sequence, settings, cancellationToken));
+                }
+
+                Report(results, settings, specs, budget, parse.GetValue(json));
+                if (parse.GetValue(plot) is { } plotFile)
+                {
+                    LatencyPlot.Write(plotFile.FullName,
+                        string.Create(CultureInfo.InvariantCulture, $"end to end on {settings.Device}: {settings.Runners} runners, {specs.Length} models, {settings.Requests} requests, Zipf {settings.Zipf}"),
+                        [.. results.Select(r => new PlotSeries(r.Policy, r.LatenciesMs, r.HitRate))]);
+                    await Console.Error.WriteLineAsync($"wrote {plotFile.FullName}");
+                }
+
+                return results.Any(r => r.Failed > 0) ? 2 : 0;
+            }
+            finally
+            {
+                if (parse.GetValue(store) is null)
+                {
+                    Directory.Delete(root, recursive: true);
+                }
+            }
+        });
+        return command;
+    }
+
+    private sealed record Settings(int Runners, string Device, int Models, string ModelSize, double ModelsPerRunner, int Requests, int Concurrency, double Zipf, int Seed)
+    {
+        public string? Validate() =>
+            Runners is < 1 or > 64 ? "--runners must be between 1 and 64."
+            : Device is not ("cpu" or "cuda") ? $"--device must be cpu or cuda, not '{Device}'."
+            : Models < 1 ? "--models must be at least 1."
+            : ModelsPerRunner <= 0 ? "--models-per-runner must be positive."
+            : Requests < 1 || Concurrency < 1 ? "--requests and --concurrency must be at least 1."
+            : Zipf < 0 ? "--zipf must not be negative."
+            : Device == "cuda" && !TorchSharp.torch.cuda.is_available() ? "--device cuda: CUDA is not available to TorchSharp here."
+            : TrySizes(ModelSize);
+
+        private static string? TrySizes(string text)
+        {
+            try
+            {
+                _ = ParseSizes(text);
+                return null;
+            }
+            catch (FormatException ex)
+            {
+                return $"--model-size: {ex.Message}";
+            }
+        }
+    }
+
+    private static (long Min, long Max) ParseSizes(string text)
+    {
+        var parts = text.Split('-', StringSplitOptions.TrimEntries);
+        var min = ByteSize.Parse(parts[0]);
+        var max = parts.Length == 2 ? ByteSize.Parse(parts[1]) : min;
+        return parts.Length > 2 || max < min ? throw new FormatException($"'{text}' is not a size or a MIN-MAX range of sizes.") : (min, max);
+    }
+
+    private static void Fill(string root, DemoModelSpec[] specs)
+    {
+        var modelStore = new ModelStore(root);
+        using var line = new ProgressLine("filling the model store", specs.Sum(s => s.Bytes));
+        DemoModels.Fill(modelStore, specs, new SyncProgress<DemoModelProgress>(p => line.Report(p.BytesDone, p.ModelId)));
+    }
+
+    /// <summary>The requests' models: Zipf over the models in a seeded shuffle, so popularity does not follow size.</summary>
+    private static string[] Sequence(DemoModelSpec[] specs, Settings settings)
+    {
+        var random = new Random(settings.Seed);
+        var ranked = specs.Select(s => s.Id).ToArray();
+        random.Shuffle(ranked);
+        var zipf = new Zipf(ranked.Length, settings.Zipf, random);
+        return [.. Enumerable.Range(0, settings.Requests).Select(_ => ranked[zipf.Next()])];
+    }
+
+    private static async Task<EndToEndResult> RunPolicyAsync(string policy, string root, long budget, string[] sequence, Settings settings, CancellationToken cancellationToken)
+    {
+        var configuration = new Dictionary<string, string?>
+        {
+            ["FalHints:ModelStore:Root"] = root,
+            ["FalHints:ModelStore:FillOnStart"] = "false",
+            ["FalHints:Silo:Name"] = "e2e",
+            ["FalHints:Silo:SiloPort"] = LocalPorts.Free(),
+            ["FalHints:Silo:GatewayPort"] = LocalPorts.Free(),
+            ["FalHints:Gateway:Url"] = $"http://127.0.0.1:{LocalPorts.Free()}",
+            ["FalHints:Runners:PipelineBudgetBytes"] = budget.ToString(CultureInfo.InvariantCulture),
+            ["FalHints:Router:Policy"] = policy,
+            ["FalHints:Router:RandomSeed"] = settings.Seed.ToString(CultureInfo.InvariantCulture),
+            // The benchmark reports failed requests itself; a node stopping logs expected placement retries.
+            ["Logging:LogLevel:Default"] = "Error",
+            ["Logging:LogLevel:Orleans"] = "Error",
+            ["Logging:LogLevel:Polly"] = "None",
+            ["Logging:Console:LogToStandardErrorThreshold"] = "Trace",
+        };
+        var devices = settings.Device == "cuda"
+            ? Enumerable.Range(0, settings.Runners).Select(i => $"cuda:0.{i}").ToArray()
+            : Enumerable.Range(0, settings.Runners).Select(i => $"cpu:{i}").ToArray();
+        for (var i = 0; i < devices.Length; i++)
+        {
+            configuration[$"FalHints:Runners:Devices:{i}"] = devices[i];
+        }
+
+        var host = FalHintsWebHost.Build(configuration, cancellationToken);
+        await host.StartAsync(cancellationToken);
+        try
+        {
+            var grains = host.Services.GetRequiredService<IGrainFactory>();
+            var client = new FalHintsClient(grains);
+            var router = grains.GetGrain<IRouterGrain>(AnyModel.AppId);
+            var waited = Stopwatch.StartNew();
+            while ((await router.GetSnapshotAsync()).Runners.Length < devices.Length)
+            {
+                if (waited.Elapsed > TimeSpan.FromSeconds(60))
+                {
+                    throw new TimeoutException($"The router did not see {devices.Length} runners within 60 s.");
+                }
+
+                await Task.Delay(100, cancellationToken);
+            }
+
+            var latencies = new double[sequence.Length];
+            var hits = 0;
+            var failed = 0;
+            var done = 0;
+            var next = -1;
+            using var line = new ProgressLine(policy, sequence.Length);
+            var clock = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, settings.Concurrency).Select(async _ =>
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < sequence.Length)
+                {
+                    var input = JsonSerializer.Serialize(new AnyModelInput(sequence[i], $"a lighthouse, request {i}"), FalJson.Options);
+                    var started = Stopwatch.GetTimestamp();
+                    var result = await client.SubmitAsync(AnyModel.AppId, input, sequence[i], cancellationToken);
+                    latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    if (result.Error is { } error)
+                    {
+                        Interlocked.Increment(ref failed);
+                        await Console.Error.WriteLineAsync($"  request {i} failed: {error.Code}: {error.Message}");
+                    }
+                    else if (result.HintHit)
+                    {
+                        Interlocked.Increment(ref hits);
+                    }
+
+                    var finished = Interlocked.Increment(ref done);
+                    line.Report(finished, string.Create(CultureInfo.InvariantCulture, $"{Volatile.Read(ref hits) / (double)finished:P0} hits"));
+                }
+            }));
+            clock.Stop();
+
+            long loads = 0, evictions = 0;
+            foreach (var deviceName in devices)
+            {
+                var status = await grains.GetGrain<IRunnerGrain>($"e2e/{deviceName}").GetStatusAsync();
+                foreach (var app in status.Apps.Where(a => a.AppId == AnyModel.AppId))
+                {
+                    loads += app.Cache.Loads;
+                    evictions += app.Cache.Evictions;
+                }
+            }
+
+            var sorted = latencies.Order().ToArray();
+            return new EndToEndResult(policy, sequence.Length, sequence.Length - failed, failed, hits / (double)sequence.Length, loads, evictions,
+                Percentile(sorted, 0.50), Percentile(sorted, 0.95), Percentile(sorted, 0.99), sorted.Average(),
+                sequence.Length / clock.Elapsed.TotalSeconds, sorted);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+            await host.DisposeAsync();
+        }
+    }
+
+    private static void Report(List<EndToEndResult> results, Settings settings, DemoModelSpec[] specs, long budget, bool json)
+    {
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                device = settings.Device, runners = settings.Runners, models = specs.Length, model_bytes = specs.Select(s => s.Bytes),
+                runner_budget_bytes = budget, requests = settings.Requests, concurrency = settings.Concurrency, zipf = settings.Zipf,
+                policies = results.Select(r => new
+                {
+                    policy = r.Policy, requests = r.Requests, completed = r.Completed, failed = r.Failed, hit_rate = r.HitRate, loads = r.Loads,
+                    evictions = r.Evictions, p50_ms = r.P50Ms, p95_ms = r.P95Ms, p99_ms = r.P99Ms, mean_ms = r.MeanMs, throughput_rps = r.ThroughputRps,
+                }),
+            }, Indented));
+            return;
+        }
+
+        Console.WriteLine("| policy | requests | failed | hit rate | loads | evictions | p50 (ms) | p95 (ms) | p99 (ms) | mean (ms) | throughput (req/s) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in results)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {r.Policy} | {r.Requests} | {r.Failed} | {r.HitRate:P1} | {r.Loads} | {r.Evictions} | {r.P50Ms:0.0} | {r.P95Ms:0.0} | {r.P99Ms:0.0} | {r.MeanMs:0.0} | {r.ThroughputRps:0.00} |"));
+        }
+
+        var first = results[0];
+        foreach (var other in results.Skip(1))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"\n{other.Policy} / {first.Policy}: p50 {other.P50Ms / first.P50Ms:0.0}x, p99 {other.P99Ms / first.P99Ms:0.0}x, loads {other.Loads / (double)Math.Max(1, first.Loads):0.0}x, throughput {other.ThroughputRps / first.ThroughputRps:0.00}x"));
+        }
+    }
+
+    private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * p))];
+
+
+    /// <summary>Reports on the caller's thread, so nothing is reported after the work ends.</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
