@@ -14,7 +14,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace FalHints.Benchmarks;
 
 /// <summary>One policy's figures from a real run.</summary>
-internal sealed record EndToEndResult(
+public sealed record EndToEndResult(
     string Policy, int Requests, int Completed, int Failed, double HitRate, long Loads, long Evictions,
     double P50Ms, double P95Ms, double P99Ms, double MeanMs, double ThroughputRps, double[] LatenciesMs);
 
@@ -23,7 +23,7 @@ internal sealed record EndToEndResult(
 /// loaded from a model store on disk), driven with the any-model app under each placement policy in turn, the same
 /// Zipf-distributed request sequence for each, every policy starting from cold runners.
 /// </summary>
-internal static class EndToEnd
+public static class EndToEnd
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -67,25 +67,26 @@ internal static class EndToEnd
                 return 1;
             }
 
-            var (minBytes, maxBytes) = ParseSizes(settings.ModelSize);
-            var specs = Enumerable.Range(0, settings.Models)
-                .Select(i => new DemoModelSpec($"e2e-{settings.ModelSize.ToLowerInvariant()}/model-{i:D2}", settings.Models == 1 ? minBytes : minBytes + (maxBytes - minBytes) * i / (settings.Models - 1)))
-                .ToArray();
-            var budget = (long)(settings.ModelsPerRunner * specs.Average(s => s.Bytes) * 1.1);
             var root = parse.GetValue(store)?.FullName ?? Directory.CreateTempSubdirectory("falhints-e2e-store-").FullName;
             try
             {
-                Fill(root, specs);
-                var sequence = Sequence(specs, settings);
-                await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"{settings.Runners} runners on {settings.Device}, budget {ByteSize.Format(budget)} each; {specs.Length} models of {ByteSize.Format(minBytes)} to {ByteSize.Format(maxBytes)}; {settings.Requests} requests per policy, {settings.Concurrency} in flight, Zipf {settings.Zipf}"));
-                var results = new List<EndToEndResult>();
-                foreach (var name in names)
+                // A table is printed row by row, so a long run that is cut short still leaves the policies it finished.
+                var table = !parse.GetValue(json);
+                if (table)
                 {
-                    results.Add(await RunPolicyAsync(name, root, budget, sequence, settings, cancellationToken));
+                    Console.WriteLine(TableHeader);
                 }
 
-                Report(results, settings, specs, budget, parse.GetValue(json));
+                var (results, specs, budget) = await RunAsync(settings, names, root, table ? r => Console.WriteLine(Row(r)) : null, cancellationToken);
+                if (table)
+                {
+                    PrintRatios(results);
+                }
+                else
+                {
+                    PrintJson(results, settings, specs, budget);
+                }
+
                 if (parse.GetValue(plot) is { } plotFile)
                 {
                     LatencyPlot.Write(plotFile.FullName,
@@ -107,7 +108,34 @@ internal static class EndToEnd
         return command;
     }
 
-    private sealed record Settings(int Runners, string Device, int Models, string ModelSize, double ModelsPerRunner, int Requests, int Concurrency, double Zipf, int Seed)
+    /// <summary>
+    /// Fills the store at <paramref name="root"/> (models it already has are kept) and runs each policy in turn on a
+    /// fresh node; returns the figures, the models and the budget each runner had.
+    /// </summary>
+    public static async Task<(List<EndToEndResult> Results, DemoModelSpec[] Models, long BudgetBytes)> RunAsync(
+        Settings settings, IReadOnlyList<string> policies, string root, Action<EndToEndResult>? finished, CancellationToken cancellationToken)
+    {
+        var (minBytes, maxBytes) = ParseSizes(settings.ModelSize);
+        var specs = Enumerable.Range(0, settings.Models)
+            .Select(i => new DemoModelSpec($"e2e-{settings.ModelSize.ToLowerInvariant()}/model-{i:D2}", settings.Models == 1 ? minBytes : minBytes + (maxBytes - minBytes) * i / (settings.Models - 1)))
+            .ToArray();
+        var budget = (long)(settings.ModelsPerRunner * specs.Average(s => s.Bytes) * 1.1);
+        Fill(root, specs);
+        var sequence = Sequence(specs, settings);
+        await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+            $"{settings.Runners} runners on {settings.Device}, budget {ByteSize.Format(budget)} each; {specs.Length} models of {ByteSize.Format(minBytes)} to {ByteSize.Format(maxBytes)}; {settings.Requests} requests per policy, {settings.Concurrency} in flight, Zipf {settings.Zipf}"));
+        var results = new List<EndToEndResult>();
+        foreach (var policy in policies)
+        {
+            results.Add(await RunPolicyAsync(policy, root, budget, sequence, settings, cancellationToken));
+            finished?.Invoke(results[^1]);
+        }
+
+        return (results, specs, budget);
+    }
+
+    /// <summary>What an end-to-end run uses: runners, device, models, load and popularity.</summary>
+    public sealed record Settings(int Runners, string Device, int Models, string ModelSize, double ModelsPerRunner, int Requests, int Concurrency, double Zipf, int Seed)
     {
         public string? Validate() =>
             Runners is < 1 or > 64 ? "--runners must be between 1 and 64."
@@ -258,31 +286,15 @@ internal static class EndToEnd
         }
     }
 
-    private static void Report(List<EndToEndResult> results, Settings settings, DemoModelSpec[] specs, long budget, bool json)
+    private const string TableHeader =
+        "| policy | requests | failed | hit rate | loads | evictions | p50 (ms) | p95 (ms) | p99 (ms) | mean (ms) | throughput (req/s) |\n" +
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+    private static string Row(EndToEndResult r) => string.Create(CultureInfo.InvariantCulture,
+        $"| {r.Policy} | {r.Requests} | {r.Failed} | {r.HitRate:P1} | {r.Loads} | {r.Evictions} | {r.P50Ms:0.0} | {r.P95Ms:0.0} | {r.P99Ms:0.0} | {r.MeanMs:0.0} | {r.ThroughputRps:0.00} |");
+
+    private static void PrintRatios(List<EndToEndResult> results)
     {
-        if (json)
-        {
-            Console.WriteLine(JsonSerializer.Serialize(new
-            {
-                device = settings.Device, runners = settings.Runners, models = specs.Length, model_bytes = specs.Select(s => s.Bytes),
-                runner_budget_bytes = budget, requests = settings.Requests, concurrency = settings.Concurrency, zipf = settings.Zipf,
-                policies = results.Select(r => new
-                {
-                    policy = r.Policy, requests = r.Requests, completed = r.Completed, failed = r.Failed, hit_rate = r.HitRate, loads = r.Loads,
-                    evictions = r.Evictions, p50_ms = r.P50Ms, p95_ms = r.P95Ms, p99_ms = r.P99Ms, mean_ms = r.MeanMs, throughput_rps = r.ThroughputRps,
-                }),
-            }, Indented));
-            return;
-        }
-
-        Console.WriteLine("| policy | requests | failed | hit rate | loads | evictions | p50 (ms) | p95 (ms) | p99 (ms) | mean (ms) | throughput (req/s) |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var r in results)
-        {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Policy} | {r.Requests} | {r.Failed} | {r.HitRate:P1} | {r.Loads} | {r.Evictions} | {r.P50Ms:0.0} | {r.P95Ms:0.0} | {r.P99Ms:0.0} | {r.MeanMs:0.0} | {r.ThroughputRps:0.00} |"));
-        }
-
         var first = results[0];
         foreach (var other in results.Skip(1))
         {
@@ -290,6 +302,18 @@ internal static class EndToEnd
                 $"\n{other.Policy} / {first.Policy}: p50 {other.P50Ms / first.P50Ms:0.0}x, p99 {other.P99Ms / first.P99Ms:0.0}x, loads {other.Loads / (double)Math.Max(1, first.Loads):0.0}x, throughput {other.ThroughputRps / first.ThroughputRps:0.00}x"));
         }
     }
+
+    private static void PrintJson(List<EndToEndResult> results, Settings settings, DemoModelSpec[] specs, long budget) =>
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            device = settings.Device, runners = settings.Runners, models = specs.Length, model_bytes = specs.Select(s => s.Bytes),
+            runner_budget_bytes = budget, requests = settings.Requests, concurrency = settings.Concurrency, zipf = settings.Zipf,
+            policies = results.Select(r => new
+            {
+                policy = r.Policy, requests = r.Requests, completed = r.Completed, failed = r.Failed, hit_rate = r.HitRate, loads = r.Loads,
+                evictions = r.Evictions, p50_ms = r.P50Ms, p95_ms = r.P95Ms, p99_ms = r.P99Ms, mean_ms = r.MeanMs, throughput_rps = r.ThroughputRps,
+            }),
+        }, Indented));
 
     private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * p))];
 
