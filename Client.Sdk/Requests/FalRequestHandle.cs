@@ -31,6 +31,13 @@ public sealed class FalRequestHandle
         Grain.GetStatusAsync().WaitAsync(cancellationToken);
 
     /// <summary>
+    /// Waits up to <paramref name="maxWait"/> (at most 25 s) for the request to complete, returning as soon as it does,
+    /// then returns its status: a long poll that costs one call instead of many.
+    /// </summary>
+    public Task<RequestStatus> WaitAsync(TimeSpan maxWait, CancellationToken cancellationToken = default) =>
+        Grain.WaitAsync(maxWait).WaitAsync(cancellationToken);
+
+    /// <summary>
     /// Waits for the request to complete and returns its result; cancelling the token cancels the request. Calls that
     /// fail while a silo is dying are retried (for up to about 90 s), since the request's state outlives the silo.
     /// </summary>

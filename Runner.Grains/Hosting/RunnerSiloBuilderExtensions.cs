@@ -35,7 +35,9 @@ public static class RunnerSiloBuilderExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.TryAddSingleton<RunnerMetrics>();
-        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RunnerStarter>();
+        services.AddSingleton<RunnerStarter>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<RunnerStarter>());
+        services.AddHostedService(sp => sp.GetRequiredService<RunnerStarter>());
         return builder;
     }
 

@@ -1,25 +1,48 @@
 using FalHints.Client.Contracts;
 using FalHints.Runner.Runners;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace FalHints.Runner.Hosting;
 
 /// <summary>
-/// Activates the silo's runners when it becomes active, so they announce themselves to routers; when the silo
+/// Activates the silo's runners when it becomes active, so they announce themselves to routers; when the host
 /// stops, drains them first: they stop taking work, and the silo waits (up to the drain timeout) for what they run.
+/// The drain starts in the host's "stopping" phase, before the silo itself begins to leave the cluster, so the
+/// runners' "draining" events still reach the hints stream; a silo stopped without its host drains in its lifecycle.
 /// </summary>
 internal sealed partial class RunnerStarter(
     IGrainFactory grains,
     ILocalSiloDetails localSilo,
     IOptions<RunnerOptions> options,
     TimeProvider time,
-    ILogger<RunnerStarter> logger) : ILifecycleParticipant<ISiloLifecycle>
+    ILogger<RunnerStarter> logger) : ILifecycleParticipant<ISiloLifecycle>, IHostedLifecycleService
 {
+    private readonly Lock _gate = new();
     private IReadOnlyList<string> _devices = [];
+    private Task? _drain;
 
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(RunnerStarter), ServiceLifecycleStage.Active, StartAsync, DrainAsync);
+
+    /// <inheritdoc />
+    /// <remarks>An ungraceful stop (its token already cancelled) does not drain.</remarks>
+    public Task StoppingAsync(CancellationToken cancellationToken) =>
+        _devices.Count == 0 || cancellationToken.IsCancellationRequested ? Task.CompletedTask : DrainAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    Task IHostedService.StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    Task IHostedService.StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     private async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -32,23 +55,40 @@ internal sealed partial class RunnerStarter(
         LogStarted(logger, _devices.Count, localSilo.Name, string.Join(", ", _devices));
     }
 
-    private async Task DrainAsync(CancellationToken cancellationToken)
+    /// <summary>Drains once; a second caller (host, then silo lifecycle) waits for the same drain.</summary>
+    private Task DrainAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return _drain ??= DrainOnceAsync(cancellationToken);
+        }
+    }
+
+    private async Task DrainOnceAsync(CancellationToken cancellationToken)
     {
         var runners = Runners().ToList();
-        foreach (var runner in runners)
-        {
-            await runner.DrainAsync().WaitAsync(cancellationToken);
-        }
-
         var started = time.GetTimestamp();
-        var running = await RunningAsync(runners);
-        while (running > 0 && time.GetElapsedTime(started) < options.Value.DrainTimeout && !cancellationToken.IsCancellationRequested)
+        try
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken);
-            running = await RunningAsync(runners);
-        }
+            foreach (var runner in runners)
+            {
+                await runner.DrainAsync().WaitAsync(cancellationToken);
+            }
 
-        LogDrained(logger, localSilo.Name, running, time.GetElapsedTime(started).TotalSeconds);
+            var running = await RunningAsync(runners);
+            while (running > 0 && time.GetElapsedTime(started) < options.Value.DrainTimeout)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken);
+                running = await RunningAsync(runners);
+            }
+
+            LogDrained(logger, localSilo.Name, running, time.GetElapsedTime(started).TotalSeconds);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The host gave up waiting (its shutdown timeout, or a forced stop): stop without the rest of the drain.
+            LogDrainCut(logger, localSilo.Name, time.GetElapsedTime(started).TotalSeconds);
+        }
     }
 
     private static async Task<int> RunningAsync(List<IRunnerGrain> runners)
@@ -84,6 +124,9 @@ internal sealed partial class RunnerStarter(
 
     [LoggerMessage(1, LogLevel.Information, "Started {Count} runners on silo {Silo}: {Devices}")]
     private static partial void LogStarted(ILogger logger, int count, string silo, string devices);
+
+    [LoggerMessage(3, LogLevel.Warning, "The drain of silo {Silo}'s runners was cut short after {Seconds:0.0} s: the host stopped waiting")]
+    private static partial void LogDrainCut(ILogger logger, string silo, double seconds);
 
     [LoggerMessage(2, LogLevel.Information, "Drained the runners of silo {Silo} in {Seconds:0.0} s; {Running} requests still running")]
     private static partial void LogDrained(ILogger logger, string silo, int running, double seconds);

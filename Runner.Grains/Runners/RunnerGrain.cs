@@ -158,10 +158,16 @@ public sealed partial class RunnerGrain(
     /// <inheritdoc />
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        // A runner that drained has told routers already; its silo may be leaving the cluster by now.
+        var announced = _draining;
         _draining = true;
         foreach (var hosted in _apps.Values)
         {
-            await PublishAsync(NextEvent(hosted.App.AppId, hosted, HintsEventKind.Draining));
+            if (!announced)
+            {
+                await PublishAsync(NextEvent(hosted.App.AppId, hosted, HintsEventKind.Draining));
+            }
+
             await hosted.App.TeardownAsync(cancellationToken);
         }
 

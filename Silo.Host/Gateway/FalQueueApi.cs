@@ -121,8 +121,8 @@ public static class FalQueueApi
                 return;
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(250), http.RequestAborted);
-            status = await handle.GetStatusAsync(http.RequestAborted);
+            // A long poll: returns at once when the request completes, else after a short wait for queue updates.
+            status = await handle.WaitAsync(TimeSpan.FromMilliseconds(250), http.RequestAborted);
         }
     }
 

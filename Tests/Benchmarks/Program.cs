@@ -36,4 +36,5 @@ overhead.SetAction(async parse =>
 });
 root.Add(overhead);
 root.Add(EndToEnd.Create());
+root.Add(GatewayLoad.Create());
 return await root.Parse(args).InvokeAsync();
