@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
 using Microsoft.AspNetCore.Builder;
@@ -8,6 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace FalHints.Host.Gateway;
@@ -28,6 +27,8 @@ public static class GatewayHosting
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = settings.MaxBodyBytes);
         builder.Services.AddSingleton(sp => new FileCache(sp.GetRequiredService<IOptions<GatewayOptions>>().Value.FileCacheBytes));
         builder.Services.AddSingleton(sp => new FalHintsClient(sp.GetRequiredService<IGrainFactory>()));
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<ApiKeyStore>();
         return builder;
     }
 
@@ -63,8 +64,8 @@ public static class GatewayHosting
     /// <summary>When keys are configured, every route but <c>/health</c> needs <c>Authorization: Key &lt;key&gt;</c>.</summary>
     private static async Task RequireApiKey(HttpContext http, RequestDelegate next)
     {
-        var keys = http.RequestServices.GetRequiredService<IOptionsMonitor<GatewayOptions>>().CurrentValue.ApiKeys;
-        if (keys.Count == 0 || http.Request.Path == "/health")
+        var keys = http.RequestServices.GetRequiredService<ApiKeyStore>();
+        if (!keys.Required || http.Request.Path == "/health")
         {
             await next(http);
             return;
@@ -72,7 +73,7 @@ public static class GatewayHosting
 
         var header = http.Request.Headers.Authorization.FirstOrDefault();
         var presented = header is not null && header.StartsWith("Key ", StringComparison.Ordinal) ? header[4..].Trim() : null;
-        if (presented is not null && keys.Any(k => CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(k), Encoding.UTF8.GetBytes(presented))))
+        if (presented is not null && keys.IsValid(presented))
         {
             await next(http);
             return;

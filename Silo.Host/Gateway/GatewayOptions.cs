@@ -9,8 +9,14 @@ public sealed class GatewayOptions
     /// <summary>Where the gateway listens; loopback unless told otherwise.</summary>
     public string Url { get; set; } = "http://127.0.0.1:8080";
 
-    /// <summary>Keys callers must send as <c>Authorization: Key ...</c>; none configured: no key needed. Remove one to revoke it.</summary>
+    /// <summary>Keys callers must send as <c>Authorization: Key ...</c>; none configured (and no keys file): no key needed. Remove one to revoke it.</summary>
     public IList<string> ApiKeys { get; } = [];
+
+    /// <summary>
+    /// A file of further keys, one per line ('#' starts a comment), re-read within a second of a change, so keys are
+    /// added and revoked without a restart (a mounted secret, say). Set, it makes keys required even while empty.
+    /// </summary>
+    public string? ApiKeysFile { get; set; }
 
     /// <summary>The largest request body accepted, in bytes.</summary>
     public long MaxBodyBytes { get; set; } = 10L << 20;
