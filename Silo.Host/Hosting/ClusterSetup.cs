@@ -60,7 +60,7 @@ public static class ClusterSetup
 {
     /// <summary>
     /// Clustering, silo name and endpoints for a silo (section <c>FalHints:Silo</c>: <c>Name</c>, <c>SiloPort</c>,
-    /// <c>GatewayPort</c>, <c>AdvertisedAddress</c>), and where request state is stored.
+    /// <c>GatewayPort</c>, <c>AdvertisedAddress</c>), and mutual TLS when <c>FalHints:Tls</c> is set (<see cref="ClusterTls"/>).
     /// </summary>
     public static ISiloBuilder UseFalHintsClustering(this ISiloBuilder silo, IConfiguration configuration, string siloName)
     {
@@ -69,6 +69,11 @@ public static class ClusterSetup
         var gatewayPort = configuration.GetValue("FalHints:Silo:GatewayPort", 30000);
         silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (settings.ClusterId, settings.ServiceId));
         silo.Configure<SiloOptions>(o => o.SiloName = siloName);
+        if (ClusterTls.From(configuration) is { } tls)
+        {
+            silo.UseTls(tls.LoadCertificate(), tls.Configure);
+        }
+
         if (!settings.UsesRedis)
         {
             return silo.UseLocalhostClustering(siloPort, gatewayPort, new IPEndPoint(IPAddress.Loopback, siloPort));
@@ -96,12 +101,17 @@ public static class ClusterSetup
         return silo;
     }
 
-    /// <summary>Clustering for a client: the local silo's gateway, or the gateways Redis lists.</summary>
+    /// <summary>Clustering for a client: the local silo's gateway, or the gateways Redis lists; TLS when <c>FalHints:Tls</c> is set.</summary>
     public static IClientBuilder UseFalHintsClustering(this IClientBuilder client, IConfiguration configuration, TimeSpan? connectTimeout = null)
     {
         var settings = ClusterSettings.From(configuration);
         client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (settings.ClusterId, settings.ServiceId));
         client.UseFalHintsDefaults(connectTimeout);
+        if (ClusterTls.From(configuration) is { } tls)
+        {
+            client.UseTls(tls.LoadCertificate(), tls.Configure);
+        }
+
         return settings.UsesRedis
             ? client.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnection!))
             : client.UseLocalhostClustering(configuration.GetValue("FalHints:Silo:GatewayPort", 30000));
