@@ -97,7 +97,9 @@ public sealed class PipelineCache : IDisposable
         try
         {
             var value = await entry.Load!.WaitAsync(cancellationToken).ConfigureAwait(false);
-            return new PipelineLease<T>(this, entry, (T)value);
+            var lease = new PipelineLease<T>(this, entry, (T)value);
+            PipelineLeaseScope.Track(lease);
+            return lease;
         }
         catch
         {
@@ -251,7 +253,7 @@ public sealed class AppPipelineCache
 }
 
 /// <summary>A pipeline in use; dispose to let the cache evict it again.</summary>
-public sealed class PipelineLease<T> : IDisposable
+public sealed class PipelineLease<T> : IPipelineLease
     where T : class
 {
     private readonly PipelineCache _cache;
@@ -264,6 +266,12 @@ public sealed class PipelineLease<T> : IDisposable
     public T Value { get; }
 
     /// <inheritdoc />
+    public string Key => _entry.Key;
+
+    /// <inheritdoc />
+    public bool IsReleased => Volatile.Read(ref _released) == 1;
+
+    /// <inheritdoc />
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _released, 1) == 0)
@@ -271,4 +279,51 @@ public sealed class PipelineLease<T> : IDisposable
             _cache.Release(_entry);
         }
     }
+}
+
+/// <summary>A lease on a cached pipeline, whatever its type.</summary>
+public interface IPipelineLease : IDisposable
+{
+    /// <summary>The pipeline's key.</summary>
+    string Key { get; }
+
+    /// <summary>Whether the lease has been given back.</summary>
+    bool IsReleased { get; }
+}
+
+/// <summary>
+/// The leases taken while one request runs (in its async flow), so the runner can give back any that the app forgot
+/// to dispose: a leaked lease would pin its pipeline in the cache for good and starve every later load.
+/// </summary>
+public sealed class PipelineLeaseScope : IDisposable
+{
+    private static readonly AsyncLocal<PipelineLeaseScope?> Current = new();
+    private readonly PipelineLeaseScope? _outer;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<IPipelineLease> _leases = new();
+
+    private PipelineLeaseScope(PipelineLeaseScope? outer) => _outer = outer;
+
+    /// <summary>Starts tracking the leases taken from here on in this async flow.</summary>
+    public static PipelineLeaseScope Begin() => Current.Value = new PipelineLeaseScope(Current.Value);
+
+    /// <summary>Gives back every lease of this scope still held; returns their keys.</summary>
+    public IReadOnlyList<string> ReleaseForgotten()
+    {
+        var keys = new List<string>();
+        while (_leases.TryDequeue(out var lease))
+        {
+            if (!lease.IsReleased)
+            {
+                keys.Add(lease.Key);
+                lease.Dispose();
+            }
+        }
+
+        return keys;
+    }
+
+    /// <summary>Stops tracking (leases still held stay held).</summary>
+    public void Dispose() => Current.Value = _outer;
+
+    internal static void Track(IPipelineLease lease) => Current.Value?._leases.Enqueue(lease);
 }

@@ -262,6 +262,7 @@ public sealed partial class RunnerGrain(
         hosted.InFlight++;
         using var timeout = new CancellationTokenSource(settings.RequestTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellation.Token);
+        using var leases = PipelineLeaseScope.Begin();
         try
         {
             return (await work(linked.Token), null);
@@ -293,6 +294,11 @@ public sealed partial class RunnerGrain(
         }
         finally
         {
+            foreach (var key in leases.ReleaseForgotten())
+            {
+                LogLeaseLeaked(logger, appId, key, requestId, _key.ToString());
+            }
+
             _running.Remove(requestId);
             hosted.InFlight--;
             hosted.Slots.Release();

@@ -2,6 +2,7 @@ using System.Text.Json;
 using FalHints.Client.Apps;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
+using FalHints.Runner.Runners;
 using FalHints.Tests.Support;
 
 namespace FalHints.Tests.Runners;
@@ -124,6 +125,23 @@ public sealed class RunnerGrainTests : IClassFixture<FalHintsCluster<RunnerProfi
         Assert.Contains("cannot be serialized", invalid.Error.Message, StringComparison.Ordinal);
         Assert.Equal(ErrorCodes.EndpointNotFound, wrongEndpoint.Error!.Code);
         Assert.Equal(1, fine.Value);
+    }
+
+    [Fact]
+    public async Task A_pipeline_lease_an_app_leaks_is_released_when_its_request_ends()
+    {
+        // Each leaked pipeline claims 60% of the runner's budget: were the first still pinned, the second could not load.
+        var runner = _cluster.Cluster.Client.GetGrain<IRunnerGrain>($"{_cluster.Cluster.Silos[0].Name}/cpu:0");
+        var bytes = RunnerOptions.DefaultCpuBudgetBytes / 10 * 6;
+        foreach (var key in new[] { "leaked-a", "leaked-b" })
+        {
+            var response = await runner.InvokeAsync(new RunnerInvocation($"leak-{key}", FaultyApp.Id, Json(new FaultInput("leak", key, bytes))));
+            Assert.Null(response.Error);
+        }
+
+        var app = (await runner.GetStatusAsync()).Apps.Single(a => a.AppId == FaultyApp.Id);
+        Assert.Equal<string>(["leaked-b"], app.Hints);
+        Assert.Equal(bytes, app.Cache.BytesUsed);
     }
 
     [Fact]

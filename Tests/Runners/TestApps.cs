@@ -71,16 +71,26 @@ public sealed class NoisyHintsApp : FalApp<KeyInput, KeyOutput>
         Task.FromResult(new KeyOutput(input.Key, "noisy"));
 }
 
-public sealed record FaultInput(string Mode);
+public sealed record FaultInput(string Mode, string? Key = null, long Bytes = 0);
 
 public sealed record FaultOutput(string Mode, double Value);
 
-/// <summary>Fails in the ways apps do: throws, hangs past its timeout, returns output that cannot be serialized.</summary>
+/// <summary>Fails in the ways apps do: throws, hangs past its timeout, returns output that cannot be serialized, leaks a pipeline lease.</summary>
 public sealed class FaultyApp : FalApp<FaultInput, FaultOutput>
 {
     public const string Id = "test/faulty";
 
+    private RunnerContext _runner = null!;
+
     public override string AppId => Id;
+
+    public override Task SetupAsync(RunnerContext runner, CancellationToken cancellationToken)
+    {
+        _runner = runner;
+        return Task.CompletedTask;
+    }
+
+    public override IReadOnlyList<string> ProvideHints() => _runner.Pipelines.Keys;
 
     public override FalAppSettings Settings { get; } = FalAppSettings.Default with { RequestTimeout = TimeSpan.FromSeconds(1) };
 
@@ -95,6 +105,10 @@ public sealed class FaultyApp : FalApp<FaultInput, FaultOutput>
                 break;
             case "bad-output":
                 return new FaultOutput(input.Mode, double.NaN);
+            case "leak":
+                // Takes a lease on a pipeline and never gives it back.
+                _ = await _runner.Pipelines.AcquireAsync(input.Key!, input.Bytes, () => Task.FromResult(new MemoryStream()), cancellationToken);
+                break;
         }
 
         return new FaultOutput(input.Mode, 1);
