@@ -1,3 +1,4 @@
+using System.Text;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
 using Microsoft.AspNetCore.Builder;
@@ -61,7 +62,40 @@ public static class GatewayHosting
         return app;
     }
 
-    /// <summary>When keys are configured, every route but <c>/health</c> needs <c>Authorization: Key &lt;key&gt;</c>.</summary>
+    /// <summary>
+    /// The key in <c>Authorization: Key &lt;key&gt;</c> (fal's scheme), or the password of <c>Authorization: Basic</c>
+    /// (so a browser can open the dashboard and the runners view); null for anything else.
+    /// </summary>
+    internal static string? PresentedKey(string? header)
+    {
+        if (header is null)
+        {
+            return null;
+        }
+
+        if (header.StartsWith("Key ", StringComparison.Ordinal))
+        {
+            return header[4..].Trim();
+        }
+
+        if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        try
+        {
+            var credentials = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
+            var colon = credentials.IndexOf(':', StringComparison.Ordinal);
+            return colon < 0 ? null : credentials[(colon + 1)..];
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>When keys are configured, every route but <c>/health</c> needs <c>Authorization: Key &lt;key&gt;</c> (or Basic with the key as password).</summary>
     private static async Task RequireApiKey(HttpContext http, RequestDelegate next)
     {
         var keys = http.RequestServices.GetRequiredService<ApiKeyStore>();
@@ -71,13 +105,15 @@ public static class GatewayHosting
             return;
         }
 
-        var header = http.Request.Headers.Authorization.FirstOrDefault();
-        var presented = header is not null && header.StartsWith("Key ", StringComparison.Ordinal) ? header[4..].Trim() : null;
+        var presented = PresentedKey(http.Request.Headers.Authorization.FirstOrDefault());
         if (presented is not null && keys.IsValid(presented))
         {
             await next(http);
             return;
         }
+
+        // Browsers prompt for Basic credentials on this header: any user name, the key as the password.
+        http.Response.Headers.WWWAuthenticate = "Basic realm=\"FalHints\", charset=\"UTF-8\"";
 
         var detail = presented is null ? "This gateway needs an API key: send 'Authorization: Key <key>'." : "The API key is not valid.";
         await FalQueueApi.Error(StatusCodes.Status401Unauthorized, "unauthorized", detail).ExecuteAsync(http);

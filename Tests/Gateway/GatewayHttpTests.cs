@@ -90,6 +90,19 @@ public sealed class GatewayHttpTests(GatewayHost gateway) : IClassFixture<Gatewa
         await AssertErrorAsync(await wrong.GetAsync("/models"), HttpStatusCode.Unauthorized, "unauthorized", "not valid");
         Assert.Equal(HttpStatusCode.OK, (await second.GetAsync("/models")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health")).StatusCode);
+
+        // The dashboard and the runners view are behind the same keys; a browser may send the key as a Basic password.
+        using var browser = gateway.NewClient(key: null);
+        browser.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"operator:{GatewayHost.ApiKey}")));
+        foreach (var page in new[] { "/dashboard/", "/runners", "/api/runners" })
+        {
+            using var refused = await anonymous.GetAsync(page);
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            Assert.Contains("Basic", refused.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.OK, (await second.GetAsync(page)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync(page)).StatusCode);
+        }
     }
 
     [Theory]
