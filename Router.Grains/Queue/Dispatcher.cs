@@ -197,22 +197,34 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
         Index.MarkAdopted(runnerId, now);
     }
 
+    /// <summary>
+    /// The oldest request of the head's class that a free runner holds a hint for, found through the queue's hint index
+    /// from the free runners' hints (no depth limit, so a long queue never hides a request a runner could serve).
+    /// </summary>
     private Dispatch? OldestHeld()
     {
-        var scanned = 0;
-        foreach (var ticket in Queue.HeadClass)
+        RequestTicket? oldest = null;
+        foreach (var runner in Index.Free)
         {
-            if (scanned++ >= options.ScanDepth)
+            foreach (var held in runner.Hints.Concat(runner.Loading))
             {
-                break;
-            }
-
-            foreach (var hint in RequestHints.Of(ticket))
-            {
-                if (HintAffinityPolicy.BestHolder(hint, Index) is { } holder)
+                if (Queue.OldestInHeadClassWith(held) is { } candidate && (oldest is null || Queue.StartsBefore(candidate, oldest)))
                 {
-                    return new Dispatch(ticket, holder.RunnerId, HintHit: true, NextAttempt(ticket));
+                    oldest = candidate;
                 }
+            }
+        }
+
+        if (oldest is null)
+        {
+            return null;
+        }
+
+        foreach (var hint in RequestHints.Of(oldest))
+        {
+            if (HintAffinityPolicy.BestHolder(hint, Index) is { } holder)
+            {
+                return new Dispatch(oldest, holder.RunnerId, HintHit: true, NextAttempt(oldest));
             }
         }
 

@@ -1,16 +1,20 @@
 using FalHints.Client.Contracts;
+using FalHints.Router.Placement;
 
 namespace FalHints.Router.Queue;
 
 /// <summary>
 /// An app's waiting requests: normal priority before low, each class in order of acceptance. A request queued
-/// again after its runner died keeps its original place.
+/// again after its runner died keeps its original place. Each class is also indexed by hint, so a freed runner finds
+/// the oldest request it holds the hint for without scanning the queue.
 /// </summary>
 public sealed class RequestQueue
 {
     private readonly LinkedList<RequestTicket> _normal = new();
     private readonly LinkedList<RequestTicket> _low = new();
     private readonly Dictionary<string, LinkedListNode<RequestTicket>> _byId = new(StringComparer.Ordinal);
+    private readonly Dictionary<(bool Low, string Hint), LinkedList<RequestTicket>> _byHint = new();
+    private readonly Dictionary<string, List<(string Hint, LinkedListNode<RequestTicket> Node)>> _hintNodes = new(StringComparer.Ordinal);
 
     /// <summary>Requests waiting.</summary>
     public int Count => _byId.Count;
@@ -30,14 +34,63 @@ public sealed class RequestQueue
     /// <summary>Adds a request at its place by acceptance time within its priority class.</summary>
     public void Add(RequestTicket ticket)
     {
-        var list = ticket.Options.Priority == RequestPriority.Low ? _low : _normal;
+        var low = ticket.Options.Priority == RequestPriority.Low;
+        _byId.Add(ticket.RequestId, InsertInOrder(low ? _low : _normal, ticket));
+        var nodes = new List<(string Hint, LinkedListNode<RequestTicket> Node)>();
+        foreach (var hint in RequestHints.Of(ticket))
+        {
+            if (!_byHint.TryGetValue((low, hint), out var holders))
+            {
+                _byHint[(low, hint)] = holders = new LinkedList<RequestTicket>();
+            }
+
+            nodes.Add((hint, InsertInOrder(holders, ticket)));
+        }
+
+        if (nodes.Count > 0)
+        {
+            _hintNodes[ticket.RequestId] = nodes;
+        }
+    }
+
+    /// <summary>The oldest request of the head's priority class that has <paramref name="hint"/> among its hints.</summary>
+    public RequestTicket? OldestInHeadClassWith(string hint) =>
+        _byHint.TryGetValue((_normal.Count == 0, hint), out var list) ? list.First?.Value : null;
+
+    /// <summary>True when <paramref name="first"/> starts before <paramref name="second"/> (both waiting, same class).</summary>
+    public bool StartsBefore(RequestTicket first, RequestTicket second)
+    {
+        if (first.AcceptedAt != second.AcceptedAt)
+        {
+            return first.AcceptedAt < second.AcceptedAt;
+        }
+
+        // Equal acceptance times keep their insertion order: walk from the first towards the tail.
+        for (var at = _byId[first.RequestId].Next; at is not null; at = at.Next)
+        {
+            if (at.Value.AcceptedAt != first.AcceptedAt)
+            {
+                return false;
+            }
+
+            if (ReferenceEquals(at, _byId[second.RequestId]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static LinkedListNode<RequestTicket> InsertInOrder(LinkedList<RequestTicket> list, RequestTicket ticket)
+    {
         var after = list.Last;
         while (after is not null && after.Value.AcceptedAt > ticket.AcceptedAt)
         {
             after = after.Previous;
         }
 
-        _byId.Add(ticket.RequestId, after is null ? list.AddFirst(ticket) : list.AddAfter(after, ticket));
+        return after is null ? list.AddFirst(ticket) : list.AddAfter(after, ticket);
     }
 
     /// <summary>Removes a waiting request; false when it is not waiting.</summary>
@@ -48,7 +101,21 @@ public sealed class RequestQueue
             return false;
         }
 
+        var low = node.List == _low;
         node.List!.Remove(node);
+        if (_hintNodes.Remove(requestId, out var hinted))
+        {
+            foreach (var (hint, hintNode) in hinted)
+            {
+                var list = hintNode.List!;
+                list.Remove(hintNode);
+                if (list.Count == 0)
+                {
+                    _byHint.Remove((low, hint));
+                }
+            }
+        }
+
         return true;
     }
 

@@ -33,6 +33,12 @@ public sealed class TextToImagePipeline : IDisposable
     /// <summary>Size of the weights held, in bytes.</summary>
     public long WeightBytes { get; }
 
+    /// <summary>
+    /// Guards LibTorch's global random generator while a network is built: seeded weights are only reproducible when
+    /// no other thread draws from it between the seed and the draws.
+    /// </summary>
+    private static readonly Lock RandomInit = new();
+
     /// <summary>Reads a model from the store and places it on <paramref name="device"/>.</summary>
     /// <exception cref="ModelStoreException">The configuration or the weights are corrupt or truncated (<c>model_corrupt</c>).</exception>
     public static TextToImagePipeline Load(StoredModel model, Device device)
@@ -44,7 +50,13 @@ public sealed class TextToImagePipeline : IDisposable
                 $"Model '{model.Id}' has truncated weights: {model.WeightBytes} bytes on disk, at least {config.WeightBytes} expected.");
         }
 
-        var net = new TextToImageNet(config);
+        TextToImageNet net;
+        lock (RandomInit)
+        {
+            // Construction draws the initial (soon replaced) weights from LibTorch's global generator.
+            net = new TextToImageNet(config);
+        }
+
         try
         {
             net.load_safetensors(model.WeightsPath);
@@ -64,8 +76,15 @@ public sealed class TextToImagePipeline : IDisposable
     public static void WriteRandom(TextToImageConfig config, string directory)
     {
         using var scope = NewDisposeScope();
-        torch.random.manual_seed(config.Seed);
-        using var net = new TextToImageNet(config);
+        TextToImageNet net;
+        lock (RandomInit)
+        {
+            // Seed and draw together, so no other thread's draw from the global generator changes these weights.
+            torch.random.manual_seed(config.Seed);
+            net = new TextToImageNet(config);
+        }
+
+        using var _ = net;
         Directory.CreateDirectory(directory);
         net.save_safetensors(Path.Combine(directory, ModelStore.WeightsFileName));
         config.Write(Path.Combine(directory, ModelStore.ConfigFileName));

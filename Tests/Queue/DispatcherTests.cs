@@ -49,6 +49,52 @@ public sealed class DispatcherTests
     }
 
     [Fact]
+    public void A_freed_runner_finds_a_request_it_holds_however_deep_in_the_queue_it_waits()
+    {
+        var dispatcher = new Dispatcher(new HintAffinityPolicy(), Options with { MaxQueueLength = 10_000 });
+        dispatcher.Index.With("a", hints: ["flux"]);
+        dispatcher.Enqueue(Ticket("flux", "running"));
+        var running = Assert.Single(dispatcher.Pump(T0));
+        for (var i = 0; i < 5_000; i++)
+        {
+            dispatcher.Enqueue(Ticket($"other-{i}", $"other-{i}", at: T0.AddMilliseconds(1 + i)));
+        }
+
+        dispatcher.Enqueue(Ticket("sdxl", "deep-low", RequestPriority.Low, at: T0.AddSeconds(1)));
+        dispatcher.Enqueue(Ticket("flux", "deep", at: T0.AddSeconds(6)));
+
+        Finish(dispatcher, running);
+        var next = Assert.Single(dispatcher.Pump(T0.AddSeconds(7)));
+
+        Assert.Equal(("deep", true), (next.Ticket.RequestId, next.HintHit));
+        Assert.Equal(5_001, dispatcher.Queue.Count);
+    }
+
+    [Fact]
+    public void The_queue_indexes_requests_by_each_of_their_hints_within_their_priority_class()
+    {
+        var queue = new RequestQueue();
+        queue.Add(Ticket("flux", "low-flux", RequestPriority.Low, at: T0));
+        queue.Add(Ticket("sdxl", "b", at: T0.AddSeconds(2), moreHints: ["flux"]));
+        queue.Add(Ticket("flux", "a", at: T0.AddSeconds(1)));
+        queue.Add(Ticket("flux", "tie", at: T0.AddSeconds(2)));
+
+        Assert.Equal("a", queue.OldestInHeadClassWith("flux")!.RequestId);
+        Assert.Equal("b", queue.OldestInHeadClassWith("sdxl")!.RequestId);
+        Assert.True(queue.StartsBefore(queue.OldestInHeadClassWith("sdxl")!, Ticket("flux", "tie", at: T0.AddSeconds(2))));
+        Assert.Null(queue.OldestInHeadClassWith("none"));
+
+        queue.Remove("a");
+        queue.Remove("b");
+        Assert.Equal("tie", queue.OldestInHeadClassWith("flux")!.RequestId);
+        Assert.Null(queue.OldestInHeadClassWith("sdxl"));
+
+        // Once only low-priority requests wait, the low class is the head's class.
+        queue.Remove("tie");
+        Assert.Equal("low-flux", queue.OldestInHeadClassWith("flux")!.RequestId);
+    }
+
+    [Fact]
     public void The_head_is_not_passed_over_for_longer_than_the_starvation_bound()
     {
         var dispatcher = NewDispatcher();
