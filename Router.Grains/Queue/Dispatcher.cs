@@ -8,7 +8,7 @@ namespace FalHints.Router.Queue;
 /// <param name="StarvationBound">How long the head of the queue may be passed over by requests whose hints a free runner holds.</param>
 /// <param name="MaxQueueLength">Requests waiting at most; more are refused with <c>queue_full</c>.</param>
 /// <param name="MaxAttempts">Runners tried per request when runners die.</param>
-/// <param name="ScanDepth">How deep into the queue a free runner looks for a request it holds.</param>
+/// <param name="ScanDepth">How deep into the queue a policy that holds a request back looks for one to place instead.</param>
 public sealed record DispatcherOptions(TimeSpan StarvationBound, int MaxQueueLength, int MaxAttempts, int ScanDepth)
 {
     /// <summary>10 s starvation bound, 10,000 queued, 10 attempts, scan 256 deep.</summary>
@@ -199,18 +199,42 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
 
     /// <summary>
     /// The oldest request of the head's class that a free runner holds a hint for, found through the queue's hint index
-    /// from the free runners' hints (no depth limit, so a long queue never hides a request a runner could serve).
+    /// (no depth limit, so a long queue never hides a request a runner could serve). It walks whichever side is
+    /// smaller: the distinct hints waiting in the queue, or the free runners' hints.
     /// </summary>
     private Dispatch? OldestHeld()
     {
         RequestTicket? oldest = null;
-        foreach (var runner in Index.Free)
+        void Consider(RequestTicket? candidate)
         {
-            foreach (var held in runner.Hints.Concat(runner.Loading))
+            if (candidate is not null && (oldest is null || Queue.StartsBefore(candidate, oldest)))
             {
-                if (Queue.OldestInHeadClassWith(held) is { } candidate && (oldest is null || Queue.StartsBefore(candidate, oldest)))
+                oldest = candidate;
+            }
+        }
+
+        if (Queue.HeadClassHints.Count <= Index.Free.Count)
+        {
+            foreach (var hint in Queue.HeadClassHints)
+            {
+                if (HintAffinityPolicy.BestHolder(hint, Index) is not null)
                 {
-                    oldest = candidate;
+                    Consider(Queue.OldestInHeadClassWith(hint));
+                }
+            }
+        }
+        else
+        {
+            foreach (var runner in Index.Free)
+            {
+                foreach (var held in runner.Hints)
+                {
+                    Consider(Queue.OldestInHeadClassWith(held));
+                }
+
+                foreach (var held in runner.Loading)
+                {
+                    Consider(Queue.OldestInHeadClassWith(held));
                 }
             }
         }

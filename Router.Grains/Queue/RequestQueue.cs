@@ -13,7 +13,8 @@ public sealed class RequestQueue
     private readonly LinkedList<RequestTicket> _normal = new();
     private readonly LinkedList<RequestTicket> _low = new();
     private readonly Dictionary<string, LinkedListNode<RequestTicket>> _byId = new(StringComparer.Ordinal);
-    private readonly Dictionary<(bool Low, string Hint), LinkedList<RequestTicket>> _byHint = new();
+    private readonly Dictionary<string, LinkedList<RequestTicket>> _normalByHint = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LinkedList<RequestTicket>> _lowByHint = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<(string Hint, LinkedListNode<RequestTicket> Node)>> _hintNodes = new(StringComparer.Ordinal);
 
     /// <summary>Requests waiting.</summary>
@@ -39,9 +40,10 @@ public sealed class RequestQueue
         var nodes = new List<(string Hint, LinkedListNode<RequestTicket> Node)>();
         foreach (var hint in RequestHints.Of(ticket))
         {
-            if (!_byHint.TryGetValue((low, hint), out var holders))
+            var byHint = low ? _lowByHint : _normalByHint;
+            if (!byHint.TryGetValue(hint, out var holders))
             {
-                _byHint[(low, hint)] = holders = new LinkedList<RequestTicket>();
+                byHint[hint] = holders = new LinkedList<RequestTicket>();
             }
 
             nodes.Add((hint, InsertInOrder(holders, ticket)));
@@ -55,7 +57,12 @@ public sealed class RequestQueue
 
     /// <summary>The oldest request of the head's priority class that has <paramref name="hint"/> among its hints.</summary>
     public RequestTicket? OldestInHeadClassWith(string hint) =>
-        _byHint.TryGetValue((_normal.Count == 0, hint), out var list) ? list.First?.Value : null;
+        HeadClassByHint.TryGetValue(hint, out var list) ? list.First?.Value : null;
+
+    /// <summary>The distinct hints of the head's priority class.</summary>
+    public IReadOnlyCollection<string> HeadClassHints => HeadClassByHint.Keys;
+
+    private Dictionary<string, LinkedList<RequestTicket>> HeadClassByHint => _normal.Count > 0 ? _normalByHint : _lowByHint;
 
     /// <summary>True when <paramref name="first"/> starts before <paramref name="second"/> (both waiting, same class).</summary>
     public bool StartsBefore(RequestTicket first, RequestTicket second)
@@ -111,7 +118,7 @@ public sealed class RequestQueue
                 list.Remove(hintNode);
                 if (list.Count == 0)
                 {
-                    _byHint.Remove((low, hint));
+                    (low ? _lowByHint : _normalByHint).Remove(hint);
                 }
             }
         }

@@ -30,7 +30,7 @@ public sealed class RouterOptions
     /// <summary>Requests an app may have waiting; more are refused with <c>queue_full</c>.</summary>
     public int MaxQueueLength { get; set; } = 10_000;
 
-    /// <summary>How deep into the queue a free runner looks for a request whose hint it holds.</summary>
+    /// <summary>How deep into the queue a policy that holds a request back (cost-aware, Ray Serve) looks for one to place instead. Requests a free runner holds the hint for are found through an index, at any depth.</summary>
     public int ScanDepth { get; set; } = 256;
 
     /// <summary>A runner not heard from for this long is dropped and its requests retried (keep it above a few heartbeats).</summary>
