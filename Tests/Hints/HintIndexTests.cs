@@ -22,6 +22,24 @@ public sealed class HintIndexTests
     }
 
     [Fact]
+    public void Events_lost_in_between_do_not_stop_a_newer_one_from_applying()
+    {
+        var index = new HintIndex();
+        var first = Event("r", hints: ["a"]);
+        var lost = Event("r", hints: ["a", "b"]);
+        var third = Event("r", hints: ["c"]);
+
+        Assert.True(index.Apply(first, T0));
+        Assert.True(lost.Sequence < third.Sequence);
+        Assert.True(index.Apply(third, T0));
+
+        Assert.Equal<string>(["c"], index.Find("r")!.Hints);
+        Assert.Empty(index.Holding("a"));
+        Assert.False(index.Apply(lost, T0));
+        Assert.Empty(index.Holding("b"));
+    }
+
+    [Fact]
     public void Dispatch_records_the_hint_the_runner_is_about_to_hold_and_the_load()
     {
         var index = new HintIndex();
