@@ -22,6 +22,17 @@ public sealed class SimulatorTests
     }
 
     [Fact]
+    public void Utilisation_sets_the_arrival_rate_of_a_built_in_workload()
+    {
+        var busy = Workloads.BuiltIn("zipf", seed: 5, requests: 4_000, runners: 4, models: 12, runnerMemory: 4L << 30, utilisation: 0.6);
+        var light = Workloads.BuiltIn("zipf", seed: 5, requests: 4_000, runners: 4, models: 12, runnerMemory: 4L << 30, utilisation: 0.15);
+
+        // Same draws, a quarter of the rate: every arrival comes four times later.
+        Assert.Equal(4.0, light.Requests[^1].ArrivalMs / busy.Requests[^1].ArrivalMs, precision: 6);
+        Assert.Equal(busy.Requests.Select(r => r.Model), light.Requests.Select(r => r.Model));
+    }
+
+    [Fact]
     public void Every_request_completes_and_loads_plus_hits_add_up()
     {
         var workload = Workloads.BuiltIn("zipf", seed: 5, requests: 2_000, runners: 4, models: 12, runnerMemory: 4L << 30);

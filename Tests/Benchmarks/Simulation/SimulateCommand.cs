@@ -25,13 +25,18 @@ internal static class SimulateCommand
         var policies = new Option<string>("--policies") { Description = "Comma-separated policy names.", DefaultValueFactory = _ => string.Join(",", PlacementPolicies.Names) };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of tables." };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
+        var utilisation = new Option<double>("--utilisation")
+        {
+            Description = "Arrival rate of a built-in workload, as a share of the runners' capacity for inference alone (loads come on top).",
+            DefaultValueFactory = _ => 0.6,
+        };
         var plot = new Option<FileInfo?>("--plot")
         {
             Description = "Write a PNG of each workload's latency CDFs and hit rates (with several workloads, the workload's name is added to the file name).",
         };
         var command = new Command("simulate", "Compare placement policies in a discrete-event simulation driving the router's real dispatcher.")
         {
-            workload, trace, models, runners, memory, loadFixed, loadGbps, requests, modelCount, policies, json, seed, plot,
+            workload, trace, models, runners, memory, loadFixed, loadGbps, requests, modelCount, policies, json, seed, utilisation, plot,
         };
         command.SetAction(parse =>
         {
@@ -42,6 +47,12 @@ internal static class SimulateCommand
                 return 1;
             }
 
+            if (parse.GetValue(utilisation) is <= 0 or > 10)
+            {
+                Console.Error.WriteLine("error: --utilisation must be above 0 and at most 10.");
+                return 1;
+            }
+
             List<Workload> workloads;
             try
             {
@@ -49,7 +60,7 @@ internal static class SimulateCommand
                     ? [Workloads.FromTrace(traceFile.FullName, (parse.GetValue(models) ?? throw new FormatException("--trace needs --models.")).FullName,
                         parse.GetValue(runners), parse.GetValue(memory), parse.GetValue(loadFixed), parse.GetValue(loadGbps))]
                     : [.. (parse.GetValue(workload) == "all" ? Workloads.Names : [parse.GetValue(workload)!])
-                        .Select(name => Workloads.Names.Contains(name) ? Workloads.BuiltIn(name, parse.GetValue(seed), parse.GetValue(requests), parse.GetValue(runners), parse.GetValue(modelCount), parse.GetValue(memory))
+                        .Select(name => Workloads.Names.Contains(name) ? Workloads.BuiltIn(name, parse.GetValue(seed), parse.GetValue(requests), parse.GetValue(runners), parse.GetValue(modelCount), parse.GetValue(memory), parse.GetValue(utilisation))
                             : throw new FormatException($"Unknown workload '{name}'; known: {string.Join(", ", Workloads.Names)}."))];
             }
             catch (Exception ex) when (ex is FormatException or IOException)

@@ -27,10 +27,11 @@ public static class Workloads
 
     /// <summary>
     /// 8 runners with 8 GiB each; 40 models of 0.5 to 2 GiB; loads cost 200 ms plus 2 GB/s; inference 50 to 150 ms;
-    /// Poisson arrivals at 60% utilisation of inference alone; 20,000 requests. The named variants change popularity
-    /// (Zipf 1.0, drifting, uniform), arrivals (bursts) or the share of hinted requests.
+    /// Poisson arrivals at <paramref name="utilisation"/> (default 60%) of the runners' capacity for inference alone
+    /// (loads come on top); 20,000 requests. The named variants change popularity (Zipf 1.0, drifting, uniform),
+    /// arrivals (bursts) or the share of hinted requests.
     /// </summary>
-    public static Workload BuiltIn(string name, int seed, int requests = 20_000, int runners = 8, int models = 40, long runnerMemory = 8L << 30)
+    public static Workload BuiltIn(string name, int seed, int requests = 20_000, int runners = 8, int models = 40, long runnerMemory = 8L << 30, double utilisation = 0.6)
     {
         var random = new Random(seed);
         var sizes = Enumerable.Range(0, models).ToDictionary(i => $"org/model-{i:D3}", _ => (long)((0.5 + random.NextDouble() * 1.5) * (1L << 30)));
@@ -38,7 +39,7 @@ public static class Workloads
         var exponent = name == "uniform" ? 0.0 : 1.0;
         var weights = ids.Select((_, rank) => 1.0 / Math.Pow(rank + 1, exponent)).ToArray();
         var meanServiceMs = 100.0;
-        var rate = 0.6 * runners / meanServiceMs;
+        var rate = utilisation * runners / meanServiceMs;
         var list = new List<SimRequest>(requests);
         var time = 0.0;
         for (var i = 0; i < requests; i++)
