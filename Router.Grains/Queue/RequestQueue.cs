@@ -13,6 +13,8 @@ public sealed class RequestQueue
     private readonly LinkedList<RequestTicket> _normal = new();
     private readonly LinkedList<RequestTicket> _low = new();
     private readonly Dictionary<string, LinkedListNode<RequestTicket>> _byId = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _added = new(StringComparer.Ordinal);
+    private long _additions;
     private readonly Dictionary<string, LinkedList<RequestTicket>> _normalByHint = new(StringComparer.Ordinal);
     private readonly Dictionary<string, LinkedList<RequestTicket>> _lowByHint = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<(string Hint, LinkedListNode<RequestTicket> Node)>> _hintNodes = new(StringComparer.Ordinal);
@@ -37,6 +39,7 @@ public sealed class RequestQueue
     {
         var low = ticket.Options.Priority == RequestPriority.Low;
         _byId.Add(ticket.RequestId, InsertInOrder(low ? _low : _normal, ticket));
+        _added[ticket.RequestId] = ++_additions;
         var nodes = new List<(string Hint, LinkedListNode<RequestTicket> Node)>();
         foreach (var hint in RequestHints.Of(ticket))
         {
@@ -65,29 +68,11 @@ public sealed class RequestQueue
     private Dictionary<string, LinkedList<RequestTicket>> HeadClassByHint => _normal.Count > 0 ? _normalByHint : _lowByHint;
 
     /// <summary>True when <paramref name="first"/> starts before <paramref name="second"/> (both waiting, same class).</summary>
-    public bool StartsBefore(RequestTicket first, RequestTicket second)
-    {
-        if (first.AcceptedAt != second.AcceptedAt)
-        {
-            return first.AcceptedAt < second.AcceptedAt;
-        }
-
-        // Equal acceptance times keep their insertion order: walk from the first towards the tail.
-        for (var at = _byId[first.RequestId].Next; at is not null; at = at.Next)
-        {
-            if (at.Value.AcceptedAt != first.AcceptedAt)
-            {
-                return false;
-            }
-
-            if (ReferenceEquals(at, _byId[second.RequestId]))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    /// <remarks>Equal acceptance times keep their insertion order, in the lists and here.</remarks>
+    public bool StartsBefore(RequestTicket first, RequestTicket second) =>
+        first.AcceptedAt != second.AcceptedAt
+            ? first.AcceptedAt < second.AcceptedAt
+            : _added[first.RequestId] < _added[second.RequestId];
 
     private static LinkedListNode<RequestTicket> InsertInOrder(LinkedList<RequestTicket> list, RequestTicket ticket)
     {
@@ -110,6 +95,7 @@ public sealed class RequestQueue
 
         var low = node.List == _low;
         node.List!.Remove(node);
+        _added.Remove(requestId);
         if (_hintNodes.Remove(requestId, out var hinted))
         {
             foreach (var (hint, hintNode) in hinted)

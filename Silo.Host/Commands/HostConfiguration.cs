@@ -9,7 +9,7 @@ internal static class HostConfiguration
     public static void Apply(IConfigurationBuilder configuration, IReadOnlyDictionary<string, string?> overrides)
     {
         configuration.SetBasePath(AppContext.BaseDirectory)
-            .AddJsonFile("appsettings.json", optional: true, reloadOnChange: true)
+            .AddJsonFile("appsettings.json", optional: true)
             .AddEnvironmentVariables()
             .AddInMemoryCollection(overrides.Where(o => o.Value is not null));
     }

@@ -6,18 +6,17 @@ using Microsoft.Extensions.Options;
 namespace FalHints.Host.Gateway;
 
 /// <summary>
-/// The API keys the gateway accepts: those in configuration (<see cref="GatewayOptions.ApiKeys"/>, followed as the
-/// configuration reloads) and those in <see cref="GatewayOptions.ApiKeysFile"/>, one per line, re-read within a second
-/// of the file changing. Removing a key from either revokes it without a restart. A keys file that is configured
-/// but missing or unreadable admits nobody (fail closed) until it is readable again.
+/// The API keys the gateway accepts: those in configuration (<see cref="GatewayOptions.ApiKeys"/>, read at start) and
+/// those in <see cref="GatewayOptions.ApiKeysFile"/>, one per line, re-read every second, so a key removed from the
+/// file is revoked without a restart. A keys file that is configured but missing or unreadable admits none of its
+/// keys (fail closed) until it is readable again.
 /// </summary>
 public sealed partial class ApiKeyStore(IOptionsMonitor<GatewayOptions> options, TimeProvider time, ILogger<ApiKeyStore> logger)
 {
     private static readonly TimeSpan RecheckInterval = TimeSpan.FromSeconds(1);
     private readonly Lock _gate = new();
     private string? _path;
-    private DateTime _lastWrite;
-    private long _length = -1;
+    private string? _text;
     private DateTimeOffset _checkedAt = DateTimeOffset.MinValue;
     private byte[][] _fileKeys = [];
 
@@ -52,28 +51,27 @@ public sealed partial class ApiKeyStore(IOptionsMonitor<GatewayOptions> options,
                 return _fileKeys;
             }
 
+            // The file is read again (it is small) rather than trusting its timestamps: a mounted secret is a symbolic
+            // link that is swapped on update, and the link's own time and length do not change.
             _checkedAt = now;
             try
             {
-                var info = new FileInfo(path);
-                if (path == _path && info.Exists && info.LastWriteTimeUtc == _lastWrite && info.Length == _length)
+                var text = File.ReadAllText(path);
+                if (path != _path || !string.Equals(text, _text, StringComparison.Ordinal))
                 {
-                    return _fileKeys;
+                    var keys = Parse(text);
+                    (_path, _text, _fileKeys) = (path, text, [.. keys.Select(Encoding.UTF8.GetBytes)]);
+                    LogKeysLoaded(logger, keys.Count, path);
                 }
-
-                var keys = Parse(File.ReadAllText(path));
-                _fileKeys = [.. keys.Select(Encoding.UTF8.GetBytes)];
-                (_path, _lastWrite, _length) = (path, info.LastWriteTimeUtc, info.Length);
-                LogKeysLoaded(logger, keys.Count, path);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                if (_fileKeys.Length > 0 || _path != path)
+                if (_text is not null || _path != path)
                 {
                     LogKeysUnreadable(logger, path, ex.Message);
                 }
 
-                (_path, _fileKeys, _length) = (path, [], -1);
+                (_path, _text, _fileKeys) = (path, null, []);
             }
 
             return _fileKeys;

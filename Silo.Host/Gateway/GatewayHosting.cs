@@ -62,11 +62,15 @@ public static class GatewayHosting
         return app;
     }
 
+    /// <summary>The dashboard and the runners view (page and API): what an operator opens in a browser.</summary>
+    internal static bool IsOperatorPage(PathString path) =>
+        path.StartsWithSegments("/dashboard") || path.StartsWithSegments("/runners") || path.StartsWithSegments("/api/runners");
+
     /// <summary>
-    /// The key in <c>Authorization: Key &lt;key&gt;</c> (fal's scheme), or the password of <c>Authorization: Basic</c>
-    /// (so a browser can open the dashboard and the runners view); null for anything else.
+    /// The key in <c>Authorization: Key &lt;key&gt;</c> (fal's scheme), or, when <paramref name="allowBasic"/>, the password
+    /// of <c>Authorization: Basic</c> (so a browser can open the dashboard and the runners view); null for anything else.
     /// </summary>
-    internal static string? PresentedKey(string? header)
+    internal static string? PresentedKey(string? header, bool allowBasic)
     {
         if (header is null)
         {
@@ -78,7 +82,7 @@ public static class GatewayHosting
             return header[4..].Trim();
         }
 
-        if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        if (!allowBasic || !header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
             return null;
         }
@@ -95,25 +99,37 @@ public static class GatewayHosting
         }
     }
 
-    /// <summary>When keys are configured, every route but <c>/health</c> needs <c>Authorization: Key &lt;key&gt;</c> (or Basic with the key as password).</summary>
+    /// <summary>When keys are configured, every route but <c>/health</c> needs <c>Authorization: Key &lt;key&gt;</c> (the operator pages also take Basic with the key as password).</summary>
     private static async Task RequireApiKey(HttpContext http, RequestDelegate next)
     {
-        var keys = http.RequestServices.GetRequiredService<ApiKeyStore>();
-        if (!keys.Required || http.Request.Path == "/health")
+        if (http.Request.Path == "/health")
         {
             await next(http);
             return;
         }
 
-        var presented = PresentedKey(http.Request.Headers.Authorization.FirstOrDefault());
+        var keys = http.RequestServices.GetRequiredService<ApiKeyStore>();
+        if (!keys.Required)
+        {
+            await next(http);
+            return;
+        }
+
+        // Basic credentials (which browsers resend on their own) are taken for the read-only pages only, so a page on
+        // another site cannot make a signed-in browser submit requests.
+        var pages = IsOperatorPage(http.Request.Path);
+        var presented = PresentedKey(http.Request.Headers.Authorization.FirstOrDefault(), allowBasic: pages);
         if (presented is not null && keys.IsValid(presented))
         {
             await next(http);
             return;
         }
 
-        // Browsers prompt for Basic credentials on this header: any user name, the key as the password.
-        http.Response.Headers.WWWAuthenticate = "Basic realm=\"FalHints\", charset=\"UTF-8\"";
+        if (pages)
+        {
+            // Browsers prompt for Basic credentials on this header: any user name, the key as the password.
+            http.Response.Headers.WWWAuthenticate = "Basic realm=\"FalHints\", charset=\"UTF-8\"";
+        }
 
         var detail = presented is null ? "This gateway needs an API key: send 'Authorization: Key <key>'." : "The API key is not valid.";
         await FalQueueApi.Error(StatusCodes.Status401Unauthorized, "unauthorized", detail).ExecuteAsync(http);

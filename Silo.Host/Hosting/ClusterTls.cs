@@ -9,8 +9,9 @@ namespace FalHints.Host.Hosting;
 /// <summary>
 /// Optional mutual TLS on the cluster's connections, silo to silo and client to silo (section <c>FalHints:Tls</c>).
 /// Every party presents the certificate in <see cref="CertificatePath"/> (PKCS#12 with its private key) and requires
-/// one from its peer; a peer's certificate is accepted when it chains to a trusted root, or when its SHA-256 (or
-/// SHA-1) thumbprint is in <see cref="TrustedThumbprints"/> (for a cluster's own self-signed certificate).
+/// one from its peer. With <see cref="TrustedThumbprints"/> set, a peer is accepted only when its certificate's SHA-256
+/// (or SHA-1) thumbprint is listed; without, when its certificate chains to a root the machine trusts (use a private
+/// certificate authority for the cluster then: any certificate that chains to a trusted root gets in).
 /// </summary>
 public sealed class ClusterTls
 {
@@ -23,7 +24,7 @@ public sealed class ClusterTls
     /// <summary>The certificate file's password, if it has one.</summary>
     public string? CertificatePassword { get; set; }
 
-    /// <summary>Thumbprints (hex, colons and case ignored) of peer certificates to accept even when no trusted root signs them.</summary>
+    /// <summary>Thumbprints (hex, colons and case ignored) of the peer certificates to accept, and no others.</summary>
     public IList<string> TrustedThumbprints { get; } = [];
 
     /// <summary>Whether TLS is configured.</summary>
@@ -59,7 +60,7 @@ public sealed class ClusterTls
         return certificate;
     }
 
-    /// <summary>Requires a certificate from every peer and accepts trusted or pinned ones.</summary>
+    /// <summary>Requires a certificate from every peer and accepts pinned ones (or, with no pins, trusted ones).</summary>
     public void Configure(TlsOptions options)
     {
         var pinned = TrustedThumbprints.Select(Normalize).ToHashSet(StringComparer.Ordinal);
@@ -67,11 +68,14 @@ public sealed class ClusterTls
         options.RemoteCertificateValidation = (certificate, _, errors) => IsAccepted(certificate, errors, pinned);
     }
 
-    /// <summary>A peer certificate is accepted when it validates, or when its thumbprint is pinned.</summary>
+    /// <summary>
+    /// With pins, a peer certificate is accepted only when its thumbprint is pinned (whatever signs it); without, only
+    /// when it validates against the machine's trusted roots.
+    /// </summary>
     public static bool IsAccepted(X509Certificate2? certificate, SslPolicyErrors errors, IReadOnlySet<string> pinned) =>
-        certificate is not null && (errors == SslPolicyErrors.None
-            || pinned.Contains(Normalize(certificate.GetCertHashString(HashAlgorithmName.SHA256)))
-            || pinned.Contains(Normalize(certificate.Thumbprint)));
+        certificate is not null && (pinned.Count > 0
+            ? pinned.Contains(Normalize(certificate.GetCertHashString(HashAlgorithmName.SHA256))) || pinned.Contains(Normalize(certificate.Thumbprint))
+            : errors == SslPolicyErrors.None);
 
     /// <summary>A thumbprint as upper-case hex without separators.</summary>
     public static string Normalize(string thumbprint) =>

@@ -59,16 +59,20 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
-    public void A_peer_certificate_is_accepted_when_it_validates_or_its_thumbprint_is_pinned()
+    public void With_pins_only_a_pinned_certificate_is_accepted_and_without_the_machine_trust_decides()
     {
         using var certificate = X509CertificateLoader.LoadPkcs12FromFile(MakeCertificate("pinned").Path, Password);
         var sha256 = certificate.GetCertHashString(HashAlgorithmName.SHA256);
         var spaced = string.Join(':', sha256.Chunk(2).Select(c => new string(c))).ToLowerInvariant();
 
+        // Without pins: the machine's trust decides.
         Assert.True(ClusterTls.IsAccepted(certificate, SslPolicyErrors.None, new HashSet<string>()));
         Assert.False(ClusterTls.IsAccepted(certificate, SslPolicyErrors.RemoteCertificateChainErrors, new HashSet<string>()));
+
+        // With pins: only a pinned certificate gets in, even one that chains to a trusted root does not otherwise.
         Assert.True(ClusterTls.IsAccepted(certificate, SslPolicyErrors.RemoteCertificateChainErrors, new HashSet<string> { ClusterTls.Normalize(spaced) }));
         Assert.True(ClusterTls.IsAccepted(certificate, SslPolicyErrors.RemoteCertificateChainErrors, new HashSet<string> { certificate.Thumbprint }));
+        Assert.False(ClusterTls.IsAccepted(certificate, SslPolicyErrors.None, new HashSet<string> { new('A', 64) }));
         Assert.False(ClusterTls.IsAccepted(null, SslPolicyErrors.None, new HashSet<string>()));
     }
 

@@ -11,7 +11,7 @@ public sealed class ApiKeyRevocationTests : IDisposable
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
     private readonly TinyModelStore _models = new();
-    private readonly string _keysFile = Path.Combine(Path.GetTempPath(), $"falhints-keys-{Guid.NewGuid():N}.txt");
+    private readonly TempDirectory _secrets = new();
 
     [Fact]
     public void A_keys_file_holds_one_key_per_line_with_comments_and_blank_lines_ignored()
@@ -22,7 +22,9 @@ public sealed class ApiKeyRevocationTests : IDisposable
     [Fact]
     public async Task Keys_removed_from_the_keys_file_are_refused_without_a_restart_and_a_missing_file_admits_nobody()
     {
-        await File.WriteAllTextAsync(_keysFile, "# keys\nfile-key-a\nfile-key-b\n");
+        // Laid out like a mounted secret: the keys file is a symbolic link, swapped for one to a new file on update.
+        var keysFile = Path.Combine(_secrets.Path, "keys");
+        SwapSecret(keysFile, "v1", "# keys\nfile-key-a\nfile-key-b\n");
         var url = $"http://127.0.0.1:{HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture)}";
         await using var host = FalHintsWebHost.Build(new Dictionary<string, string?>
         {
@@ -32,7 +34,7 @@ public sealed class ApiKeyRevocationTests : IDisposable
             ["FalHints:Silo:GatewayPort"] = HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture),
             ["FalHints:Gateway:Url"] = url,
             ["FalHints:Gateway:ApiKeys:0"] = "config-key",
-            ["FalHints:Gateway:ApiKeysFile"] = _keysFile,
+            ["FalHints:Gateway:ApiKeysFile"] = keysFile,
             ["FalHints:Runners:CpuRunners"] = "1",
             ["Logging:LogLevel:Default"] = "Warning",
         }, CancellationToken.None);
@@ -55,15 +57,14 @@ public sealed class ApiKeyRevocationTests : IDisposable
         Assert.Equal(HttpStatusCode.Unauthorized, await ModelsWith(null));
         Assert.Equal(HttpStatusCode.Unauthorized, await ModelsWith("file-key-c"));
 
-        // Revoke a and add c by rewriting the file.
-        await File.WriteAllTextAsync(_keysFile, "file-key-b\nfile-key-c\n");
-        File.SetLastWriteTimeUtc(_keysFile, DateTime.UtcNow.AddSeconds(5));
+        // Revoke a and add c by swapping the secret.
+        SwapSecret(keysFile, "v2", "file-key-b\nfile-key-c\n");
         await Eventually.ValueAsync(() => ModelsWith("file-key-a"), s => s == HttpStatusCode.Unauthorized, Patience, "file-key-a revoked");
         Assert.Equal(HttpStatusCode.OK, await ModelsWith("file-key-c"));
         Assert.Equal(HttpStatusCode.OK, await ModelsWith("file-key-b"));
 
         // A keys file that disappears admits none of its keys (fail closed); configured keys still work.
-        File.Delete(_keysFile);
+        File.Delete(keysFile);
         await Eventually.ValueAsync(() => ModelsWith("file-key-b"), s => s == HttpStatusCode.Unauthorized, Patience, "the file's keys refused once it is gone");
         Assert.Equal(HttpStatusCode.OK, await ModelsWith("config-key"));
         Assert.Equal(HttpStatusCode.Unauthorized, await ModelsWith(null));
@@ -74,6 +75,17 @@ public sealed class ApiKeyRevocationTests : IDisposable
     public void Dispose()
     {
         _models.Dispose();
-        File.Delete(_keysFile);
+        _secrets.Dispose();
+    }
+
+    /// <summary>Writes <paramref name="text"/> into a new version folder and points the link at it, atomically.</summary>
+    private static void SwapSecret(string link, string version, string text)
+    {
+        var folder = Path.Combine(Path.GetDirectoryName(link)!, version);
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "keys.txt"), text);
+        var staging = link + ".new";
+        File.CreateSymbolicLink(staging, Path.Combine(version, "keys.txt"));
+        File.Move(staging, link, overwrite: true);
     }
 }

@@ -103,6 +103,10 @@ public sealed class GatewayHttpTests(GatewayHost gateway) : IClassFixture<Gatewa
             Assert.Equal(HttpStatusCode.OK, (await second.GetAsync(page)).StatusCode);
             Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync(page)).StatusCode);
         }
+
+        // Basic credentials, which a browser resends on its own, do not reach the queue API.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await browser.GetAsync("/models")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await browser.PostAsync(App, Body("{}"))).StatusCode);
     }
 
     [Theory]
