@@ -16,7 +16,14 @@ namespace FalHints.Benchmarks;
 /// <summary>One policy's figures from a real run.</summary>
 public sealed record EndToEndResult(
     string Policy, int Requests, int Completed, int Failed, double HitRate, long Loads, long Evictions,
-    double P50Ms, double P95Ms, double P99Ms, double MeanMs, double ThroughputRps, double[] LatenciesMs);
+    double P50Ms, double P95Ms, double P99Ms, double MeanMs, double ThroughputRps, double[] LatenciesMs)
+{
+    /// <summary>Each request in sequence order: what it asked for, where it ran, and what it cost.</summary>
+    public IReadOnlyList<EndToEndRequest> Log { get; init; } = [];
+}
+
+/// <summary>One request of an end-to-end run: when it was sent (ms after the policy's start), its model, runner, hit, latency.</summary>
+public sealed record EndToEndRequest(int Index, double SentMs, string Model, string? RunnerId, bool HintHit, double LatencyMs, string? Error);
 
 /// <summary>
 /// <c>falhints-bench e2e</c>: a real node in this process (silo, router, runner grains with real TorchSharp pipelines
@@ -43,11 +50,13 @@ public static class EndToEnd
         var policies = new Option<string>("--policies") { Description = "Comma-separated policy names, run in this order.", DefaultValueFactory = _ => "HintAffinity,HintAffinityCostAware,RoundRobin" };
         var store = new Option<DirectoryInfo?>("--store") { Description = "Model store to fill and reuse (default: a temporary folder, deleted afterwards)." };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
+        var warmup = new Option<int>("--warmup") { Description = "Requests of a throwaway run on a fresh node before the measured ones (0: none).", DefaultValueFactory = _ => 40 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var plot = new Option<FileInfo?>("--plot") { Description = "Write a PNG of the latency CDFs and hit rates." };
+        var requestLog = new Option<FileInfo?>("--request-log") { Description = "Write every request (policy, index, sent_ms, model, runner, hint_hit, latency_ms, error) as CSV." };
         var command = new Command("e2e", "End to end on a real node: TorchSharp pipelines loaded from the model store, each policy in turn on the same requests.")
         {
-            runners, device, models, modelSize, perRunner, requests, concurrency, zipf, policies, store, seed, json, plot,
+            runners, device, models, modelSize, perRunner, requests, concurrency, zipf, policies, store, seed, warmup, json, plot, requestLog,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -60,7 +69,7 @@ public static class EndToEnd
 
             var settings = new Settings(parse.GetValue(runners), parse.GetValue(device)!, parse.GetValue(models), parse.GetValue(modelSize)!,
                 parse.GetValue(perRunner), parse.GetValue(requests), parse.GetValue(concurrency) ?? Math.Max(1, parse.GetValue(runners) / 2), parse.GetValue(zipf),
-                parse.GetValue(seed));
+                parse.GetValue(seed), parse.GetValue(warmup));
             if (settings.Validate() is { } problem)
             {
                 await Console.Error.WriteLineAsync($"error: {problem}");
@@ -95,6 +104,14 @@ public static class EndToEnd
                     await Console.Error.WriteLineAsync($"wrote {plotFile.FullName}");
                 }
 
+                if (parse.GetValue(requestLog) is { } csv)
+                {
+                    await File.WriteAllLinesAsync(csv.FullName, ["policy,index,sent_ms,model,runner,hint_hit,latency_ms,error",
+                        .. results.SelectMany(r => r.Log.Select(q => string.Create(CultureInfo.InvariantCulture,
+                            $"{r.Policy},{q.Index},{q.SentMs:0.0},{q.Model},{q.RunnerId},{(q.HintHit ? 1 : 0)},{q.LatencyMs:0.0},{q.Error}")))], cancellationToken);
+                    await Console.Error.WriteLineAsync($"wrote {csv.FullName}");
+                }
+
                 return results.Any(r => r.Failed > 0) ? 2 : 0;
             }
             finally
@@ -124,6 +141,13 @@ public static class EndToEnd
         var sequence = Sequence(specs, settings);
         await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
             $"{settings.Runners} runners on {settings.Device}, budget {ByteSize.Format(budget)} each; {specs.Length} models of {ByteSize.Format(minBytes)} to {ByteSize.Format(maxBytes)}; {settings.Requests} requests per policy, {settings.Concurrency} in flight, Zipf {settings.Zipf}"));
+        // A throwaway run first, so that the first policy measured does not pay for the process warming up (code
+        // compiled on first use, LibTorch's first allocations, the model files' first reads).
+        if (settings.Warmup > 0)
+        {
+            await RunPolicyAsync(policies[0], root, budget, sequence[..Math.Min(settings.Warmup, sequence.Length)], settings, cancellationToken, "warm-up");
+        }
+
         var results = new List<EndToEndResult>();
         foreach (var policy in policies)
         {
@@ -135,7 +159,7 @@ public static class EndToEnd
     }
 
     /// <summary>What an end-to-end run uses: runners, device, models, load and popularity.</summary>
-    public sealed record Settings(int Runners, string Device, int Models, string ModelSize, double ModelsPerRunner, int Requests, int Concurrency, double Zipf, int Seed)
+    public sealed record Settings(int Runners, string Device, int Models, string ModelSize, double ModelsPerRunner, int Requests, int Concurrency, double Zipf, int Seed, int Warmup = 0)
     {
         public string? Validate() =>
             Runners is < 1 or > 64 ? "--runners must be between 1 and 64."
@@ -143,6 +167,7 @@ public static class EndToEnd
             : Models < 1 ? "--models must be at least 1."
             : ModelsPerRunner <= 0 ? "--models-per-runner must be positive."
             : Requests < 1 || Concurrency < 1 ? "--requests and --concurrency must be at least 1."
+            : Warmup < 0 ? "--warmup must not be negative."
             : Zipf < 0 ? "--zipf must not be negative."
             : Device == "cuda" && !TorchSharp.torch.cuda.is_available() ? "--device cuda: CUDA is not available to TorchSharp here."
             : TrySizes(ModelSize);
@@ -186,7 +211,7 @@ public static class EndToEnd
         return [.. Enumerable.Range(0, settings.Requests).Select(_ => ranked[zipf.Next()])];
     }
 
-    private static async Task<EndToEndResult> RunPolicyAsync(string policy, string root, long budget, string[] sequence, Settings settings, CancellationToken cancellationToken)
+    private static async Task<EndToEndResult> RunPolicyAsync(string policy, string root, long budget, string[] sequence, Settings settings, CancellationToken cancellationToken, string? label = null)
     {
         var configuration = new Dictionary<string, string?>
         {
@@ -232,11 +257,12 @@ public static class EndToEnd
             }
 
             var latencies = new double[sequence.Length];
+            var log = new EndToEndRequest[sequence.Length];
             var hits = 0;
             var failed = 0;
             var done = 0;
             var next = -1;
-            using var line = new ProgressLine(policy, sequence.Length);
+            using var line = new ProgressLine(label ?? policy, sequence.Length);
             var clock = Stopwatch.StartNew();
             await Task.WhenAll(Enumerable.Range(0, settings.Concurrency).Select(async _ =>
             {
@@ -247,6 +273,7 @@ public static class EndToEnd
                     var started = Stopwatch.GetTimestamp();
                     var result = await client.SubmitAsync(AnyModel.AppId, input, sequence[i], cancellationToken);
                     latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    log[i] = new EndToEndRequest(i, clock.Elapsed.TotalMilliseconds - latencies[i], sequence[i], result.RunnerId, result.HintHit, latencies[i], result.Error?.Code);
                     if (result.Error is { } error)
                     {
                         Interlocked.Increment(ref failed);
@@ -277,7 +304,7 @@ public static class EndToEnd
             var sorted = latencies.Order().ToArray();
             return new EndToEndResult(policy, sequence.Length, sequence.Length - failed, failed, hits / (double)sequence.Length, loads, evictions,
                 Percentile(sorted, 0.50), Percentile(sorted, 0.95), Percentile(sorted, 0.99), sorted.Average(),
-                sequence.Length / clock.Elapsed.TotalSeconds, sorted);
+                sequence.Length / clock.Elapsed.TotalSeconds, sorted) { Log = log };
         }
         finally
         {
