@@ -57,8 +57,8 @@ internal static class BenchCommand
     private static async Task<int> RunAsync(FalHintsClient client, string[] models, int count, int concurrency, double exponent, bool hinted, int seed, CancellationToken cancellationToken)
     {
         var random = new Random(seed);
-        var weights = models.Select((_, rank) => 1.0 / Math.Pow(rank + 1, exponent)).ToArray();
-        var picks = Enumerable.Range(0, count).Select(_ => Pick(random, weights)).ToArray();
+        var zipf = new Zipf(models.Length, exponent, random);
+        var picks = Enumerable.Range(0, count).Select(_ => zipf.Next()).ToArray();
         var latencies = new double[count];
         var hits = 0;
         var failures = 0;
@@ -90,17 +90,4 @@ internal static class BenchCommand
         return failures == 0 ? 0 : 1;
     }
 
-    private static int Pick(Random random, double[] weights)
-    {
-        var target = random.NextDouble() * weights.Sum();
-        for (var i = 0; i < weights.Length; i++)
-        {
-            if ((target -= weights[i]) <= 0)
-            {
-                return i;
-            }
-        }
-
-        return weights.Length - 1;
-    }
 }

@@ -6,6 +6,7 @@ using FalHints.Benchmarks.Reporting;
 using FalHints.Client.Apps;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
+using FalHints.Host.Commands;
 using FalHints.Host.Hosting;
 using FalHints.Router.Placement;
 using FalHints.Runner.Models;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using FalHints.Client.Contracts;
+using FalHints.Host.Commands;
 using FalHints.Router.Placement;
 using FalHints.Router.Queue;
 
@@ -71,32 +72,3 @@ internal static class PlacementCost
     public const string Header = "| runners |     hints | decisions | decisions/s  | p50 (µs) | p99 (µs) | mean (µs)| index (MB)|\n|--------:|----------:|----------:|-------------:|---------:|---------:|---------:|----------:|";
 }
 
-/// <summary>Zipf-distributed ranks in [0, n) by inverse CDF over precomputed weights.</summary>
-internal sealed class Zipf
-{
-    private readonly double[] _cumulative;
-    private readonly Random _random;
-
-    public Zipf(int n, double exponent, Random random)
-    {
-        _random = random;
-        _cumulative = new double[n];
-        var sum = 0.0;
-        for (var k = 0; k < n; k++)
-        {
-            sum += 1.0 / Math.Pow(k + 1, exponent);
-            _cumulative[k] = sum;
-        }
-
-        for (var k = 0; k < n; k++)
-        {
-            _cumulative[k] /= sum;
-        }
-    }
-
-    public int Next()
-    {
-        var index = Array.BinarySearch(_cumulative, _random.NextDouble());
-        return Math.Min(index < 0 ? ~index : index, _cumulative.Length - 1);
-    }
-}

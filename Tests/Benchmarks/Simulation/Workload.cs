@@ -1,4 +1,5 @@
 using System.Globalization;
+using FalHints.Host.Commands;
 
 namespace FalHints.Benchmarks.Simulation;
 
@@ -37,7 +38,7 @@ public static class Workloads
         var sizes = Enumerable.Range(0, models).ToDictionary(i => $"org/model-{i:D3}", _ => (long)((0.5 + random.NextDouble() * 1.5) * (1L << 30)));
         var ids = sizes.Keys.ToArray();
         var exponent = name == "uniform" ? 0.0 : 1.0;
-        var weights = ids.Select((_, rank) => 1.0 / Math.Pow(rank + 1, exponent)).ToArray();
+        var zipf = new Zipf(ids.Length, exponent, random);
         var meanServiceMs = 100.0;
         var rate = utilisation * runners / meanServiceMs;
         var list = new List<SimRequest>(requests);
@@ -46,7 +47,7 @@ public static class Workloads
         {
             var currentRate = name == "bursty" ? (time % 6000 < 2000 ? rate * 2.5 : rate * 0.25) : rate;
             time += -Math.Log(1 - random.NextDouble()) / currentRate;
-            var rank = Pick(random, weights);
+            var rank = zipf.Next();
             if (name == "zipf-drift")
             {
                 // Popularity drifts: every 2,000 requests the ranking shifts by five models.
@@ -102,19 +103,5 @@ public static class Workloads
 
             yield return cells;
         }
-    }
-
-    private static int Pick(Random random, double[] weights)
-    {
-        var target = random.NextDouble() * weights.Sum();
-        for (var i = 0; i < weights.Length; i++)
-        {
-            if ((target -= weights[i]) <= 0)
-            {
-                return i;
-            }
-        }
-
-        return weights.Length - 1;
     }
 }
