@@ -64,7 +64,12 @@ internal sealed class ClusterConnection : IAsyncDisposable
             var where = ClusterSettings.From(configuration).UsesRedis
                 ? $"through Redis at {configuration["FalHints:Cluster:RedisConnection"]}"
                 : $"on localhost gateway port {configuration.GetValue("FalHints:Silo:GatewayPort", 30000)}";
-            await Console.Error.WriteLineAsync($"error: cannot reach a FalHints silo {where} (is 'serve' running?): {ex.GetBaseException().Message}");
+            // A TLS mismatch (one side with FalHints:Tls, the other without, or an unaccepted certificate) looks like a
+            // refused connection from here, so say so.
+            var tls = ClusterTls.From(configuration) is null
+                ? "; if the cluster uses TLS, set FalHints:Tls here too"
+                : "; TLS is on here (FalHints:Tls): the cluster must use it too and accept this certificate";
+            await Console.Error.WriteLineAsync($"error: cannot reach a FalHints silo {where} (is 'serve' running?{tls}): {ex.GetBaseException().Message}");
             return null;
         }
     }

@@ -65,6 +65,7 @@ public sealed class HostProcessTests : IClassFixture<TinyModelStore>
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("is 'serve' running?", result.Output, StringComparison.Ordinal);
+        Assert.Contains("if the cluster uses TLS, set FalHints:Tls here too", result.Output, StringComparison.Ordinal);
     }
 
     [Fact]
