@@ -214,23 +214,15 @@ public static class EndToEnd
 
     private static async Task<EndToEndResult> RunPolicyAsync(string policy, string root, long budget, string[] sequence, Settings settings, CancellationToken cancellationToken, string? label = null)
     {
-        var configuration = new Dictionary<string, string?>
-        {
-            ["FalHints:ModelStore:Root"] = root,
-            ["FalHints:ModelStore:FillOnStart"] = "false",
-            ["FalHints:Silo:Name"] = "e2e",
-            ["FalHints:Silo:SiloPort"] = LocalPorts.Free(),
-            ["FalHints:Silo:GatewayPort"] = LocalPorts.Free(),
-            ["FalHints:Gateway:Url"] = $"http://127.0.0.1:{LocalPorts.Free()}",
-            ["FalHints:Runners:PipelineBudgetBytes"] = budget.ToString(CultureInfo.InvariantCulture),
-            ["FalHints:Router:Policy"] = policy,
-            ["FalHints:Router:RandomSeed"] = settings.Seed.ToString(CultureInfo.InvariantCulture),
-            // The benchmark reports failed requests itself; a node stopping logs expected placement retries.
-            ["Logging:LogLevel:Default"] = "Error",
-            ["Logging:LogLevel:Orleans"] = "Error",
-            ["Logging:LogLevel:Polly"] = "None",
-            ["Logging:Console:LogToStandardErrorThreshold"] = "Trace",
-        };
+        var configuration = BenchNode.Settings("e2e", root);
+        configuration["FalHints:Runners:PipelineBudgetBytes"] = budget.ToString(CultureInfo.InvariantCulture);
+        configuration["FalHints:Router:Policy"] = policy;
+        configuration["FalHints:Router:RandomSeed"] = settings.Seed.ToString(CultureInfo.InvariantCulture);
+
+        // The benchmark reports failed requests itself; a node stopping logs expected placement retries.
+        configuration["Logging:LogLevel:Default"] = "Error";
+        configuration["Logging:LogLevel:Orleans"] = "Error";
+        configuration["Logging:LogLevel:Polly"] = "None";
         var devices = settings.Device == "cuda"
             ? Enumerable.Range(0, settings.Runners).Select(i => $"cuda:0.{i}").ToArray()
             : Enumerable.Range(0, settings.Runners).Select(i => $"cpu:{i}").ToArray();

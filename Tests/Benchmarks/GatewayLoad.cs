@@ -128,20 +128,10 @@ public static class GatewayLoad
     {
         var store = Directory.CreateTempSubdirectory("falhints-load-store-");
         DemoModels.Fill(new ModelStore(store.FullName), [.. Models.Select(m => new DemoModelSpec(m, 1L << 20))], cancellationToken: cancellationToken);
-        var url = $"http://127.0.0.1:{LocalPorts.Free()}";
-        var host = FalHintsWebHost.Build(new Dictionary<string, string?>
-        {
-            ["FalHints:ModelStore:Root"] = store.FullName,
-            ["FalHints:ModelStore:FillOnStart"] = "false",
-            ["FalHints:Silo:Name"] = "load",
-            ["FalHints:Silo:SiloPort"] = LocalPorts.Free(),
-            ["FalHints:Silo:GatewayPort"] = LocalPorts.Free(),
-            ["FalHints:Gateway:Url"] = url,
-            ["FalHints:Runners:CpuRunners"] = "2",
-            ["Logging:LogLevel:Default"] = "Warning",
-            ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
-            ["Logging:Console:LogToStandardErrorThreshold"] = "Trace",
-        }, cancellationToken, silo => silo.AddFalApp<KeyedCacheApp>().AddFalApp<NoOpApp>());
+        var url = $"http://127.0.0.1:{BenchNode.FreePort()}";
+        var settings = BenchNode.Settings("load", store.FullName, url);
+        settings["FalHints:Runners:CpuRunners"] = "2";
+        var host = FalHintsWebHost.Build(settings, cancellationToken, silo => silo.AddFalApp<KeyedCacheApp>().AddFalApp<NoOpApp>());
         await host.StartAsync(cancellationToken);
         try
         {

@@ -32,17 +32,9 @@ internal static class RouterOverhead
     public static async Task RunAsync(int count, int concurrency)
     {
         var store = Directory.CreateTempSubdirectory("falhints-bench-store-");
-        var host = FalHintsWebHost.Build(new Dictionary<string, string?>
-        {
-            ["FalHints:ModelStore:Root"] = store.FullName,
-            ["FalHints:ModelStore:FillOnStart"] = "false",
-            ["FalHints:Silo:Name"] = "bench",
-            ["FalHints:Silo:SiloPort"] = LocalPorts.Free(),
-            ["FalHints:Silo:GatewayPort"] = LocalPorts.Free(),
-            ["FalHints:Gateway:Url"] = $"http://127.0.0.1:{LocalPorts.Free()}",
-            ["FalHints:Runners:CpuRunners"] = "2",
-            ["Logging:LogLevel:Default"] = "Warning",
-        }, CancellationToken.None, silo => silo.AddFalApp<NoOpApp>());
+        var settings = BenchNode.Settings("bench", store.FullName);
+        settings["FalHints:Runners:CpuRunners"] = "2";
+        var host = FalHintsWebHost.Build(settings, CancellationToken.None, silo => silo.AddFalApp<NoOpApp>());
         await host.StartAsync();
         try
         {
