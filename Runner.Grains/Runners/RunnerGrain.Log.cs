@@ -24,7 +24,4 @@ public sealed partial class RunnerGrain
 
     [LoggerMessage(8, LogLevel.Warning, "App {AppId} kept its lease on pipeline {Key} after request {RequestId} on runner {RunnerId} ended; the runner released it (dispose pipeline leases when done)")]
     private static partial void LogLeaseLeaked(ILogger logger, string appId, string key, string requestId, string runnerId);
-
-    [LoggerMessage(7, LogLevel.Information, "Draining runner {RunnerId} could not announce it for app {AppId} ({Reason}); routers drop it when its silo leaves")]
-    private static partial void LogDrainPublishFailed(ILogger logger, string runnerId, string appId, string reason);
 }

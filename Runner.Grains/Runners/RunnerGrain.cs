@@ -383,16 +383,8 @@ public sealed partial class RunnerGrain(
         }
         catch (Exception ex)
         {
-            // The response carries the same hints; a lost event only delays other routers' view. A draining runner's
-            // announcement fails as a matter of course when the whole cluster stops (no silo is left for the stream).
-            if (hints.Kind == HintsEventKind.Draining)
-            {
-                LogDrainPublishFailed(logger, hints.RunnerId, hints.AppId, ex.GetBaseException().Message);
-            }
-            else
-            {
-                LogPublishFailed(logger, ex, hints.RunnerId, hints.AppId);
-            }
+            // The response carries the same hints; a lost event only delays other routers' view.
+            LogPublishFailed(logger, ex, hints.RunnerId, hints.AppId);
         }
     }
 
