@@ -82,6 +82,14 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
                 output.WriteLine($"failed: {failure.Count()} x {failure.Key}");
             }
 
+            // A request that never came back: say where it stands, so a rare loss can be traced.
+            foreach (var (id, handle) in load.Pending)
+            {
+                var status = await handle.GetStatusAsync().WaitAsync(TimeSpan.FromSeconds(10));
+                output.WriteLine($"pending {id}: {status.State} on {status.RunnerId ?? "no runner"}, attempt {status.Attempts}; "
+                    + string.Join(" | ", status.Logs.Select(l => $"{l.Timestamp:HH:mm:ss.fff} {l.Message}")));
+            }
+
             Assert.Equal(0, lost);
             Assert.DoesNotContain(failed, f => f.Done > terminatedAt);
             Assert.Contains(outcomes, o => o.Sent > restartedAt && o.RunnerId?.StartsWith("node-b/", StringComparison.Ordinal) == true);
@@ -136,6 +144,7 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
     {
         private static readonly string[] Models = ["tiny/alpha", "tiny/alpha", "tiny/alpha", "tiny/beta", "tiny/beta", "tiny/gamma", "tiny/delta"];
         private readonly ConcurrentQueue<Outcome> _outcomes = new();
+        private readonly ConcurrentDictionary<string, FalRequestHandle> _pending = new(StringComparer.Ordinal);
         private readonly CancellationTokenSource _stop = new();
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly Task[] _workers;
@@ -147,6 +156,9 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
         public sealed record Outcome(TimeSpan Sent, TimeSpan Done, string? RunnerId, bool HintHit, string? Error);
 
         public IReadOnlyList<Outcome> Outcomes => [.. _outcomes];
+
+        /// <summary>Accepted requests whose result has not come back.</summary>
+        public IReadOnlyList<(string Id, FalRequestHandle Handle)> Pending => [.. _pending.Select(p => (p.Key, p.Value))];
 
         public Task<int> WaitForCompletedAsync(int count, TimeSpan timeout) =>
             Eventually.ValueAsync(() => Task.FromResult(_outcomes.Count), n => n >= count, timeout, $"{count} requests completed");
@@ -180,9 +192,13 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
                 var input = JsonSerializer.Serialize(new AnyModelInput(model, $"prompt {random.Next(1000)}"), FalJson.Options);
                 var sent = _clock.Elapsed;
                 Interlocked.Increment(ref _outstanding);
+                string? accepted = null;
                 try
                 {
-                    var result = await client.SubmitAsync(AnyModel.AppId, input, model);
+                    // SubmitAsync's two steps, so an accepted request that never comes back can be named.
+                    var handle = await client.EnqueueAsync(AnyModel.AppId, input, model);
+                    _pending[accepted = handle.RequestId] = handle;
+                    var result = await handle.GetResultAsync();
                     _outcomes.Enqueue(new Outcome(sent, _clock.Elapsed, result.RunnerId, result.HintHit, result.Error?.Code));
                 }
                 catch (Exception ex)
@@ -191,6 +207,11 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
                 }
                 finally
                 {
+                    if (accepted is not null)
+                    {
+                        _pending.TryRemove(accepted, out _);
+                    }
+
                     Interlocked.Decrement(ref _outstanding);
                 }
             }
