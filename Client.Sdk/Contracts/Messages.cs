@@ -51,13 +51,15 @@ public sealed record SubmitOptions(
 /// <param name="Error">Why it failed, when it did.</param>
 /// <param name="RunnerId">The runner that served it, if one did.</param>
 /// <param name="HintHit">True when the request carried a hint that the serving runner held at dispatch.</param>
+/// <param name="Attempt">The attempt that produced it (1 for the first runner tried); 0 when no runner did.</param>
 [GenerateSerializer, Immutable, Alias("falhints.InferenceResult")]
 public sealed record InferenceResult(
     [property: Id(0)] string RequestId,
     [property: Id(1)] string? OutputJson,
     [property: Id(2)] RequestError? Error,
     [property: Id(3)] string? RunnerId,
-    [property: Id(4)] bool HintHit);
+    [property: Id(4)] bool HintHit,
+    [property: Id(5)] int Attempt = 0);
 
 /// <summary>A failure that names its cause.</summary>
 /// <param name="Code">A stable machine-readable code, see <see cref="ErrorCodes"/>.</param>

@@ -31,6 +31,7 @@ public static class RouterSiloBuilderExtensions
             .Validate(o => o.RunnerTimeout > TimeSpan.Zero, $"{Section}:RunnerTimeout must be positive.")
             .Validate(o => o.SweepInterval > TimeSpan.Zero, $"{Section}:SweepInterval must be positive.")
             .Validate(o => o.ResumeInterval > TimeSpan.Zero, $"{Section}:ResumeInterval must be positive.")
+            .Validate(o => o.InFlightCheckInterval > TimeSpan.Zero, $"{Section}:InFlightCheckInterval must be positive.")
             .Validate(o => o.ResultRetention > TimeSpan.Zero, $"{Section}:ResultRetention must be positive.")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);

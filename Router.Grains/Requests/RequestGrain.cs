@@ -229,6 +229,8 @@ public sealed partial class RequestGrain(
             RunnerId = result.RunnerId ?? State.RunnerId,
             HintHit = result.RunnerId is null ? State.HintHit : result.HintHit,
         };
+        // The result may arrive before the router's notice that this attempt started.
+        State.Attempts = Math.Max(State.Attempts, result.Attempt);
         State.CompletedAt = time.GetUtcNow();
         Log(result.Error is { } error ? $"failed: {error.Code}: {error.Message}" : "completed");
         await SaveAsync();

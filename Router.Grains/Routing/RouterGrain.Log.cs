@@ -23,6 +23,15 @@ public sealed partial class RouterGrain
     [LoggerMessage(7, LogLevel.Warning, "Runner {RunnerId} did not confirm its state")]
     private static partial void LogConfirmFailed(ILogger logger, Exception exception, string runnerId);
 
+    [LoggerMessage(8, LogLevel.Warning, "Could not ask runner {RunnerId} about request {RequestId}; asking again later")]
+    private static partial void LogCheckFailed(ILogger logger, Exception exception, string runnerId, string requestId);
+
+    [LoggerMessage(9, LogLevel.Warning, "Request {RequestId} completed on runner {RunnerId} without the router being told; its slot is free again")]
+    private static partial void LogCompletionUnreported(ILogger logger, string requestId, string runnerId);
+
+    [LoggerMessage(10, LogLevel.Warning, "Runner {RunnerId} no longer has request {RequestId}, which has not completed; retrying it")]
+    private static partial void LogRequestMissing(ILogger logger, string requestId, string runnerId);
+
     [LoggerMessage(6, LogLevel.Warning, "Prewarming {Hint} on runner {RunnerId} failed: {Reason}")]
     private static partial void LogPrewarmFailed(ILogger logger, Exception? exception, string runnerId, string hint, string reason);
 }

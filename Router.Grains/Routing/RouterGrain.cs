@@ -32,6 +32,10 @@ public sealed partial class RouterGrain(
     // Since when the router has known no runner (its activation, or the loss of its last runner).
     private DateTimeOffset _noRunnersSince;
 
+    // When the router last asked runners about the requests they run, and whether it is asking now.
+    private DateTimeOffset _checkedAt;
+    private bool _checking;
+
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -39,7 +43,7 @@ public sealed partial class RouterGrain(
         var settings = options.Value;
         var policy = PlacementPolicies.Create(settings.Policy, new SeededRandom(settings.RandomSeed ?? Random.Shared.Next()));
         _dispatcher = new Dispatcher(policy, settings.ToDispatcherOptions());
-        _noRunnersSince = time.GetUtcNow();
+        _noRunnersSince = _checkedAt = time.GetUtcNow();
         var stream = this.GetStreamProvider(HintStream.ProviderName).GetStream<HintsEvent>(StreamId.Create(HintStream.Namespace, _appId));
         await stream.SubscribeAsync((hints, _) =>
         {
@@ -238,7 +242,7 @@ public sealed partial class RouterGrain(
     /// </summary>
     private async Task VerifyAdoptedAsync(string requestId, string runnerId)
     {
-        string reason;
+        string happened;
         try
         {
             if (await GrainFactory.GetGrain<IRunnerGrain>(runnerId).IsRunningAsync(requestId))
@@ -246,16 +250,76 @@ public sealed partial class RouterGrain(
                 return;
             }
 
-            reason = "the runner does not have it";
+            happened = $"Runner {runnerId} no longer had the request";
         }
         catch (Exception ex)
         {
-            reason = ex.GetBaseException().Message;
+            happened = $"Runner {runnerId} was lost ({ex.GetBaseException().Message})";
         }
 
         if (_dispatcher.FindInFlight(requestId)?.RunnerId == runnerId && _dispatcher.Lose(requestId) is { } lost)
         {
-            var reported = ReportLostAsync([lost], runnerId, reason);
+            var reported = ReportLostAsync([lost], happened);
+            Pump();
+            await reported;
+        }
+    }
+
+    /// <summary>
+    /// Asks the runners of requests sent a while ago whether they still run them. A runner that does not either finished
+    /// the request but could not report it here (its slot is freed) or lost it (the request is retried): without this,
+    /// such a request would hold its runner's slot, and its caller would wait, forever.
+    /// </summary>
+    private async Task CheckInFlightAsync(List<InFlightRequest> due)
+    {
+        try
+        {
+            await Task.WhenAll(due.Select(CheckInFlightAsync));
+        }
+        finally
+        {
+            _checking = false;
+        }
+    }
+
+    private async Task CheckInFlightAsync(InFlightRequest running)
+    {
+        var requestId = running.Ticket.RequestId;
+        RequestStatus status;
+        try
+        {
+            if (await GrainFactory.GetGrain<IRunnerGrain>(running.RunnerId).IsRunningAsync(requestId))
+            {
+                return;
+            }
+
+            status = await Request(requestId).GetStatusAsync();
+        }
+        catch (Exception ex)
+        {
+            // A runner that cannot answer is the sweep's to judge (membership and heartbeats); ask again next time.
+            LogCheckFailed(logger, ex, running.RunnerId, requestId);
+            return;
+        }
+
+        if (!ReferenceEquals(_dispatcher.FindInFlight(requestId), running))
+        {
+            // It came back, or was retried, while the router asked.
+            return;
+        }
+
+        if (status.State == RequestState.Completed)
+        {
+            _dispatcher.Complete(requestId, running.RunnerId);
+            LogCompletionUnreported(logger, requestId, running.RunnerId);
+            Pump();
+            return;
+        }
+
+        LogRequestMissing(logger, requestId, running.RunnerId);
+        if (_dispatcher.Lose(requestId) is { } lost)
+        {
+            var reported = ReportLostAsync([lost], $"Runner {running.RunnerId} no longer had the request");
             Pump();
             await reported;
         }
@@ -266,12 +330,13 @@ public sealed partial class RouterGrain(
     {
         var lost = _dispatcher.RemoveRunner(runnerId);
         LogRunnerLost(logger, runnerId, _appId, reason, lost.Count);
-        var reported = ReportLostAsync(lost, runnerId, reason);
+        var reported = ReportLostAsync(lost, $"Runner {runnerId} was lost ({reason})");
         Pump();
         await reported;
     }
 
-    private async Task ReportLostAsync(IReadOnlyList<LostRequest> lost, string runnerId, string reason)
+    /// <summary>Tells lost requests' grains what <paramref name="happened"/> (a sentence without its full stop) and what follows.</summary>
+    private async Task ReportLostAsync(IReadOnlyList<LostRequest> lost, string happened)
     {
         foreach (var request in lost)
         {
@@ -280,13 +345,13 @@ public sealed partial class RouterGrain(
                 if (request.Requeued)
                 {
                     metrics.Retried(_appId);
-                    await Request(request.Ticket.RequestId).RequeuedAsync(runnerId, $"Runner {runnerId} was lost ({reason}); retrying (attempt {request.Attempts} of {options.Value.MaxAttempts} failed).");
+                    await Request(request.Ticket.RequestId).RequeuedAsync(request.RunnerId, $"{happened}; retrying (attempt {request.Attempts} of {options.Value.MaxAttempts} failed).");
                 }
                 else
                 {
                     var why = request.Ticket.Options.NoRetry ? "the caller opted out of retries" : $"all {request.Attempts} attempts failed";
                     await Request(request.Ticket.RequestId).CompleteAsync(Failed(request.Ticket, ErrorCodes.RunnerFailed,
-                        $"Runner {runnerId} was lost ({reason}) and {why}.") with { RunnerId = runnerId });
+                        $"{happened} and {why}.") with { RunnerId = request.RunnerId });
                 }
             }
             catch (Exception ex)
@@ -315,6 +380,17 @@ public sealed partial class RouterGrain(
         foreach (var (runnerId, reason) in lost)
         {
             await LoseRunnerAsync(runnerId, reason!);
+        }
+
+        if (!_checking && now - _checkedAt >= settings.InFlightCheckInterval)
+        {
+            _checkedAt = now;
+            var due = _dispatcher.InFlight.Where(r => now - r.Since >= settings.InFlightCheckInterval).ToList();
+            if (due.Count > 0)
+            {
+                _checking = true;
+                _ = CheckInFlightAsync(due);
+            }
         }
 
         if (_dispatcher.Index.Count > 0)

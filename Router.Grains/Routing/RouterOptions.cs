@@ -39,6 +39,13 @@ public sealed class RouterOptions
     /// <summary>How often the router checks start deadlines, runner liveness and app discovery.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long a request runs before its router asks the runner whether it still has it, and how often after that. A
+    /// runner that lost a request, or finished it but could not report back, is caught this way: the request is
+    /// retried, or, if it did complete, the runner's slot is freed.
+    /// </summary>
+    public TimeSpan InFlightCheckInterval { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>How often an unfinished request reminds its router of itself, so a restarted router rebuilds its queue.</summary>
     public TimeSpan ResumeInterval { get; set; } = TimeSpan.FromSeconds(5);
 

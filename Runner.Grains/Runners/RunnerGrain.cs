@@ -193,7 +193,7 @@ public sealed partial class RunnerGrain(
                 NextEvent(invocation.AppId, null, HintsEventKind.Response) with { RequestId = invocation.RequestId });
         }
 
-        var result = new InferenceResult(invocation.RequestId, response.OutputJson, response.Error, _key.ToString(), invocation.HintHit);
+        var result = new InferenceResult(invocation.RequestId, response.OutputJson, response.Error, _key.ToString(), invocation.HintHit, invocation.Attempt);
         try
         {
             await GrainFactory.GetGrain<IRequestGrain>(invocation.RequestId).CompleteAsync(result);

@@ -30,6 +30,7 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
         using var redis = await RedisServer.StartAsync();
         var nodes = new[] { "node-a", "node-b", "node-c" }.ToDictionary(n => n, _ => (Silo: HostProcess.FreeTcpPort(), Gateway: HostProcess.FreeTcpPort()));
         var running = new Dictionary<string, HostProcess>();
+        var stopped = new List<HostProcess>();
         try
         {
             foreach (var name in nodes.Keys)
@@ -54,7 +55,7 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
             await Task.Delay(TimeSpan.FromSeconds(5));
 
             var restartedAt = clock.Elapsed;
-            running["node-b"].Dispose();
+            stopped.Add(running["node-b"]);
             running["node-b"] = StartNode("node-b", nodes["node-b"], redis);
             await running["node-b"].WaitForOutputAsync("FalHints is serving", Startup);
             await load.WaitForServedByAsync("node-b/", restartedAt, Startup);
@@ -82,12 +83,34 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
                 output.WriteLine($"failed: {failure.Count()} x {failure.Key}");
             }
 
-            // A request that never came back: say where it stands, so a rare loss can be traced.
-            foreach (var (id, handle) in load.Pending)
+            // A request that never came back: say where it stands, and what the silos logged about it, so a rare loss
+            // can be traced.
+            var pending = load.Pending;
+            if (lost > 0)
+            {
+                var logs = Directory.CreateTempSubdirectory("falhints-multinode-");
+                foreach (var (name, node) in stopped.Select((n, i) => ($"killed-{i}", n)).Concat(running.Select(r => (r.Key, r.Value))))
+                {
+                    await File.WriteAllTextAsync(Path.Combine(logs.FullName, $"{name}.log"), node.Output);
+                }
+
+                output.WriteLine($"silo logs: {logs.FullName}");
+            }
+
+            if (lost > pending.Count)
+            {
+                output.WriteLine($"{lost - pending.Count} submissions never returned from EnqueueAsync");
+            }
+
+            foreach (var (id, handle) in pending)
             {
                 var status = await handle.GetStatusAsync().WaitAsync(TimeSpan.FromSeconds(10));
                 output.WriteLine($"pending {id}: {status.State} on {status.RunnerId ?? "no runner"}, attempt {status.Attempts}; "
                     + string.Join(" | ", status.Logs.Select(l => $"{l.Timestamp:HH:mm:ss.fff} {l.Message}")));
+                foreach (var line in stopped.Concat(running.Values).SelectMany(n => n.Output.Split('\n')).Where(l => l.Contains(id, StringComparison.Ordinal)))
+                {
+                    output.WriteLine($"  silo log: {line.TrimEnd()}");
+                }
             }
 
             Assert.Equal(0, lost);
@@ -97,7 +120,7 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
         }
         finally
         {
-            foreach (var node in running.Values)
+            foreach (var node in running.Values.Concat(stopped))
             {
                 node.Dispose();
             }
