@@ -20,6 +20,12 @@ public static class FalHintsSilo
     /// </summary>
     public static ISiloBuilder AddFalHintsDefaults(this ISiloBuilder silo, IConfiguration configuration, string modelStoreRoot)
     {
+        // The strongly consistent directory. With Orleans' default one, a silo that leaves takes its share of the
+        // directory with it and every grain registered there is deactivated, wherever it runs: runners on healthy nodes
+        // would unload their models and drop the requests they were running whenever another node died or drained.
+#pragma warning disable ORLEANSEXP003 // Opt-in since Orleans 9; its API may still change.
+        silo.AddDistributedGrainDirectory();
+#pragma warning restore ORLEANSEXP003
         silo.AddMemoryGrainStorage("PubSubStore");
         silo.AddFalHintsRequestStorage(configuration, RequestStorage.Name);
         silo.AddMemoryStreams(HintStream.ProviderName);

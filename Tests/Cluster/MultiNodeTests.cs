@@ -86,7 +86,7 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
             // A request that never came back: say where it stands, and what the silos logged about it, so a rare loss
             // can be traced.
             var pending = load.Pending;
-            if (lost > 0)
+            if (lost > 0 || Environment.GetEnvironmentVariable("FALHINTS_KEEP_LOGS") is not null)
             {
                 var logs = Directory.CreateTempSubdirectory("falhints-multinode-");
                 foreach (var (name, node) in stopped.Select((n, i) => ($"killed-{i}", n)).Concat(running.Select(r => (r.Key, r.Value))))
@@ -114,6 +114,18 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
             }
 
             Assert.Equal(0, lost);
+
+            // Runners of the nodes that stayed up kept their activation, and so their loaded models, through the other
+            // nodes' crash, restart and drain.
+            foreach (var (name, node) in new[] { ("node-a", running["node-a"]), ("node-b", running["node-b"]) })
+            {
+                foreach (var device in new[] { "cpu:0", "cpu:1" })
+                {
+                    var activations = node.Output.Split('\n').Count(l => l.Contains($"Runner {name}/{device} activated", StringComparison.Ordinal));
+                    Assert.True(activations == 1, $"{name}/{device} was activated {activations} times:\n{node.Output}");
+                }
+            }
+
             Assert.DoesNotContain(failed, f => f.Done > terminatedAt);
             Assert.Contains(outcomes, o => o.Sent > restartedAt && o.RunnerId?.StartsWith("node-b/", StringComparison.Ordinal) == true);
             Assert.DoesNotContain(outcomes, o => o.Sent > terminatedAt + drain && o.RunnerId?.StartsWith("node-c/", StringComparison.Ordinal) == true);
