@@ -132,6 +132,22 @@ public sealed class HintIndex : IRunnerIndex
         }
     }
 
+    /// <summary>
+    /// Places nothing more on the runners of <paramref name="silo"/> until each is confirmed again by a direct reply
+    /// (a call to one of them failed: the silo may be gone). Returns the runners now awaiting confirmation.
+    /// </summary>
+    public IReadOnlyList<string> Suspect(string silo)
+    {
+        var suspects = _runners.Values.Where(r => r.Confirmed && string.Equals(r.Silo, silo, StringComparison.Ordinal)).ToList();
+        foreach (var runner in suspects)
+        {
+            runner.Confirmed = false;
+            Refresh(runner);
+        }
+
+        return [.. suspects.Select(r => r.RunnerId)];
+    }
+
     /// <summary>Forgets a runner (it died or went silent); its next event adds it again.</summary>
     public bool Remove(string runnerId)
     {

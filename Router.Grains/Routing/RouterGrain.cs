@@ -222,7 +222,18 @@ public sealed partial class RouterGrain(
         catch (Exception ex)
         {
             LogDispatchFailed(logger, ex, dispatch.RunnerId, request.RequestId, dispatch.Attempt);
-            await LoseRunnerAsync(dispatch.RunnerId, ex.GetBaseException().Message);
+
+            // Its silo may be gone: its other runners take nothing more until they answer the router directly, so
+            // retries do not spend their attempts on them one by one.
+            if (_dispatcher.Index.Find(dispatch.RunnerId)?.Silo is { } silo)
+            {
+                foreach (var sibling in _dispatcher.Index.Suspect(silo).Where(id => id != dispatch.RunnerId && _confirming.Add(id)))
+                {
+                    _ = ConfirmAsync(sibling);
+                }
+            }
+
+            await LoseRunnersAsync([(dispatch.RunnerId, ex.GetBaseException().Message)]);
             return;
         }
 
@@ -325,12 +336,21 @@ public sealed partial class RouterGrain(
         }
     }
 
-    /// <summary>Drops a runner; its requests go back to the queue, or fail when they may not be retried.</summary>
-    private async Task LoseRunnerAsync(string runnerId, string reason)
+    /// <summary>
+    /// Drops runners; their requests go back to the queue, or fail when they may not be retried. All are dropped before
+    /// any request is placed again, so none is retried on a runner about to be dropped with the others.
+    /// </summary>
+    private async Task LoseRunnersAsync(IReadOnlyList<(string RunnerId, string Reason)> runners)
     {
-        var lost = _dispatcher.RemoveRunner(runnerId);
-        LogRunnerLost(logger, runnerId, _appId, reason, lost.Count);
-        var reported = ReportLostAsync(lost, $"Runner {runnerId} was lost ({reason})");
+        var reports = new List<(IReadOnlyList<LostRequest> Lost, string Happened)>();
+        foreach (var (runnerId, reason) in runners)
+        {
+            var lost = _dispatcher.RemoveRunner(runnerId);
+            LogRunnerLost(logger, runnerId, _appId, reason, lost.Count);
+            reports.Add((lost, $"Runner {runnerId} was lost ({reason})"));
+        }
+
+        var reported = Task.WhenAll(reports.Select(r => ReportLostAsync(r.Lost, r.Happened)));
         Pump();
         await reported;
     }
@@ -377,9 +397,9 @@ public sealed partial class RouterGrain(
                 : now - r.LastSeen > settings.RunnerTimeout ? $"no heartbeat for {(now - r.LastSeen).TotalSeconds:0} s" : null))
             .Where(r => r.Reason is not null)
             .ToList();
-        foreach (var (runnerId, reason) in lost)
+        if (lost.Count > 0)
         {
-            await LoseRunnerAsync(runnerId, reason!);
+            await LoseRunnersAsync([.. lost.Select(r => (r.RunnerId, r.Reason!))]);
         }
 
         if (!_checking && now - _checkedAt >= settings.InFlightCheckInterval)

@@ -40,6 +40,23 @@ public sealed class HintIndexTests
     }
 
     [Fact]
+    public void Suspected_runners_take_no_work_until_a_direct_reply_confirms_them()
+    {
+        var index = new HintIndex().With("a/cpu:0", hints: "m").With("a/cpu:1", hints: "m").With("b/cpu:0", hints: "m");
+
+        Assert.Equal<string>(["a/cpu:0", "a/cpu:1"], [.. index.Suspect("a").Order(StringComparer.Ordinal)]);
+        Assert.Equal(["b/cpu:0"], index.Free.Select(r => r.RunnerId));
+        Assert.Empty(index.Suspect("a"));
+
+        // A heartbeat on the stream may be stale; only the runner's own answer frees it again.
+        index.Apply(Event("a/cpu:0", hints: ["m"]), T0, current: false);
+        Assert.DoesNotContain(index.Free, r => r.RunnerId == "a/cpu:0");
+        index.Apply(Event("a/cpu:0", hints: ["m"]), T0, current: true);
+        Assert.Equal<string>(["a/cpu:0", "b/cpu:0"], [.. index.Free.Select(r => r.RunnerId).Order(StringComparer.Ordinal)]);
+        Assert.Equal(3, index.Holding("m").Count);
+    }
+
+    [Fact]
     public void Dispatch_records_the_hint_the_runner_is_about_to_hold_and_the_load()
     {
         var index = new HintIndex();

@@ -7,13 +7,14 @@ using FalHints.Tests.Support;
 
 namespace FalHints.Tests.Routing;
 
-/// <summary>Three silos with two runners each; runners silent for 5 s are dropped.</summary>
+/// <summary>Three silos with four runners each; runners silent for 5 s are dropped.</summary>
 public sealed class FailoverProfile : IClusterProfile
 {
     public short Silos => 3;
 
     public IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>
     {
+        ["FalHints:Runners:CpuRunners"] = "4",
         ["FalHints:Router:RunnerTimeout"] = "00:00:05",
         ["FalHints:Router:SweepInterval"] = "00:00:00.200",
         ["FalHints:Router:ResumeInterval"] = "00:00:00.500",
@@ -35,7 +36,7 @@ public sealed class FailoverTests : IClassFixture<FalHintsCluster<FailoverProfil
         var client = _cluster.Cluster.Client;
         var management = client.GetGrain<IManagementGrain>(0);
         var router = client.GetGrain<IRouterGrain>(GatedLoadApp.Id);
-        await Eventually.ValueAsync(router.GetSnapshotAsync, s => s.Runners.Length == 6, Patience, "all six runners known");
+        await Eventually.ValueAsync(router.GetSnapshotAsync, s => s.Runners.Length == 12, Patience, "all twelve runners known");
 
         // Kill a silo that hosts neither the router nor the two request grains: their state is in memory storage here.
         var routerSilo = await management.GetActivationAddress(router);
@@ -44,13 +45,14 @@ public sealed class FailoverTests : IClassFixture<FalHintsCluster<FailoverProfil
         var fragile = await RequestGrainAwayFromAsync(management, doomed);
 
         GatedLoadApp.Gate("failover-model").TrySetResult();
-        foreach (var device in new[] { "cpu:0", "cpu:1" })
+        var devices = Enumerable.Range(0, 4).Select(i => $"cpu:{i}").ToList();
+        foreach (var device in devices)
         {
             Assert.Null((await client.GetGrain<IRunnerGrain>($"{doomed.Name}/{device}").PrewarmAsync(GatedLoadApp.Id, "failover-model")).Error);
         }
 
         await Eventually.ValueAsync(router.GetSnapshotAsync,
-            s => s.Runners.Count(r => r.RunnerId.StartsWith(doomed.Name + "/", StringComparison.Ordinal) && r.Hints.Contains("failover-model")) == 2,
+            s => s.Runners.Count(r => r.RunnerId.StartsWith(doomed.Name + "/", StringComparison.Ordinal) && r.Hints.Contains("failover-model")) == 4,
             Patience, "the doomed silo's runners holding the model");
 
         var input = JsonSerializer.Serialize(new KeyInput("failover-model", "failover-hold"), FalJson.Options);
@@ -60,6 +62,14 @@ public sealed class FailoverTests : IClassFixture<FalHintsCluster<FailoverProfil
         {
             var running = await Eventually.ValueAsync(request.Grain.GetStatusAsync, s => s.State == RequestState.InProgress, Patience, "running");
             Assert.StartsWith(doomed.Name + "/", running.RunnerId, StringComparison.Ordinal);
+        }
+
+        // The other silos' runners hold a model of their own, which they must keep through the death of a silo.
+        GatedLoadApp.Gate("survivor-model").TrySetResult();
+        var survivors = _cluster.Cluster.Silos.Where(s => s != doomed).SelectMany(s => devices.Select(d => client.GetGrain<IRunnerGrain>($"{s.Name}/{d}"))).ToList();
+        foreach (var survivor in survivors)
+        {
+            Assert.Null((await survivor.PrewarmAsync(GatedLoadApp.Id, "survivor-model")).Error);
         }
 
         await _cluster.Cluster.KillSiloAsync(doomed);
@@ -74,7 +84,12 @@ public sealed class FailoverTests : IClassFixture<FalHintsCluster<FailoverProfil
         var status = await handle.GetStatusAsync();
         Assert.Equal(2, status.Attempts);
         Assert.Contains(status.Logs, l => l.Message.Contains("retrying", StringComparison.Ordinal));
-        Assert.Equal(4, snapshot.Runners.Length);
+        Assert.Equal(8, snapshot.Runners.Length);
+        foreach (var survivor in survivors)
+        {
+            var held = (await survivor.GetStatusAsync()).Apps.Single(a => a.AppId == GatedLoadApp.Id).Hints;
+            Assert.True(held.Contains("survivor-model"), $"{survivor.GetPrimaryKeyString()} lost its model when another silo died: [{string.Join(", ", held)}]");
+        }
 
         var failed = await _cluster.Client.GetRequest(fragile.Id).GetResultAsync().WaitAsync(Patience);
         Assert.Equal(ErrorCodes.RunnerFailed, failed.Error!.Code);
