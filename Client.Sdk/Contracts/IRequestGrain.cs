@@ -15,7 +15,10 @@ public interface IRequestGrain : IGrainWithStringKey
     [Alias("GetStatusAsync")]
     Task<RequestStatus> GetStatusAsync();
 
-    /// <summary>Returns when the request completes or after <paramref name="maxWait"/> (at most 25 s), whichever is first.</summary>
+    /// <summary>
+    /// Returns when the request completes or after <paramref name="maxWait"/> (at most 25 s, and 1 s while the silo hosting
+    /// the request stops, so a long poll never holds up its exit), whichever is first.
+    /// </summary>
     [Alias("WaitAsync")]
     Task<RequestStatus> WaitAsync(TimeSpan maxWait);
 

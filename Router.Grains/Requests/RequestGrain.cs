@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using FalHints.Client.Contracts;
 using FalHints.Router.Routing;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -17,11 +18,15 @@ namespace FalHints.Router.Requests;
 public sealed partial class RequestGrain(
     [PersistentState("request", RequestStorage.Name)] IPersistentState<RequestRecord> record,
     IOptions<RouterOptions> options,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<RequestGrain> logger) : Grain, IRequestGrain
 {
     private const int MaxLogLines = 100;
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(25);
+
+    // While the silo stops, a long wait would hold up the deactivation of this grain, and so the silo's exit.
+    private static readonly TimeSpan MaxWaitWhileStopping = TimeSpan.FromSeconds(1);
     private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // The grain is reentrant: writes must not overlap, or the second fails its ETag check.
@@ -137,7 +142,11 @@ public sealed partial class RequestGrain(
         }
 
         var wait = maxWait < TimeSpan.Zero ? TimeSpan.Zero : maxWait > MaxWait ? MaxWait : maxWait;
-        await Task.WhenAny(_completed.Task, Task.Delay(wait, time));
+        var stopping = lifetime.ApplicationStopping;
+        var delay = stopping.IsCancellationRequested
+            ? Task.Delay(wait < MaxWaitWhileStopping ? wait : MaxWaitWhileStopping, time)
+            : Task.Delay(wait, time, stopping);
+        await Task.WhenAny(_completed.Task, delay);
         return await GetStatusAsync();
     }
 
