@@ -100,9 +100,11 @@ public sealed class FalRequestHandle
 
     /// <summary>
     /// Runs a call to a grain, retrying while the cluster reports transient failures (a silo leaving, a call timing
-    /// out). Safe for the request grain's calls: submitting the same request again returns its status.
+    /// out, a grain lookup cancelled while the cluster's directory changes hands). Safe for the request grain's calls:
+    /// submitting the same request again returns its status. Cancelling <paramref name="cancellationToken"/> is never
+    /// retried.
     /// </summary>
-    internal static async Task<T> RetryTransientAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken)
+    internal static async Task<T> RetryTransientAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken, TimeSpan? retryDelay = null)
     {
         for (var failures = 0; ; failures++)
         {
@@ -111,9 +113,9 @@ public sealed class FalRequestHandle
                 return await call().WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (failures < MaxTransientFailures && !cancellationToken.IsCancellationRequested
-                && ex is OrleansException or TimeoutException)
+                && ex is OrleansException or TimeoutException or OperationCanceledException)
             {
-                await Task.Delay(TransientRetryDelay, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(retryDelay ?? TransientRetryDelay, cancellationToken).ConfigureAwait(false);
             }
         }
     }
