@@ -110,6 +110,9 @@ public static class ErrorCodes
 
     /// <summary>No request with this id is known (never submitted, or its result has expired).</summary>
     public const string RequestNotFound = "request_not_found";
+
+    /// <summary>The cluster could not answer in time (a node joining or leaving); the HTTP gateway's 503. Retry shortly.</summary>
+    public const string ClusterUnavailable = "cluster_unavailable";
 }
 
 /// <summary>What a router asks a runner to do; <paramref name="Attempt"/> counts from 1.</summary>

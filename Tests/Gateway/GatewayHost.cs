@@ -1,4 +1,5 @@
 using System.Globalization;
+using FalHints.Client.Contracts;
 using FalHints.Host.Hosting;
 using FalHints.Runner.Hosting;
 using FalHints.Tests.Runners;
@@ -47,7 +48,7 @@ public sealed class GatewayHost : IAsyncLifetime, IDisposable
             ["FalHints:Runners:HeartbeatInterval"] = "00:00:01",
             ["FalHints:Router:DiscoveryTimeout"] = "00:00:02",
             ["Logging:LogLevel:Default"] = "Warning",
-        }, CancellationToken.None, silo => silo.AddFalApp<GatedLoadApp>());
+        }, CancellationToken.None, silo => silo.AddFalApp<GatedLoadApp>().AddIncomingGrainCallFilter<UnavailableRequestFilter>());
         await _host.StartAsync();
     }
 
@@ -61,4 +62,15 @@ public sealed class GatewayHost : IAsyncLifetime, IDisposable
     }
 
     public void Dispose() => _models.Dispose();
+}
+
+/// <summary>Fails every call to request grains whose id starts with <see cref="Prefix"/>, as a cluster whose directory is changing hands may.</summary>
+public sealed class UnavailableRequestFilter : IIncomingGrainCallFilter
+{
+    public const string Prefix = "unavailable-";
+
+    public Task Invoke(IIncomingGrainCallContext context) =>
+        context.Grain is IRequestGrain && context.TargetId.Key.ToString()!.StartsWith(Prefix, StringComparison.Ordinal)
+            ? throw new OrleansException($"Test: request {context.TargetId.Key} is unavailable.")
+            : context.Invoke();
 }

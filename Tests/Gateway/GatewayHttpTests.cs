@@ -55,6 +55,20 @@ public sealed class GatewayHttpTests(GatewayHost gateway) : IClassFixture<Gatewa
     }
 
     [Fact]
+    public async Task A_cluster_that_cannot_answer_gets_a_retryable_503_not_a_500()
+    {
+        using var http = gateway.NewClient();
+        var id = $"{UnavailableRequestFilter.Prefix}{Guid.NewGuid():N}";
+
+        foreach (var path in new[] { $"{App}/requests/{id}/status", $"{App}/requests/{id}" })
+        {
+            var response = await http.GetAsync(path);
+            await AssertErrorAsync(response, HttpStatusCode.ServiceUnavailable, ErrorCodes.ClusterUnavailable, "retry");
+            Assert.Equal("1", response.Headers.GetValues("Retry-After").Single());
+        }
+    }
+
+    [Fact]
     public async Task Status_stream_sends_server_sent_events_until_completed()
     {
         using var http = gateway.NewClient();
