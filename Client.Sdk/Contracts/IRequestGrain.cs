@@ -30,9 +30,12 @@ public interface IRequestGrain : IGrainWithStringKey
     [Alias("StartedAsync")]
     Task StartedAsync(string runnerId, bool hintHit, int attempt);
 
-    /// <summary>Router: the request's runner <paramref name="lostRunnerId"/> died and the request is queued again.</summary>
+    /// <summary>
+    /// Router: attempt <paramref name="lostAttempt"/> of the request, on runner <paramref name="lostRunnerId"/>, was lost
+    /// and the request is queued again. A notice that arrives after a later attempt started is only logged.
+    /// </summary>
     [Alias("RequeuedAsync")]
-    Task RequeuedAsync(string lostRunnerId, string reason);
+    Task RequeuedAsync(string lostRunnerId, int lostAttempt, string reason);
 
     /// <summary>Runner or router: the request finished; the first completion wins.</summary>
     [Alias("CompleteAsync")]

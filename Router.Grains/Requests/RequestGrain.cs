@@ -205,16 +205,16 @@ public sealed partial class RequestGrain(
     }
 
     /// <inheritdoc />
-    public async Task RequeuedAsync(string lostRunnerId, string reason)
+    public async Task RequeuedAsync(string lostRunnerId, int lostAttempt, string reason)
     {
-        // The router may restart the request on another runner before this notice arrives: the notice is still
-        // logged (it explains the next attempt) but must not undo the newer start or the completion.
+        // The router may restart the request (on another runner, or the same one) before this notice arrives: the
+        // notice is still logged (it explains the next attempt) but must not undo the newer start or the completion.
         if (State.Request is null)
         {
             return;
         }
 
-        if (State.State != RequestState.Completed && string.Equals(State.RunnerId, lostRunnerId, StringComparison.Ordinal))
+        if (State.State != RequestState.Completed && State.Attempts <= lostAttempt && string.Equals(State.RunnerId, lostRunnerId, StringComparison.Ordinal))
         {
             State.State = RequestState.Queued;
             State.RunnerId = null;

@@ -26,6 +26,9 @@ public sealed partial class RouterGrain(
     ILogger<RouterGrain> logger) : Grain, IRouterGrain
 {
     private readonly HashSet<string> _confirming = new(StringComparer.Ordinal);
+
+    // Requests whose dispatch call has not returned yet: their runner may not have them yet either.
+    private readonly HashSet<InFlightRequest> _sending = new(ReferenceEqualityComparer.Instance);
     private Dispatcher _dispatcher = null!;
     private string _appId = null!;
 
@@ -214,6 +217,8 @@ public sealed partial class RouterGrain(
     private async Task DispatchAsync(Dispatch dispatch)
     {
         var request = dispatch.Ticket.Request;
+        var sent = _dispatcher.FindInFlight(request.RequestId)!;
+        _sending.Add(sent);
         try
         {
             await GrainFactory.GetGrain<IRunnerGrain>(dispatch.RunnerId).DispatchAsync(
@@ -223,18 +228,30 @@ public sealed partial class RouterGrain(
         {
             LogDispatchFailed(logger, ex, dispatch.RunnerId, request.RequestId, dispatch.Attempt);
 
-            // Its silo may be gone: its other runners take nothing more until they answer the router directly, so
-            // retries do not spend their attempts on them one by one.
+            // The runner's silo may be gone, or only this call failed (a timeout, a lookup cancelled while a node joins):
+            // the runner and its siblings take nothing more until they answer the router directly, and only this request
+            // is taken back. If the silo is gone, the sweep drops its runners, and their requests, once the membership
+            // says so; a runner that answers is used again.
             if (_dispatcher.Index.Find(dispatch.RunnerId)?.Silo is { } silo)
             {
-                foreach (var sibling in _dispatcher.Index.Suspect(silo).Where(id => id != dispatch.RunnerId && _confirming.Add(id)))
+                foreach (var suspect in _dispatcher.Index.Suspect(silo).Where(_confirming.Add))
                 {
-                    _ = ConfirmAsync(sibling);
+                    _ = ConfirmAsync(suspect);
                 }
             }
 
-            await LoseRunnersAsync([(dispatch.RunnerId, ex.GetBaseException().Message)]);
+            if (ReferenceEquals(_dispatcher.FindInFlight(request.RequestId), sent) && _dispatcher.Lose(request.RequestId) is { } lost)
+            {
+                var reported = ReportLostAsync([lost], $"Runner {dispatch.RunnerId} could not be reached ({ex.GetBaseException().Message})");
+                Pump();
+                await reported;
+            }
+
             return;
+        }
+        finally
+        {
+            _sending.Remove(sent);
         }
 
         try
@@ -365,7 +382,7 @@ public sealed partial class RouterGrain(
                 if (request.Requeued)
                 {
                     metrics.Retried(_appId);
-                    await Request(request.Ticket.RequestId).RequeuedAsync(request.RunnerId, $"{happened}; retrying (attempt {request.Attempts} of {options.Value.MaxAttempts} failed).");
+                    await Request(request.Ticket.RequestId).RequeuedAsync(request.RunnerId, request.Attempts, $"{happened}; retrying (attempt {request.Attempts} of {options.Value.MaxAttempts} failed).");
                 }
                 else
                 {
@@ -399,13 +416,15 @@ public sealed partial class RouterGrain(
             .ToList();
         if (lost.Count > 0)
         {
-            await LoseRunnersAsync([.. lost.Select(r => (r.RunnerId, r.Reason!))]);
+            // Not awaited: the runners are dropped and their requests placed again at once, and telling the requests'
+            // grains (which may have died with the same silo) must not hold up the next sweeps.
+            _ = LoseRunnersAsync([.. lost.Select(r => (r.RunnerId, r.Reason!))]);
         }
 
         if (!_checking && now - _checkedAt >= settings.InFlightCheckInterval)
         {
             _checkedAt = now;
-            var due = _dispatcher.InFlight.Where(r => now - r.Since >= settings.InFlightCheckInterval).ToList();
+            var due = _dispatcher.InFlight.Where(r => now - r.Since >= settings.InFlightCheckInterval && !_sending.Contains(r)).ToList();
             if (due.Count > 0)
             {
                 _checking = true;

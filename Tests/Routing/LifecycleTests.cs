@@ -191,7 +191,11 @@ public sealed class LifecycleTests : IClassFixture<FalHintsCluster<LifecycleProf
         // The router restarted the request on a second runner before the notice about the first arrived.
         await grain.StartedAsync("gone/cpu:0", hintHit: true, attempt: 1);
         await grain.StartedAsync("other/cpu:0", hintHit: false, attempt: 2);
-        await grain.RequeuedAsync("gone/cpu:0", "Runner gone/cpu:0 was lost (test); retrying (attempt 1 of 3 failed).");
+        await grain.RequeuedAsync("gone/cpu:0", 1, "Runner gone/cpu:0 was lost (test); retrying (attempt 1 of 3 failed).");
+
+        // The same runner, retried there: the late notice of attempt 2 must not undo attempt 3.
+        await grain.StartedAsync("other/cpu:0", hintHit: true, attempt: 3);
+        await grain.RequeuedAsync("other/cpu:0", 2, "Runner other/cpu:0 no longer had the request (test); retrying (attempt 2 of 3 failed).");
 
         var status = await queued.GetStatusAsync();
         Assert.Equal(RequestState.InProgress, status.State);
