@@ -35,6 +35,10 @@ public sealed partial class RunnerGrain(
     TimeProvider time,
     ILogger<RunnerGrain> logger) : Grain, IRunnerGrain
 {
+    // Tries per completion report, and the pause between them.
+    internal const int ReportAttempts = 3;
+    private static readonly TimeSpan ReportRetryDelay = TimeSpan.FromSeconds(1);
+
     private readonly Dictionary<string, HostedApp> _apps = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
 
@@ -196,25 +200,39 @@ public sealed partial class RunnerGrain(
         var result = new InferenceResult(invocation.RequestId, response.OutputJson, response.Error, _key.ToString(), invocation.HintHit, invocation.Attempt);
         try
         {
-            await GrainFactory.GetGrain<IRequestGrain>(invocation.RequestId).CompleteAsync(result);
-        }
-        catch (Exception ex)
-        {
-            LogReportFailed(logger, ex, invocation.RequestId, "request");
-        }
-
-        try
-        {
-            await GrainFactory.GetGrain<IRouterGrain>(invocation.AppId).CompletedAsync(invocation.RequestId, response.Hints);
-        }
-        catch (Exception ex)
-        {
-            LogReportFailed(logger, ex, invocation.RequestId, "router");
+            await ReportAsync(() => GrainFactory.GetGrain<IRequestGrain>(invocation.RequestId).CompleteAsync(result), invocation.RequestId, "request");
+            await ReportAsync(() => GrainFactory.GetGrain<IRouterGrain>(invocation.AppId).CompletedAsync(invocation.RequestId, response.Hints), invocation.RequestId, "router");
         }
         finally
         {
             _unreported--;
             _accepted.Remove(invocation.RequestId);
+        }
+    }
+
+    /// <summary>
+    /// Sends a report, trying again while the cluster answers with a transient failure (a node joining or leaving), so
+    /// that a finished result is delivered rather than computed again. A report that still fails is logged; the
+    /// router finds the request when it next asks this runner about its requests.
+    /// </summary>
+    private async Task ReportAsync(Func<Task> report, string requestId, string party)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await report();
+                return;
+            }
+            catch (Exception ex) when (attempt < ReportAttempts && ex is OrleansException or TimeoutException or OperationCanceledException)
+            {
+                await Task.Delay(ReportRetryDelay, time);
+            }
+            catch (Exception ex)
+            {
+                LogReportFailed(logger, ex, requestId, party);
+                return;
+            }
         }
     }
 
