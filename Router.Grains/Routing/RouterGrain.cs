@@ -240,11 +240,9 @@ public sealed partial class RouterGrain(
                 }
             }
 
-            if (ReferenceEquals(_dispatcher.FindInFlight(request.RequestId), sent) && _dispatcher.Lose(request.RequestId) is { } lost)
+            if (ReferenceEquals(_dispatcher.FindInFlight(request.RequestId), sent))
             {
-                var reported = ReportLostAsync([lost], $"Runner {dispatch.RunnerId} could not be reached ({ex.GetBaseException().Message})");
-                Pump();
-                await reported;
+                await TakeBackAsync(request.RequestId, $"Runner {dispatch.RunnerId} could not be reached ({ex.GetBaseException().Message})");
             }
 
             return;
@@ -285,11 +283,9 @@ public sealed partial class RouterGrain(
             happened = $"Runner {runnerId} was lost ({ex.GetBaseException().Message})";
         }
 
-        if (_dispatcher.FindInFlight(requestId)?.RunnerId == runnerId && _dispatcher.Lose(requestId) is { } lost)
+        if (_dispatcher.FindInFlight(requestId)?.RunnerId == runnerId)
         {
-            var reported = ReportLostAsync([lost], happened);
-            Pump();
-            await reported;
+            await TakeBackAsync(requestId, happened);
         }
     }
 
@@ -345,9 +341,18 @@ public sealed partial class RouterGrain(
         }
 
         LogRequestMissing(logger, requestId, running.RunnerId);
+        await TakeBackAsync(requestId, $"Runner {running.RunnerId} no longer had the request");
+    }
+
+    /// <summary>
+    /// Takes back one running request whose runner does not have it: queued again (and placed at once if a runner is
+    /// free), or failed when it may not be retried; its grain is told what <paramref name="happened"/>.
+    /// </summary>
+    private async Task TakeBackAsync(string requestId, string happened)
+    {
         if (_dispatcher.Lose(requestId) is { } lost)
         {
-            var reported = ReportLostAsync([lost], $"Runner {running.RunnerId} no longer had the request");
+            var reported = ReportLostAsync([lost], happened);
             Pump();
             await reported;
         }
