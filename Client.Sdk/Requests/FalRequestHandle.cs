@@ -113,7 +113,7 @@ public sealed class FalRequestHandle
                 return await call().WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (failures < MaxTransientFailures && !cancellationToken.IsCancellationRequested
-                && ex is OrleansException or TimeoutException or OperationCanceledException)
+                && ClusterFailures.IsTransient(ex))
             {
                 await Task.Delay(retryDelay ?? TransientRetryDelay, cancellationToken).ConfigureAwait(false);
             }

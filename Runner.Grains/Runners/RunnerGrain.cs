@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using FalHints.Client.Contracts;
+using FalHints.Client.Requests;
 using FalHints.Runner.Apps;
 using FalHints.Runner.Devices;
 using FalHints.Runner.Metrics;
@@ -224,7 +225,7 @@ public sealed partial class RunnerGrain(
                 await report();
                 return;
             }
-            catch (Exception ex) when (attempt < ReportAttempts && ex is OrleansException or TimeoutException or OperationCanceledException)
+            catch (Exception ex) when (attempt < ReportAttempts && ClusterFailures.IsTransient(ex))
             {
                 await Task.Delay(ReportRetryDelay, time);
             }

@@ -45,7 +45,7 @@ public static class GatewayHosting
                 ArgumentException argument => (StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, argument.Message),
 
                 // A call into the cluster failed or was cancelled while a node joined or left: worth a retry.
-                OrleansException or TimeoutException or OperationCanceledException => (StatusCodes.Status503ServiceUnavailable, ErrorCodes.ClusterUnavailable,
+                { } transient when ClusterFailures.IsTransient(transient) => (StatusCodes.Status503ServiceUnavailable, ErrorCodes.ClusterUnavailable,
                     "The cluster could not answer in time (a node may be joining or leaving); retry shortly."),
                 _ => (StatusCodes.Status500InternalServerError, "internal_error", "The gateway failed to handle the request; see the silo's log."),
             };
