@@ -12,7 +12,7 @@ public interface IRunnerIndex
     /// <summary>The runners that can take a request now.</summary>
     IReadOnlyCollection<RunnerState> Free { get; }
 
-    /// <summary>The runners whose hints or loading list contain <paramref name="hint"/> exactly (busy or not).</summary>
+    /// <summary>The runners whose hints or loading list contain <paramref name="hint"/> exactly, or that were sent a request for it that has not come back (busy or not).</summary>
     IReadOnlyCollection<RunnerState> Holding(string hint);
 }
 
@@ -92,7 +92,7 @@ public sealed class HintIndex : IRunnerIndex
     /// Records a request running on a runner the index has not heard from yet (a router that restarted learns of it
     /// from the request before the runner's first heartbeat): an unconfirmed entry that takes no work but counts it.
     /// </summary>
-    public void MarkAdopted(string runnerId, DateTimeOffset now)
+    public void MarkAdopted(string runnerId, string? hint, DateTimeOffset now)
     {
         if (!_runners.ContainsKey(runnerId))
         {
@@ -100,7 +100,7 @@ public sealed class HintIndex : IRunnerIndex
             _runners.Add(runnerId, new RunnerState(runnerId, slash > 0 ? runnerId[..slash] : runnerId) { LastSeen = now });
         }
 
-        MarkDispatched(runnerId, null);
+        MarkDispatched(runnerId, hint);
     }
 
     /// <summary>Records a dispatch: one more in flight, and the runner is about to hold <paramref name="hint"/>.</summary>
@@ -113,21 +113,25 @@ public sealed class HintIndex : IRunnerIndex
 
         runner.Dispatched++;
         runner.MarkUsed(hint, ++_tick);
-        if (hint is not null && !runner.Holds(hint))
+        if (hint is not null && runner.AddSent(hint))
         {
-            runner.AddLoading(hint);
             HoldersOf(hint).Add(runner);
         }
 
         Refresh(runner);
     }
 
-    /// <summary>Records that a dispatched request came back.</summary>
-    public void MarkCompleted(string runnerId)
+    /// <summary>Records that a dispatched request for <paramref name="hint"/> came back.</summary>
+    public void MarkCompleted(string runnerId, string? hint)
     {
         if (_runners.TryGetValue(runnerId, out var runner) && runner.Dispatched > 0)
         {
             runner.Dispatched--;
+            if (hint is not null && runner.RemoveSent(hint))
+            {
+                DropHolder(hint, runner);
+            }
+
             Refresh(runner);
         }
     }
@@ -167,7 +171,7 @@ public sealed class HintIndex : IRunnerIndex
 
     private void Link(RunnerState runner)
     {
-        foreach (var hint in runner.Hints.Concat(runner.Loading))
+        foreach (var hint in runner.AllHeld)
         {
             HoldersOf(hint).Add(runner);
         }
@@ -188,15 +192,20 @@ public sealed class HintIndex : IRunnerIndex
 
     private void Unlink(RunnerState runner)
     {
-        foreach (var hint in runner.Hints.Concat(runner.Loading))
+        foreach (var hint in runner.AllHeld)
         {
-            if (_holders.TryGetValue(hint, out var holders) && holders.Remove(runner) && holders.Count == 0)
-            {
-                _holders.Remove(hint);
-            }
+            DropHolder(hint, runner);
         }
 
         _free.Remove(runner);
+    }
+
+    private void DropHolder(string hint, RunnerState runner)
+    {
+        if (_holders.TryGetValue(hint, out var holders) && holders.Remove(runner) && holders.Count == 0)
+        {
+            _holders.Remove(hint);
+        }
     }
 
     private void Refresh(RunnerState runner)

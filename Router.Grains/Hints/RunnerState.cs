@@ -5,12 +5,16 @@ namespace FalHints.Router.Hints;
 
 /// <summary>
 /// What a router knows of one runner. Reported state (hints, loading, capacity, draining, cache) comes from the
-/// runner's events; in-flight counts and use stamps are the router's own, since it alone dispatches its app's requests.
+/// runner's events and is replaced whole; in-flight counts, the hints of requests sent there and use stamps are the
+/// router's own, since it alone dispatches its app's requests, and live beside the report.
 /// </summary>
 public sealed class RunnerState
 {
     private readonly Dictionary<string, long> _hintUsed = new(StringComparer.Ordinal);
     private readonly HashSet<string> _held = new(StringComparer.Ordinal);
+
+    // Hints of requests the router sent here that have not come back: the runner holds or is loading them.
+    private readonly Dictionary<string, int> _sent = new(StringComparer.Ordinal);
     private ImmutableArray<string> _hints = [];
     private ImmutableArray<string> _loading = [];
 
@@ -93,18 +97,55 @@ public sealed class RunnerState
     /// <summary>True when the runner holds nothing and is loading nothing: it matches any request.</summary>
     public bool IsEmpty => Hints.IsEmpty && Loading.IsEmpty;
 
-    /// <summary>Exact, ordinal, case-sensitive match against the runner's hints and what it is loading.</summary>
-    public bool Holds(string hint) => _held.Contains(hint);
+    /// <summary>
+    /// Exact, ordinal, case-sensitive match against the runner's hints, what it reported loading, and the hints of
+    /// requests the router sent it that have not come back (it is about to hold those).
+    /// </summary>
+    public bool Holds(string hint) => _held.Contains(hint) || _sent.ContainsKey(hint);
+
+    /// <summary>True when the runner's own last report lists <paramref name="hint"/> among its hints or loading (not counting what the router sent since).</summary>
+    public bool Reports(string hint) => _held.Contains(hint);
+
+    /// <summary>Distinct hints the runner holds or is about to hold: its report and what the router sent since.</summary>
+    public int HeldCount => _held.Count + _sent.Keys.Count(h => !_held.Contains(h));
+
+    /// <summary>Requests for <paramref name="hint"/> the router sent here that have not come back.</summary>
+    public int SentCount(string hint) => _sent.GetValueOrDefault(hint);
+
+    /// <summary>The hints of requests sent here that have not come back and that the runner has not reported yet.</summary>
+    public IEnumerable<string> Sent => _sent.Keys.Where(h => !_held.Contains(h));
 
     /// <summary>The dispatch tick of the last request for <paramref name="hint"/> sent here (0: never).</summary>
     public long HintLastUsed(string hint) => _hintUsed.GetValueOrDefault(hint);
 
-    /// <summary>Adds one hint to the loading list (a dispatch the runner is about to load for).</summary>
-    internal void AddLoading(string hint)
+    /// <summary>Records a request for <paramref name="hint"/> sent here; true when the runner did not hold it before.</summary>
+    internal bool AddSent(string hint)
     {
-        _loading = _loading.Add(hint);
-        _held.Add(hint);
+        var before = Holds(hint);
+        _sent[hint] = _sent.GetValueOrDefault(hint) + 1;
+        return !before;
     }
+
+    /// <summary>Records that a request for <paramref name="hint"/> came back; true when the runner no longer holds it.</summary>
+    internal bool RemoveSent(string hint)
+    {
+        if (!_sent.TryGetValue(hint, out var count))
+        {
+            return false;
+        }
+
+        if (count > 1)
+        {
+            _sent[hint] = count - 1;
+            return false;
+        }
+
+        _sent.Remove(hint);
+        return !Holds(hint);
+    }
+
+    /// <summary>Every hint the runner is known to hold: reported and sent.</summary>
+    internal IEnumerable<string> AllHeld => _held.Concat(Sent);
 
     private void RebuildHeld()
     {

@@ -22,12 +22,18 @@ public static class RouterSiloBuilderExtensions
         }
 
         const string Section = RouterOptions.SectionName;
-        options.Validate(o => PlacementPolicies.Names.Contains(o.Policy), $"{Section}:Policy must be one of {string.Join(", ", PlacementPolicies.Names)}.")
+        foreach (var policy in PlacementPolicies.BuiltIn)
+        {
+            builder.Services.AddSingleton(policy);
+        }
+
+        builder.Services.TryAddSingleton(sp => new PlacementPolicyCatalog(sp.GetServices<PlacementPolicyRegistration>()));
+        options.Validate<PlacementPolicyCatalog>((o, catalog) => catalog.Contains(o.Policy),
+                $"{Section}:Policy must name a registered placement policy (built in: {string.Join(", ", PlacementPolicies.Names)}).")
             .Validate(o => o.DiscoveryTimeout > TimeSpan.Zero, $"{Section}:DiscoveryTimeout must be positive.")
             .Validate(o => o.MaxAttempts >= 1, $"{Section}:MaxAttempts must be at least 1.")
-            .Validate(o => o.StarvationBound >= TimeSpan.Zero, $"{Section}:StarvationBound must not be negative.")
+            .Validate(o => o.HeadBypassLimit >= 0, $"{Section}:HeadBypassLimit must not be negative.")
             .Validate(o => o.MaxQueueLength >= 1, $"{Section}:MaxQueueLength must be at least 1.")
-            .Validate(o => o.ScanDepth >= 1, $"{Section}:ScanDepth must be at least 1.")
             .Validate(o => o.RunnerTimeout > TimeSpan.Zero, $"{Section}:RunnerTimeout must be positive.")
             .Validate(o => o.SweepInterval > TimeSpan.Zero, $"{Section}:SweepInterval must be positive.")
             .Validate(o => o.ResumeInterval > TimeSpan.Zero, $"{Section}:ResumeInterval must be positive.")
@@ -37,6 +43,18 @@ public static class RouterSiloBuilderExtensions
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddMetrics();
         builder.Services.TryAddSingleton<RouterMetrics>();
+        return builder;
+    }
+
+    /// <summary>
+    /// Registers a placement policy under <paramref name="name"/> (replacing a built-in one of that name), so
+    /// <c>FalHints:Router:Policy</c> can name it. <paramref name="create"/> makes one instance per app's router.
+    /// </summary>
+    public static ISiloBuilder AddPlacementPolicy(this ISiloBuilder builder, string name, Func<PlacementPolicyServices, IPlacementPolicy> create)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(create);
+        builder.Services.AddSingleton(new PlacementPolicyRegistration(name, create));
         return builder;
     }
 }

@@ -1,37 +1,62 @@
 using FalHints.Client.Contracts;
 using FalHints.Router.Hints;
+using FalHints.Router.Queue;
 
 namespace FalHints.Router.Placement;
 
-/// <summary>What a policy decided for one request.</summary>
-public enum PlacementKind
+/// <summary>A request to start now, and the runner to send it to.</summary>
+public readonly record struct PlacementChoice(RequestTicket Ticket, string RunnerId)
 {
-    /// <summary>No runner is free: the request stays queued.</summary>
-    None = 0,
-
-    /// <summary>Send the request to <see cref="PlacementDecision.RunnerId"/>.</summary>
-    Place = 1,
-
-    /// <summary>A runner is free, but waiting for a busy one is expected to be faster (cost-aware placement only).</summary>
-    Wait = 2,
-}
-
-/// <summary>Where to send a request, and whether the runner held one of the request's hints.</summary>
-public readonly record struct PlacementDecision(PlacementKind Kind, string? RunnerId, bool HintHit)
-{
-    /// <summary>No runner is free.</summary>
-    public static PlacementDecision None { get; } = new(PlacementKind.None, null, false);
-
-    /// <summary>Keep the request queued for now although a runner is free.</summary>
-    public static PlacementDecision Wait { get; } = new(PlacementKind.Wait, null, false);
-
-    /// <summary>Send the request to <paramref name="runner"/>.</summary>
-    public static PlacementDecision Place(RunnerState runner, bool hintHit) => new(PlacementKind.Place, runner.RunnerId, hintHit);
+    /// <summary>Sends <paramref name="ticket"/> to <paramref name="runner"/>.</summary>
+    public static PlacementChoice Of(RequestTicket ticket, RunnerState runner) => new(ticket, runner.RunnerId);
 }
 
 /// <summary>
-/// Chooses a runner for a request. Pure and synchronous: no clock reads (the time is passed in), randomness
-/// injected, no Orleans types, so the router grain and the benchmark simulator run the same code.
+/// Everything a policy may look at to decide, at one moment: the runners, the queue, the estimated cost of loads, and
+/// how often the head of the queue has been passed over. A policy that holds requests back asks to be called again
+/// with <see cref="WakeAt"/> (arrivals and completions call it anyway).
+/// </summary>
+public sealed class PlacementContext(DateTimeOffset now, IRunnerIndex runners, IQueueView queue, ILoadCostEstimator loadCost, int headBypasses, int bypassLimit)
+{
+    /// <summary>The time of the decision.</summary>
+    public DateTimeOffset Now { get; } = now;
+
+    /// <summary>The runners.</summary>
+    public IRunnerIndex Runners { get; } = runners;
+
+    /// <summary>The waiting requests.</summary>
+    public IQueueView Queue { get; } = queue;
+
+    /// <summary>What loading a hint on a runner is expected to cost.</summary>
+    public ILoadCostEstimator LoadCost { get; } = loadCost;
+
+    /// <summary>Requests of the head's class started since the current head became the head, while it kept waiting.</summary>
+    public int HeadBypasses { get; internal set; } = headBypasses;
+
+    /// <summary>How often the head may be passed over (<see cref="DispatcherOptions.HeadBypassLimit"/>).</summary>
+    public int BypassLimit { get; } = bypassLimit;
+
+    /// <summary>True when the head has been passed over as often as it may: policies that give the starvation guarantee start it next.</summary>
+    public bool HeadDue => HeadBypasses >= BypassLimit;
+
+    /// <summary>The earliest time a policy asked to be called again, if any.</summary>
+    public DateTimeOffset? Wake { get; private set; }
+
+    /// <summary>Asks to be called again at <paramref name="when"/> even if nothing else happens.</summary>
+    public void WakeAt(DateTimeOffset when)
+    {
+        if (Wake is not { } wake || when < wake)
+        {
+            Wake = when;
+        }
+    }
+}
+
+/// <summary>
+/// A placement policy: it owns every choice of the router for one app (which queued request starts next, on which
+/// runner, and whether to wait), through <see cref="Next"/>. Pure and synchronous: no clock reads (the time is in the
+/// context), randomness injected, no Orleans types, so the router grain and the benchmark simulator run the same code.
+/// Register one by name (<see cref="PlacementPolicyCatalog"/>); the dispatcher needs no change.
 /// </summary>
 public interface IPlacementPolicy
 {
@@ -39,11 +64,15 @@ public interface IPlacementPolicy
     string Name { get; }
 
     /// <summary>
-    /// True when the policy prefers runners holding the request's hints; the dispatcher then lets a free runner
-    /// take the oldest queued request it holds before the head of the queue (within the starvation bound).
+    /// The next request to start and its runner, or null to start nothing more now. The dispatcher starts it, then
+    /// asks again, until null. The request must be in the head's priority class, and the runner must admit it.
     /// </summary>
-    bool FreedRunnerTakesHeldRequest { get; }
+    PlacementChoice? Next(PlacementContext context);
 
-    /// <summary>The decision for <paramref name="request"/> given the runners; <see cref="PlacementDecision.None"/> when no runner is free.</summary>
-    PlacementDecision Choose(RequestTicket request, IRunnerIndex runners, DateTimeOffset now);
+    /// <summary>
+    /// How many requests <paramref name="runner"/> may hold at once, running and waiting at the runner. fal's
+    /// contract (and the default): its capacity, so requests wait only in the router's queue. Peers that queue at
+    /// replicas admit more.
+    /// </summary>
+    int Admits(RunnerState runner) => runner.Capacity;
 }

@@ -5,14 +5,16 @@ using FalHints.Router.Placement;
 namespace FalHints.Router.Queue;
 
 /// <summary>The dispatcher's settings.</summary>
-/// <param name="StarvationBound">How long the head of the queue may be passed over by requests whose hints a free runner holds.</param>
+/// <param name="HeadBypassLimit">
+/// How many younger requests of its class may start while a request is the head of the queue (the starvation bound of
+/// FalHints' policies; see <see cref="PlacementContext.HeadDue"/>).
+/// </param>
 /// <param name="MaxQueueLength">Requests waiting at most; more are refused with <c>queue_full</c>.</param>
 /// <param name="MaxAttempts">Runners tried per request when runners die.</param>
-/// <param name="ScanDepth">How deep into the queue a policy that holds a request back looks for one to place instead.</param>
-public sealed record DispatcherOptions(TimeSpan StarvationBound, int MaxQueueLength, int MaxAttempts, int ScanDepth)
+public sealed record DispatcherOptions(int HeadBypassLimit, int MaxQueueLength, int MaxAttempts)
 {
-    /// <summary>10 s starvation bound, 10,000 queued, 10 attempts, scan 256 deep.</summary>
-    public static DispatcherOptions Default { get; } = new(TimeSpan.FromSeconds(10), 10_000, 10, 256);
+    /// <summary>The head passed over at most 64 times, 10,000 queued, 10 attempts.</summary>
+    public static DispatcherOptions Default { get; } = new(64, 10_000, 10);
 }
 
 /// <summary>A request to send to a runner.</summary>
@@ -27,11 +29,17 @@ public readonly record struct LostRequest(RequestTicket Ticket, string RunnerId,
 /// <summary>
 /// A router's whole decision state for one app, without Orleans: the hint index, the queue, the requests in flight.
 /// The router grain feeds it events and acts on the dispatches it returns; the benchmark simulator drives the same
-/// code in virtual time. Nothing here reads a clock: the time is passed in.
+/// code in virtual time. Nothing here reads a clock: the time is passed in. Every choice (which request, which
+/// runner, whether to wait) is the policy's; the dispatcher checks that each one is allowed and keeps the books.
 /// </summary>
 public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions options)
 {
     private readonly Dictionary<string, InFlightRequest> _inFlight = new(StringComparer.Ordinal);
+    private readonly ReportedLoadCost _loadCost = new();
+
+    // The head being counted, and how many younger requests of its class started while it was the head.
+    private string? _headId;
+    private int _headBypasses;
 
     // Attempts already made by queued requests that ran before (their runner died); others have made none.
     private readonly Dictionary<string, int> _priorAttempts = new(StringComparer.Ordinal);
@@ -56,6 +64,12 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
 
     /// <summary>Requests queued again because their runner was lost.</summary>
     public long Retries { get; private set; }
+
+    /// <summary>Younger requests of its class started while the current head has been the head.</summary>
+    public int HeadBypasses => Queue.Head is { } head && string.Equals(head.RequestId, _headId, StringComparison.Ordinal) ? _headBypasses : 0;
+
+    /// <summary>When the policy asked, in the last <see cref="Pump"/>, to be called again although nothing else happens; null when it did not.</summary>
+    public DateTimeOffset? NextWake { get; private set; }
 
     /// <summary>True when the request is queued or running.</summary>
     public bool Knows(string requestId) => Queue.Contains(requestId) || _inFlight.ContainsKey(requestId);
@@ -92,26 +106,30 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
     }
 
     /// <summary>
-    /// Places waiting requests while runners are free. A free runner first takes the oldest request of the head's
-    /// priority class whose hints it holds, unless the head has waited longer than the starvation bound; otherwise
-    /// the policy places the head (any free runner, at once) or, when it chooses to wait, the next request.
+    /// Starts what the policy chooses to start now, one request at a time, until it chooses nothing more. Each choice
+    /// is checked: the request must wait in the head's priority class and the runner must admit it.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The policy made a choice it may not make.</exception>
     public IReadOnlyList<Dispatch> Pump(DateTimeOffset now)
     {
+        NextWake = null;
         var dispatches = new List<Dispatch>();
-        while (Queue.Head is { } head && Index.Free.Count > 0)
+        if (Queue.Count == 0)
         {
-            var next = policy.FreedRunnerTakesHeldRequest && now - head.AcceptedAt < options.StarvationBound ? OldestHeld() : null;
-            next ??= PlaceByPolicy(now);
-            if (next is not { } dispatch)
-            {
-                break;
-            }
+            return dispatches;
+        }
 
+        _loadCost.Observe(Index);
+        var context = new PlacementContext(now, Index, Queue, _loadCost, HeadBypasses, options.HeadBypassLimit);
+        while (Queue.Count > 0 && policy.Next(context) is { } placement)
+        {
+            var dispatch = Admit(placement);
             Start(dispatch, now);
+            context.HeadBypasses = HeadBypasses;
             dispatches.Add(dispatch);
         }
 
+        NextWake = context.Wake;
         return dispatches;
     }
 
@@ -124,7 +142,7 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
         }
 
         _inFlight.Remove(requestId);
-        Index.MarkCompleted(runnerId);
+        Index.MarkCompleted(runnerId, running.Ticket.Request.Hint);
         return true;
     }
 
@@ -172,7 +190,7 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
             return null;
         }
 
-        Index.MarkCompleted(running.RunnerId);
+        Index.MarkCompleted(running.RunnerId, running.Ticket.Request.Hint);
         var retry = !running.Ticket.Options.NoRetry && running.Attempt < options.MaxAttempts;
         if (retry)
         {
@@ -194,94 +212,45 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
         }
 
         _inFlight.Add(ticket.RequestId, new InFlightRequest(ticket, runnerId, attempt, now));
-        Index.MarkAdopted(runnerId, now);
+        Index.MarkAdopted(runnerId, ticket.Request.Hint, now);
     }
 
-    /// <summary>
-    /// The oldest request of the head's class that a free runner holds a hint for, found through the queue's hint index
-    /// (no depth limit, so a long queue never hides a request a runner could serve). It walks whichever side is
-    /// smaller: the distinct hints waiting in the queue, or the free runners' hints.
-    /// </summary>
-    private Dispatch? OldestHeld()
+    private Dispatch Admit(PlacementChoice placement)
     {
-        RequestTicket? oldest = null;
-        void Consider(RequestTicket? candidate)
+        var ticket = placement.Ticket;
+        var head = Queue.Head!;
+        if (!Queue.Contains(ticket.RequestId) || ticket.Options.Priority != head.Options.Priority)
         {
-            if (candidate is not null && (oldest is null || Queue.StartsBefore(candidate, oldest)))
-            {
-                oldest = candidate;
-            }
+            throw new InvalidOperationException(
+                $"Policy {policy.Name} chose request {ticket.RequestId}, which is not waiting in the head's priority class ({head.Options.Priority}).");
         }
 
-        if (Queue.HeadClassHints.Count <= Index.Free.Count)
+        if (Index.Find(placement.RunnerId) is not { } runner || !runner.Confirmed || runner.Draining || runner.InFlight >= policy.Admits(runner))
         {
-            foreach (var hint in Queue.HeadClassHints)
-            {
-                if (HintAffinityPolicy.BestHolder(hint, Index) is not null)
-                {
-                    Consider(Queue.OldestInHeadClassWith(hint));
-                }
-            }
-        }
-        else
-        {
-            foreach (var runner in Index.Free)
-            {
-                foreach (var held in runner.Hints)
-                {
-                    Consider(Queue.OldestInHeadClassWith(held));
-                }
-
-                foreach (var held in runner.Loading)
-                {
-                    Consider(Queue.OldestInHeadClassWith(held));
-                }
-            }
+            throw new InvalidOperationException(
+                $"Policy {policy.Name} chose runner {placement.RunnerId} for request {ticket.RequestId}, which cannot take it now (unknown, unconfirmed, draining or full).");
         }
 
-        if (oldest is null)
-        {
-            return null;
-        }
-
-        foreach (var hint in RequestHints.Of(oldest))
-        {
-            if (HintAffinityPolicy.BestHolder(hint, Index) is { } holder)
-            {
-                return new Dispatch(oldest, holder.RunnerId, HintHit: true, NextAttempt(oldest));
-            }
-        }
-
-        return null;
-    }
-
-    private Dispatch? PlaceByPolicy(DateTimeOffset now)
-    {
-        var scanned = 0;
-        foreach (var ticket in Queue.HeadClass)
-        {
-            if (scanned++ >= options.ScanDepth)
-            {
-                break;
-            }
-
-            var decision = policy.Choose(ticket, Index, now);
-            switch (decision.Kind)
-            {
-                case PlacementKind.Place:
-                    return new Dispatch(ticket, decision.RunnerId!, decision.HintHit, NextAttempt(ticket));
-                case PlacementKind.None:
-                    return null;
-            }
-        }
-
-        return null;
+        var hit = ticket.Request.Hint is not null && RequestHints.Of(ticket).Any(runner.Holds);
+        return new Dispatch(ticket, runner.RunnerId, hit, NextAttempt(ticket));
     }
 
     private int NextAttempt(RequestTicket ticket) => _priorAttempts.GetValueOrDefault(ticket.RequestId) + 1;
 
     private void Start(Dispatch dispatch, DateTimeOffset now)
     {
+        var head = Queue.Head!;
+        if (!string.Equals(head.RequestId, _headId, StringComparison.Ordinal))
+        {
+            _headId = head.RequestId;
+            _headBypasses = 0;
+        }
+
+        if (!string.Equals(dispatch.Ticket.RequestId, head.RequestId, StringComparison.Ordinal))
+        {
+            _headBypasses++;
+        }
+
         Queue.Remove(dispatch.Ticket.RequestId);
         _priorAttempts.Remove(dispatch.Ticket.RequestId);
         _inFlight.Add(dispatch.Ticket.RequestId, new InFlightRequest(dispatch.Ticket, dispatch.RunnerId, dispatch.Attempt, now));

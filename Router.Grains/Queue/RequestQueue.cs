@@ -3,12 +3,43 @@ using FalHints.Router.Placement;
 
 namespace FalHints.Router.Queue;
 
+/// <summary>Read access to an app's waiting requests, as placement policies see them.</summary>
+public interface IQueueView
+{
+    /// <summary>Requests waiting.</summary>
+    int Count { get; }
+
+    /// <summary>The oldest request of the head's priority class (the oldest normal one, else the oldest low one).</summary>
+    RequestTicket? Head { get; }
+
+    /// <summary>The requests of the head's priority class, oldest first: the only ones a policy may start.</summary>
+    IEnumerable<RequestTicket> HeadClass { get; }
+
+    /// <summary>The distinct hints of the head's priority class.</summary>
+    IReadOnlyCollection<string> HeadClassHints { get; }
+
+    /// <summary>True when the request is waiting.</summary>
+    bool Contains(string requestId);
+
+    /// <summary>The oldest request of the head's priority class that has <paramref name="hint"/> among its hints.</summary>
+    RequestTicket? OldestInHeadClassWith(string hint);
+
+    /// <summary>How many requests of the head's priority class have <paramref name="hint"/> among their hints.</summary>
+    int CountInHeadClassWith(string hint);
+
+    /// <summary>The requests of the head's priority class with <paramref name="hint"/> among their hints, oldest first.</summary>
+    IEnumerable<RequestTicket> InHeadClassWith(string hint);
+
+    /// <summary>True when <paramref name="first"/> starts before <paramref name="second"/> (both waiting, same class).</summary>
+    bool StartsBefore(RequestTicket first, RequestTicket second);
+}
+
 /// <summary>
 /// An app's waiting requests: normal priority before low, each class in order of acceptance. A request queued
 /// again after its runner died keeps its original place. Each class is also indexed by hint, so a freed runner finds
 /// the oldest request it holds the hint for without scanning the queue.
 /// </summary>
-public sealed class RequestQueue
+public sealed class RequestQueue : IQueueView
 {
     private readonly LinkedList<RequestTicket> _normal = new();
     private readonly LinkedList<RequestTicket> _low = new();
@@ -61,6 +92,12 @@ public sealed class RequestQueue
     /// <summary>The oldest request of the head's priority class that has <paramref name="hint"/> among its hints.</summary>
     public RequestTicket? OldestInHeadClassWith(string hint) =>
         HeadClassByHint.TryGetValue(hint, out var list) ? list.First?.Value : null;
+
+    /// <summary>How many requests of the head's priority class have <paramref name="hint"/> among their hints.</summary>
+    public int CountInHeadClassWith(string hint) => HeadClassByHint.TryGetValue(hint, out var list) ? list.Count : 0;
+
+    /// <summary>The requests of the head's priority class with <paramref name="hint"/> among their hints, oldest first.</summary>
+    public IEnumerable<RequestTicket> InHeadClassWith(string hint) => HeadClassByHint.TryGetValue(hint, out var list) ? list : [];
 
     /// <summary>The distinct hints of the head's priority class.</summary>
     public IReadOnlyCollection<string> HeadClassHints => HeadClassByHint.Keys;

@@ -20,6 +20,7 @@ namespace FalHints.Router.Routing;
 [ImplicitStreamSubscription(HintStream.Namespace)]
 public sealed partial class RouterGrain(
     IOptions<RouterOptions> options,
+    PlacementPolicyCatalog policies,
     IClusterMembershipService membership,
     RouterMetrics metrics,
     TimeProvider time,
@@ -35,6 +36,10 @@ public sealed partial class RouterGrain(
     // Since when the router has known no runner (its activation, or the loss of its last runner).
     private DateTimeOffset _noRunnersSince;
 
+    // A policy that holds requests back asks to be called again at a time; the earliest such wake-up, if sooner than the sweep.
+    private IGrainTimer? _wake;
+    private DateTimeOffset _wakeAt = DateTimeOffset.MaxValue;
+
     // When the router last asked runners about the requests they run, and whether it is asking now.
     private DateTimeOffset _checkedAt;
     private bool _checking;
@@ -44,7 +49,7 @@ public sealed partial class RouterGrain(
     {
         _appId = this.GetPrimaryKeyString();
         var settings = options.Value;
-        var policy = PlacementPolicies.Create(settings.Policy, new SeededRandom(settings.RandomSeed ?? Random.Shared.Next()));
+        var policy = policies.Create(settings.Policy, new SeededRandom(settings.RandomSeed ?? Random.Shared.Next()));
         _dispatcher = new Dispatcher(policy, settings.ToDispatcherOptions());
         _noRunnersSince = _checkedAt = time.GetUtcNow();
         var stream = this.GetStreamProvider(HintStream.ProviderName).GetStream<HintsEvent>(StreamId.Create(HintStream.Namespace, _appId));
@@ -211,6 +216,18 @@ public sealed partial class RouterGrain(
         {
             metrics.Dispatched(_appId, dispatch.Ticket.Request.Hint is not null, dispatch.HintHit, now - dispatch.Ticket.AcceptedAt);
             _ = DispatchAsync(dispatch);
+        }
+
+        if (_dispatcher.NextWake is { } wake && wake < _wakeAt && wake - now < options.Value.SweepInterval)
+        {
+            _wake?.Dispose();
+            _wakeAt = wake;
+            _wake = this.RegisterGrainTimer(_ =>
+            {
+                _wakeAt = DateTimeOffset.MaxValue;
+                Pump();
+                return Task.CompletedTask;
+            }, new GrainTimerCreationOptions(wake > now ? wake - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan) { Interleave = true });
         }
     }
 

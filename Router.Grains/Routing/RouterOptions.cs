@@ -9,7 +9,7 @@ public sealed class RouterOptions
     /// <summary>The configuration section.</summary>
     public const string SectionName = "FalHints:Router";
 
-    /// <summary>The placement policy, one of <see cref="PlacementPolicies.Names"/>; default <c>HintAffinity</c>.</summary>
+    /// <summary>The placement policy: a built-in one (<see cref="PlacementPolicies.Names"/>) or one registered with <c>AddPlacementPolicy</c>; default <c>HintAffinity</c>.</summary>
     public string Policy { get; set; } = PlacementPolicies.HintAffinity;
 
     /// <summary>Seed of the randomness of randomised policies; unset, a new seed per router activation.</summary>
@@ -24,14 +24,15 @@ public sealed class RouterOptions
     /// <summary>Tries per request when runners die (not when the app itself reports an error); fal's default is 10.</summary>
     public int MaxAttempts { get; set; } = 10;
 
-    /// <summary>How long the head of the queue may be passed over by requests whose hints a free runner holds.</summary>
-    public TimeSpan StarvationBound { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// How many younger requests may start while a request is the oldest of its priority class (FalHints' policies
+    /// then start it on the next runner free). Bounds how long a request is passed over without bounding throughput:
+    /// at most one start in <c>HeadBypassLimit + 1</c> is forced, however long an overload lasts.
+    /// </summary>
+    public int HeadBypassLimit { get; set; } = DispatcherOptions.Default.HeadBypassLimit;
 
     /// <summary>Requests an app may have waiting; more are refused with <c>queue_full</c>.</summary>
     public int MaxQueueLength { get; set; } = 10_000;
-
-    /// <summary>How deep into the queue a policy that holds a request back (cost-aware, Ray Serve) looks for one to place instead. Requests a free runner holds the hint for are found through an index, at any depth.</summary>
-    public int ScanDepth { get; set; } = 256;
 
     /// <summary>A runner not heard from for this long is dropped and its requests retried (keep it above a few heartbeats).</summary>
     public TimeSpan RunnerTimeout { get; set; } = TimeSpan.FromSeconds(35);
@@ -53,5 +54,5 @@ public sealed class RouterOptions
     public TimeSpan ResultRetention { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>The dispatcher's share of these settings.</summary>
-    public DispatcherOptions ToDispatcherOptions() => new(StarvationBound, MaxQueueLength, MaxAttempts, ScanDepth);
+    public DispatcherOptions ToDispatcherOptions() => new(HeadBypassLimit, MaxQueueLength, MaxAttempts);
 }

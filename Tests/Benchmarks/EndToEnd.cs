@@ -48,7 +48,7 @@ public static class EndToEnd
             Description = "Requests in flight at once (default: half the runners, so a request usually finds a free runner, as at moderate load).",
         };
         var zipf = new Option<double>("--zipf") { Description = "Zipf exponent of model popularity.", DefaultValueFactory = _ => 1.0 };
-        var policies = new Option<string>("--policies") { Description = "Comma-separated policy names, run in this order.", DefaultValueFactory = _ => "HintAffinity,HintAffinityCostAware,RoundRobin" };
+        var policies = new Option<string>("--policies") { Description = "Comma-separated policy names, run in this order.", DefaultValueFactory = _ => "HintAffinity,WaitForHolder,RoundRobin" };
         var store = new Option<DirectoryInfo?>("--store") { Description = "Model store to fill and reuse (default: a temporary folder, deleted afterwards)." };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
         var warmup = new Option<int>("--warmup") { Description = "Requests of a throwaway run on a fresh node before the measured ones (0: none).", DefaultValueFactory = _ => 40 };

@@ -70,8 +70,10 @@ public sealed class HintIndexTests
         Assert.Empty(index.Free);
         Assert.Single(index.Holding("flux"));
 
-        index.MarkCompleted("r");
+        index.MarkCompleted("r", "flux");
         Assert.Single(index.Free);
+        Assert.False(runner.Holds("flux"));
+        Assert.Empty(index.Holding("flux"));
     }
 
     [Fact]

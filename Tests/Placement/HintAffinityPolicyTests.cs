@@ -1,4 +1,3 @@
-using FalHints.Client.Contracts;
 using FalHints.Router.Hints;
 using FalHints.Router.Placement;
 using FalHints.Tests.Support;
@@ -10,15 +9,21 @@ public sealed class HintAffinityPolicyTests
 {
     private readonly HintAffinityPolicy _policy = new();
 
-    private PlacementDecision Choose(string? hint, HintIndex index, params string[] moreHints) =>
-        _policy.Choose(Ticket(hint, moreHints: moreHints), index, T0);
+    /// <summary>The runner the policy sends a lone request to, and whether that runner holds one of its hints (null: none).</summary>
+    private (string? RunnerId, bool HintHit) Choose(string? hint, HintIndex index, params string[] moreHints)
+    {
+        var ticket = Ticket(hint, moreHints: moreHints);
+        return _policy.Decide(index, ticket) is { } placement
+            ? (placement.RunnerId, RequestHints.Of(ticket).Any(index.Find(placement.RunnerId)!.Holds))
+            : (null, false);
+    }
 
     [Fact]
     public void Placement_prefers_free_runner_holding_the_hint()
     {
         var index = new HintIndex().With("a").With("b", hints: ["sdxl", "flux"]).With("c", hints: ["sdxl"]);
 
-        Assert.Equal(new PlacementDecision(PlacementKind.Place, "b", HintHit: true), Choose("flux", index));
+        Assert.Equal(("b", true), Choose("flux", index));
     }
 
     [Fact]
@@ -42,12 +47,12 @@ public sealed class HintAffinityPolicyTests
     {
         var index = new HintIndex().With("a", capacity: 2, hints: ["flux"]).With("b", capacity: 2, hints: ["flux"]);
         index.MarkDispatched("b", "flux");
-        index.MarkCompleted("b");
+        index.MarkCompleted("b", "flux");
 
         Assert.Equal("b", Choose("flux", index).RunnerId);
 
         index.MarkDispatched("a", "flux");
-        index.MarkCompleted("a");
+        index.MarkCompleted("a", "flux");
         Assert.Equal("a", Choose("flux", index).RunnerId);
     }
 
@@ -56,7 +61,7 @@ public sealed class HintAffinityPolicyTests
     {
         var index = new HintIndex().With("a", inFlight: 1, hints: ["flux"]).With("b", hints: ["sdxl"]);
 
-        Assert.Equal(new PlacementDecision(PlacementKind.Place, "b", HintHit: false), Choose("flux", index));
+        Assert.Equal(("b", false), Choose("flux", index));
     }
 
     [Fact]
@@ -64,7 +69,7 @@ public sealed class HintAffinityPolicyTests
     {
         var index = new HintIndex().With("a", hints: ["sdxl"]).With("b").With("c", hints: ["sd15", "sdxl"]);
 
-        Assert.Equal(new PlacementDecision(PlacementKind.Place, "b", HintHit: false), Choose("flux", index));
+        Assert.Equal(("b", false), Choose("flux", index));
     }
 
     [Fact]
@@ -80,7 +85,7 @@ public sealed class HintAffinityPolicyTests
     {
         var index = new HintIndex().With("a", hints: ["x"]).With("b", hints: ["y"]);
         index.MarkDispatched("a", "x");
-        index.MarkCompleted("a");
+        index.MarkCompleted("a", "x");
 
         Assert.Equal("b", Choose("flux", index).RunnerId);
     }
@@ -90,14 +95,14 @@ public sealed class HintAffinityPolicyTests
     {
         var index = new HintIndex().With("a", inFlight: 1).With("b", hints: ["flux"]);
 
-        Assert.Equal(new PlacementDecision(PlacementKind.Place, "b", HintHit: false), Choose(null, index));
+        Assert.Equal(("b", false), Choose(null, index));
     }
 
     [Fact]
     public void No_free_runner_means_no_decision()
     {
-        Assert.Equal(PlacementKind.None, Choose("flux", new HintIndex().With("a", inFlight: 1, hints: ["flux"]).With("b", draining: true)).Kind);
-        Assert.Equal(PlacementKind.None, Choose("flux", new HintIndex()).Kind);
+        Assert.Null(Choose("flux", new HintIndex().With("a", inFlight: 1, hints: ["flux"]).With("b", draining: true)).RunnerId);
+        Assert.Null(Choose("flux", new HintIndex()).RunnerId);
     }
 
     [Fact]
@@ -114,7 +119,7 @@ public sealed class HintAffinityPolicyTests
         var index = new HintIndex().With("a");
         index.Apply(Event("b", loading: ["flux"]), T0);
 
-        Assert.Equal(new PlacementDecision(PlacementKind.Place, "b", HintHit: true), Choose("flux", index));
+        Assert.Equal(("b", true), Choose("flux", index));
     }
 
     [Fact]
@@ -127,28 +132,4 @@ public sealed class HintAffinityPolicyTests
         Assert.True(Choose("other-lora", index, "base-model").HintHit);
     }
 
-    [Fact]
-    public void Cost_aware_policy_waits_for_a_busy_holder_that_frees_sooner_than_a_load()
-    {
-        var slowLoads = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 400);
-        var index = new HintIndex();
-        index.Apply(Event("a", hints: ["flux"], cache: slowLoads, routing: new AppRouting(null, MeanInferenceMs: 20)), T0);
-        index.Apply(Event("b", cache: slowLoads), T0);
-        index.MarkDispatched("a", "flux");
-
-        Assert.Equal(PlacementKind.Wait, new HintAffinityPolicy(costAware: true).Choose(Ticket("flux"), index, T0).Kind);
-        Assert.Equal("b", new HintAffinityPolicy().Choose(Ticket("flux"), index, T0).RunnerId);
-    }
-
-    [Fact]
-    public void Cost_aware_policy_does_not_wait_when_inference_is_slower_than_a_load()
-    {
-        var fastLoads = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 5);
-        var index = new HintIndex();
-        index.Apply(Event("a", hints: ["flux"], cache: fastLoads, routing: new AppRouting(null, MeanInferenceMs: 20)), T0);
-        index.Apply(Event("b", cache: fastLoads), T0);
-        index.MarkDispatched("a", "flux");
-
-        Assert.Equal("b", new HintAffinityPolicy(costAware: true).Choose(Ticket("flux"), index, T0).RunnerId);
-    }
 }

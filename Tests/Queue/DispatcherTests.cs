@@ -8,7 +8,7 @@ namespace FalHints.Tests.Queue;
 
 public sealed class DispatcherTests
 {
-    private static readonly DispatcherOptions Options = new(TimeSpan.FromSeconds(10), MaxQueueLength: 4, MaxAttempts: 3, ScanDepth: 256);
+    private static readonly DispatcherOptions Options = new(HeadBypassLimit: 2, MaxQueueLength: 4, MaxAttempts: 3);
 
     private static Dispatcher NewDispatcher(IPlacementPolicy? policy = null) => new(policy ?? new HintAffinityPolicy(), Options);
 
@@ -95,19 +95,29 @@ public sealed class DispatcherTests
     }
 
     [Fact]
-    public void The_head_is_not_passed_over_for_longer_than_the_starvation_bound()
+    public void The_head_is_passed_over_at_most_the_bypass_limit_then_takes_the_next_free_runner()
     {
-        var dispatcher = NewDispatcher();
+        var dispatcher = new Dispatcher(new HintAffinityPolicy(), Options with { MaxQueueLength = 100 });
         dispatcher.Index.With("a", hints: ["flux"]);
         dispatcher.Enqueue(Ticket("flux", "running"));
         var running = Assert.Single(dispatcher.Pump(T0));
         dispatcher.Enqueue(Ticket("sdxl", "head", at: T0));
-        dispatcher.Enqueue(Ticket("flux", "flux", at: T0.AddSeconds(1)));
+        for (var i = 0; i < 5; i++)
+        {
+            dispatcher.Enqueue(Ticket("flux", $"flux-{i}", at: T0.AddSeconds(1 + i)));
+        }
 
-        Finish(dispatcher, running);
-        var next = Assert.Single(dispatcher.Pump(T0 + Options.StarvationBound));
+        var started = new List<Dispatch>();
+        for (var i = 0; i < 3; i++)
+        {
+            Finish(dispatcher, running);
+            running = Assert.Single(dispatcher.Pump(T0.AddSeconds(10 + i)));
+            started.Add(running);
+        }
 
-        Assert.Equal(("head", false), (next.Ticket.RequestId, next.HintHit));
+        Assert.Equal(["flux-0", "flux-1", "head"], started.Select(d => d.Ticket.RequestId));
+        Assert.False(started[2].HintHit);
+        Assert.Equal(0, dispatcher.HeadBypasses);
     }
 
     [Fact]
@@ -282,10 +292,45 @@ public sealed class DispatcherTests
         Assert.Equal(["c", "a"], dispatcher.Pump(T0).Select(d => d.RunnerId));
     }
 
+    [Fact]
+    public void A_policy_choosing_a_full_runner_is_refused_with_a_message_naming_it()
+    {
+        var dispatcher = new Dispatcher(new AlwaysFirstRunner(), Options);
+        dispatcher.Index.With("a", inFlight: 1);
+        dispatcher.Enqueue(Ticket("x", "one"));
+
+        var error = Assert.Throws<InvalidOperationException>(() => dispatcher.Pump(T0));
+
+        Assert.Contains("always-first chose runner a for request one", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_policy_registered_by_name_is_created_from_the_catalog_without_touching_the_dispatcher()
+    {
+        var catalog = new PlacementPolicyCatalog([.. PlacementPolicies.BuiltIn, new PlacementPolicyRegistration("always-first", _ => new AlwaysFirstRunner())]);
+
+        var dispatcher = new Dispatcher(catalog.Create("always-first", new SeededRandom(1)), Options);
+        dispatcher.Index.With("b").With("a", hints: ["x"]);
+        dispatcher.Enqueue(Ticket("x", "one"));
+
+        Assert.Equal("a", Assert.Single(dispatcher.Pump(T0)).RunnerId);
+        Assert.Contains("always-first", catalog.Names);
+        Assert.Throws<ArgumentException>(() => catalog.Create("nobody", new SeededRandom(1)));
+    }
+
     private sealed class ScriptedRandom(params int[] values) : IRandomSource
     {
         private int _next;
 
         public int Next(int maxExclusive) => values[_next++] % maxExclusive;
+    }
+
+    /// <summary>Sends the head to the runner first in id order, whether or not it can take it.</summary>
+    private sealed class AlwaysFirstRunner : IPlacementPolicy
+    {
+        public string Name => "always-first";
+
+        public PlacementChoice? Next(PlacementContext context) =>
+            context.Queue.Head is { } head ? new PlacementChoice(head, context.Runners.All.Min(r => r.RunnerId)!) : null;
     }
 }

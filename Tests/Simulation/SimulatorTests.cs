@@ -70,7 +70,7 @@ public sealed class SimulatorTests
 
             var error = Assert.Throws<FormatException>(() => Workloads.FromTrace(trace, models, 2, 1000, 10, 1));
 
-            Assert.Contains("request 2 needs model 'b'", error.Message, StringComparison.Ordinal);
+            Assert.Contains("trace.csv:3: the request needs model 'b'", error.Message, StringComparison.Ordinal);
         }
         finally
         {

@@ -1,5 +1,7 @@
 using FalHints.Client.Contracts;
 using FalHints.Router.Hints;
+using FalHints.Router.Placement;
+using FalHints.Router.Queue;
 
 namespace FalHints.Tests.Support;
 
@@ -25,6 +27,23 @@ public static class Runners
         }
 
         return index;
+    }
+
+    /// <summary>What <paramref name="policy"/> does with <paramref name="tickets"/> waiting (oldest first) on <paramref name="index"/>'s runners: the runner of its first choice, or null.</summary>
+    public static PlacementChoice? Decide(this IPlacementPolicy policy, HintIndex index, params RequestTicket[] tickets) => Decide(policy, index, T0, tickets);
+
+    /// <summary>As <see cref="Decide(IPlacementPolicy, HintIndex, RequestTicket[])"/> at <paramref name="now"/>.</summary>
+    public static PlacementChoice? Decide(this IPlacementPolicy policy, HintIndex index, DateTimeOffset now, params RequestTicket[] tickets)
+    {
+        var queue = new RequestQueue();
+        foreach (var ticket in tickets)
+        {
+            queue.Add(ticket);
+        }
+
+        var cost = new ReportedLoadCost();
+        cost.Observe(index);
+        return policy.Next(new PlacementContext(now, index, queue, cost, 0, DispatcherOptions.Default.HeadBypassLimit));
     }
 
     public static RequestTicket Ticket(string? hint, string id = "", RequestPriority priority = RequestPriority.Normal,

@@ -17,7 +17,7 @@ internal static class SimulateCommand
         var trace = new Option<FileInfo?>("--trace") { Description = "A trace CSV: arrival_ms,hint,service_ms." };
         var models = new Option<FileInfo?>("--models") { Description = "The trace's models CSV: hint,bytes." };
         var runners = new Option<int>("--runners") { DefaultValueFactory = _ => 8 };
-        var memory = new Option<long>("--runner-memory") { Description = "Bytes of models a runner holds.", DefaultValueFactory = _ => 8L << 30 };
+        var memory = new Option<long?>("--runner-memory") { Description = "Bytes of models a runner holds (default 8 GiB, 48 GiB with large models)." };
         var loadFixed = new Option<double>("--load-fixed-ms") { DefaultValueFactory = _ => 200 };
         var loadGbps = new Option<double>("--load-gbps") { DefaultValueFactory = _ => 2 };
         var requests = new Option<int>("--requests") { Description = "Requests per built-in workload.", DefaultValueFactory = _ => 20_000 };
@@ -58,7 +58,7 @@ internal static class SimulateCommand
             {
                 workloads = parse.GetValue(trace) is { } traceFile
                     ? [Workloads.FromTrace(traceFile.FullName, (parse.GetValue(models) ?? throw new FormatException("--trace needs --models.")).FullName,
-                        parse.GetValue(runners), parse.GetValue(memory), parse.GetValue(loadFixed), parse.GetValue(loadGbps))]
+                        parse.GetValue(runners), parse.GetValue(memory) ?? (8L << 30), parse.GetValue(loadFixed), parse.GetValue(loadGbps))]
                     : [.. (parse.GetValue(workload) == "all" ? Workloads.Names : [parse.GetValue(workload)!])
                         .Select(name => Workloads.Names.Contains(name) ? Workloads.BuiltIn(name, parse.GetValue(seed), parse.GetValue(requests), parse.GetValue(runners), parse.GetValue(modelCount), parse.GetValue(memory), parse.GetValue(utilisation))
                             : throw new FormatException($"Unknown workload '{name}'; known: {string.Join(", ", Workloads.Names)}."))];

@@ -1,3 +1,4 @@
+using System.Globalization;
 using FalHints.Client.Contracts;
 using FalHints.Router.Placement;
 using FalHints.Router.Queue;
@@ -15,56 +16,79 @@ public sealed record PolicyResult(
 
 /// <summary>
 /// A discrete-event simulation in virtual time that drives the router's real <see cref="Dispatcher"/> and policy.
-/// Each runner serves one request at a time and keeps an LRU cache of models within its memory; a request whose
-/// model is not cached waits for the load (fixed cost plus size over bandwidth) before its inference. After every
-/// response the runner reports its cached models, most recently used first, as its hints.
+/// Each runner accepts what the router sends it, runs <see cref="Workload.MaxMultiplexing"/> requests at once and
+/// keeps the others in its own queue, in order (so policies that queue at runners are modelled as they behave); it
+/// keeps an LRU cache of models within its memory, and a request whose model is not cached when it starts waits for the
+/// load (fixed cost plus size over bandwidth) before its inference. After every response the runner reports its cached
+/// models, most recently used first, as its hints, and the models it is loading.
 /// </summary>
 public static class Simulator
 {
+    /// <summary>The dispatcher settings of a simulation: the default starvation bound, no queue limit.</summary>
+    public static DispatcherOptions Options { get; } = DispatcherOptions.Default with { MaxQueueLength = int.MaxValue };
+
     private static readonly DateTimeOffset T0 = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     /// <summary>Runs <paramref name="workload"/> under <paramref name="policy"/>, reporting completed requests as it goes.</summary>
-    public static PolicyResult Run(Workload workload, IPlacementPolicy policy, IProgress<long>? progress = null)
+    public static PolicyResult Run(Workload workload, IPlacementPolicy policy, IProgress<long>? progress = null, DispatcherOptions? options = null)
     {
-        var dispatcher = new Dispatcher(policy, new DispatcherOptions(TimeSpan.FromSeconds(10), int.MaxValue, 10, 256));
-        var runners = Enumerable.Range(0, workload.Runners).Select(i => new SimRunner($"sim-{i / 8}/cpu:{i % 8}")).ToDictionary(r => r.Id, StringComparer.Ordinal);
+        var dispatcher = new Dispatcher(policy, options ?? Options);
+        var runners = Enumerable.Range(0, workload.Runners)
+            .Select(i => new SimRunner($"sim-{i / 8}/cpu:{i % 8}", workload))
+            .ToDictionary(r => r.Id, StringComparer.Ordinal);
         long sequence = 0;
         foreach (var runner in runners.Values)
         {
-            dispatcher.Index.Apply(Describe(runner, ++sequence), T0);
+            dispatcher.Index.Apply(runner.Describe(++sequence), T0);
         }
 
-        var events = new PriorityQueue<(int Kind, int Request, string? Runner), (double, long)>();
-        for (var i = 0; i < workload.Requests.Count; i++)
+        var requests = workload.Requests;
+        var events = new PriorityQueue<(Kind Kind, int Request, SimRunner? Runner), (double, long)>();
+        for (var i = 0; i < requests.Count; i++)
         {
-            events.Enqueue((0, i, null), (workload.Requests[i].ArrivalMs, i));
+            events.Enqueue((Kind.Arrival, i, null), (requests[i].ArrivalMs, i));
         }
 
-        var started = new double[workload.Requests.Count];
-        var finished = new double[workload.Requests.Count];
-        long order = workload.Requests.Count;
-        long hits = 0, loads = 0, evictions = 0;
-        var tickPending = false;
+        var started = new double[requests.Count];
+        var finished = new double[requests.Count];
+        long order = requests.Count;
+        long hits = 0, loads = 0, evictions = 0, completed = 0;
+        var wakeAt = double.MaxValue;
         var last = 0.0;
-        long completed = 0;
+
+        void Start(SimRunner runner, double now)
+        {
+            while (runner.StartNext() is { } run)
+            {
+                var request = requests[run];
+                var (hit, evicted, loadMs) = runner.Use(request.Model, run);
+                hits += hit ? 1 : 0;
+                loads += hit ? 0 : 1;
+                evictions += evicted;
+                started[run] = now;
+                events.Enqueue((Kind.Completion, run, runner), (now + loadMs + request.ServiceMs, order++));
+            }
+        }
 
         while (events.TryDequeue(out var next, out var at))
         {
             var now = at.Item1;
-            last = now;
+            last = Math.Max(last, now);
             switch (next.Kind)
             {
-                case 0:
-                    var request = workload.Requests[next.Request];
+                case Kind.Arrival:
+                    var arriving = requests[next.Request];
                     dispatcher.Enqueue(new RequestTicket(
-                        new InferenceRequest(next.Request.ToString(System.Globalization.CultureInfo.InvariantCulture), "sim/app", "{}", request.Hinted ? request.Model : null),
-                        T0.AddMilliseconds(request.ArrivalMs)));
+                        new InferenceRequest(next.Request.ToString(CultureInfo.InvariantCulture), "sim/app", "{}", arriving.Hinted ? arriving.Model : null),
+                        T0.AddMilliseconds(arriving.ArrivalMs)));
                     break;
-                case 1:
-                    var done = runners[next.Runner!];
+                case Kind.Completion:
+                    var done = next.Runner!;
                     finished[next.Request] = now;
-                    dispatcher.Index.Apply(Describe(done, ++sequence), T0.AddMilliseconds(now));
-                    dispatcher.Complete(next.Request.ToString(System.Globalization.CultureInfo.InvariantCulture), done.Id);
+                    done.Finish(next.Request, requests[next.Request].ServiceMs);
+                    Start(done, now);
+                    dispatcher.Index.Apply(done.Describe(++sequence), T0.AddMilliseconds(now));
+                    dispatcher.Complete(next.Request.ToString(CultureInfo.InvariantCulture), done.Id);
                     if (++completed % 10_000 == 0)
                     {
                         progress?.Report(completed);
@@ -72,71 +96,103 @@ public static class Simulator
 
                     break;
                 default:
-                    tickPending = false;
+                    wakeAt = double.MaxValue;
                     break;
             }
 
             foreach (var dispatch in dispatcher.Pump(T0.AddMilliseconds(now)))
             {
-                var index = int.Parse(dispatch.Ticket.RequestId, System.Globalization.CultureInfo.InvariantCulture);
-                var request = workload.Requests[index];
                 var runner = runners[dispatch.RunnerId];
-                var (hit, evicted) = runner.Use(request.Model, workload.ModelBytes[request.Model], workload.RunnerMemoryBytes);
-                var loadMs = hit ? 0 : workload.LoadMs(request.Model);
-                hits += hit ? 1 : 0;
-                loads += hit ? 0 : 1;
-                evictions += evicted;
-                runner.RecordLoad(loadMs, hit);
-                runner.RecordService(request.ServiceMs);
-                started[index] = now;
-                events.Enqueue((1, index, runner.Id), (now + loadMs + request.ServiceMs, order++));
+                runner.Accept(int.Parse(dispatch.Ticket.RequestId, CultureInfo.InvariantCulture));
+                Start(runner, now);
             }
 
-            // Policies that wait (cost-aware, Ray's holder window) are asked again as time passes.
-            if (!tickPending && dispatcher.Queue.Count > 0 && dispatcher.Index.Free.Count > 0)
+            if (dispatcher.NextWake is { } wake && dispatcher.Queue.Count > 0)
             {
-                events.Enqueue((2, -1, null), (now + 50, order++));
-                tickPending = true;
+                // Never sooner than a millisecond ahead, so a policy that keeps asking cannot stall virtual time.
+                var wakeMs = Math.Max((wake - T0).TotalMilliseconds, now + 1);
+                if (wakeMs < wakeAt)
+                {
+                    wakeAt = wakeMs;
+                    events.Enqueue((Kind.Wake, -1, null), (wakeMs, order++));
+                }
             }
         }
 
-        var latencies = workload.Requests.Select((r, i) => finished[i] - r.ArrivalMs).Order().ToArray();
-        var makespan = last - workload.Requests[0].ArrivalMs;
-        return new PolicyResult(policy.Name, hits / (double)workload.Requests.Count, loads, evictions,
+        if (completed != requests.Count)
+        {
+            throw new InvalidOperationException($"{policy.Name} on {workload.Name}: {requests.Count - completed} of {requests.Count} requests never started ({dispatcher.Queue.Count} still queued).");
+        }
+
+        var latencies = requests.Select((r, i) => finished[i] - r.ArrivalMs).Order().ToArray();
+        var makespan = last - requests[0].ArrivalMs;
+        return new PolicyResult(policy.Name, hits / (double)requests.Count, loads, evictions,
             Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99),
-            workload.Requests.Select((r, i) => started[i] - r.ArrivalMs).Average(),
-            workload.Requests.Count / (makespan / 1000), workload.Requests.Count) { LatenciesMs = latencies };
+            requests.Select((r, i) => started[i] - r.ArrivalMs).Average(),
+            requests.Count / (makespan / 1000), requests.Count) { LatenciesMs = latencies };
     }
 
+    /// <summary>The value at quantile <paramref name="p"/> of sorted values.</summary>
     public static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * p))];
 
-    private static HintsEvent Describe(SimRunner runner, long sequence) => new(
-        runner.Id, runner.Id.Split('/')[0], runner.Id.Split('/')[1], "sim/app", [.. runner.Models], 0, 1, sequence, T0,
-        HintsEventKind.Response, [], new CacheUsage(runner.BytesUsed, 0, 0, 0, runner.Loads, 0, runner.MeanLoadMs),
-        new AppRouting(null, runner.MeanServiceMs));
+    private enum Kind
+    {
+        Arrival,
+        Completion,
+        Wake,
+    }
 
-    /// <summary>A simulated runner's model cache (LRU within its memory) and its load and service statistics.</summary>
-    private sealed class SimRunner(string id)
+    /// <summary>
+    /// A simulated runner: the requests it accepted (running and waiting in its own queue), its model cache (LRU within
+    /// its memory, one tier) and its load and service statistics. The cache is the place a second tier would join:
+    /// <see cref="Use"/> decides where a model comes from and what that costs.
+    /// </summary>
+    private sealed class SimRunner(string id, Workload workload)
     {
         private readonly LinkedList<(string Model, long Bytes)> _lru = new();
+        private readonly Queue<int> _waiting = new();
+        private readonly HashSet<string> _loading = new(StringComparer.Ordinal);
+        private readonly Dictionary<int, string> _runningLoads = [];
         private double _loadMsTotal;
         private double _serviceMsTotal;
         private long _served;
+        private int _running;
 
         public string Id { get; } = id;
 
-        public long BytesUsed { get; private set; }
+        private long BytesUsed { get; set; }
 
-        public long Loads { get; private set; }
+        private long Loads { get; set; }
 
-        public double MeanLoadMs => Loads == 0 ? 0 : _loadMsTotal / Loads;
+        /// <summary>Takes a request into the runner's own queue.</summary>
+        public void Accept(int request) => _waiting.Enqueue(request);
 
-        public double MeanServiceMs => _served == 0 ? 0 : _serviceMsTotal / _served;
+        /// <summary>The next request to run, when a slot is free and one waits.</summary>
+        public int? StartNext()
+        {
+            if (_running >= workload.MaxMultiplexing || _waiting.Count == 0)
+            {
+                return null;
+            }
 
-        public IEnumerable<string> Models => _lru.Select(e => e.Model);
+            _running++;
+            return _waiting.Dequeue();
+        }
+
+        /// <summary>A running request finished.</summary>
+        public void Finish(int request, double serviceMs)
+        {
+            _running--;
+            _served++;
+            _serviceMsTotal += serviceMs;
+            if (_runningLoads.Remove(request, out var model))
+            {
+                _loading.Remove(model);
+            }
+        }
 
         /// <summary>Makes <paramref name="model"/> the most recently used, loading it (evicting the least recently used) if absent.</summary>
-        public (bool Hit, int Evicted) Use(string model, long bytes, long memory)
+        public (bool Hit, int Evicted, double LoadMs) Use(string model, int request)
         {
             for (var node = _lru.First; node is not null; node = node.Next)
             {
@@ -144,12 +200,13 @@ public static class Simulator
                 {
                     _lru.Remove(node);
                     _lru.AddFirst(node);
-                    return (true, 0);
+                    return (true, 0, 0);
                 }
             }
 
+            var bytes = workload.ModelBytes[model];
             var evicted = 0;
-            while (_lru.Count > 0 && BytesUsed + bytes > memory)
+            while (_lru.Count > 0 && BytesUsed + bytes > workload.RunnerMemoryBytes)
             {
                 BytesUsed -= _lru.Last!.Value.Bytes;
                 _lru.RemoveLast();
@@ -158,22 +215,19 @@ public static class Simulator
 
             _lru.AddFirst((model, bytes));
             BytesUsed += bytes;
-            return (false, evicted);
+            var loadMs = workload.LoadMs(model);
+            _loading.Add(model);
+            _runningLoads[request] = model;
+            Loads++;
+            _loadMsTotal += loadMs;
+            return (false, evicted, loadMs);
         }
 
-        public void RecordLoad(double ms, bool hit)
-        {
-            if (!hit)
-            {
-                Loads++;
-                _loadMsTotal += ms;
-            }
-        }
-
-        public void RecordService(double ms)
-        {
-            _served++;
-            _serviceMsTotal += ms;
-        }
+        /// <summary>What the runner publishes after a response.</summary>
+        public HintsEvent Describe(long sequence) => new(
+            Id, Id.Split('/')[0], Id.Split('/')[1], "sim/app", [.. _lru.Select(e => e.Model).Where(m => !_loading.Contains(m))], _running, workload.MaxMultiplexing, sequence,
+            T0, HintsEventKind.Response, [.. _loading],
+            new CacheUsage(BytesUsed, workload.RunnerMemoryBytes, 0, 0, Loads, 0, Loads == 0 ? 0 : _loadMsTotal / Loads),
+            new AppRouting(null, _served == 0 ? 0 : _serviceMsTotal / _served));
     }
 }
