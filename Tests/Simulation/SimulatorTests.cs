@@ -58,6 +58,40 @@ public sealed class SimulatorTests
     }
 
     [Fact]
+    public void A_trace_with_a_model_column_keeps_unhinted_requests_unhinted()
+    {
+        var folder = Directory.CreateTempSubdirectory("falhints-trace-");
+        try
+        {
+            var workload = Workloads.BuiltIn("partial-hints", seed: 2, requests: 200, runners: 2, models: 5);
+            var trace = Path.Combine(folder.FullName, "trace.csv");
+            var models = Path.Combine(folder.FullName, "models.csv");
+            Workloads.WriteTrace(workload, trace, models);
+
+            var read = Workloads.FromTrace(trace, models, 2, 8L << 30, 200, 2);
+
+            Assert.Equal(workload.Requests.Select(r => (r.Model, r.Hinted)), read.Requests.Select(r => (r.Model, r.Hinted)));
+            Assert.Contains(read.Requests, r => !r.Hinted);
+            File.WriteAllText(trace, "arrival_ms,hint,service_ms,model\n0,other,10,org/model-000\n");
+            Assert.Contains("does not name the request's model", Assert.Throws<FormatException>(() => Workloads.FromTrace(trace, models, 2, 8L << 30, 200, 2)).Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void The_capacity_bound_counts_inference_and_the_loads_belady_cannot_avoid()
+    {
+        // One runner, two models used alternately, room for both: two loads of 100 + 1 ms each, four inferences of 10 ms.
+        var workload = Tiny("a", "b", "a", "b") with { RunnerMemoryBytes = 2, Requests = [.. Tiny("a", "b", "a", "b").Requests.Select(r => r with { ArrivalMs = 0 })] };
+
+        Assert.Equal(4 / ((2 * 100.000001 + 40) / 1000), Bounds.CapacityBoundRps(workload), precision: 3);
+        Assert.False(Bounds.Servable(workload));
+    }
+
+    [Fact]
     public void A_trace_naming_a_model_the_models_file_lacks_is_refused_with_the_line()
     {
         var folder = Directory.CreateTempSubdirectory("falhints-trace-");

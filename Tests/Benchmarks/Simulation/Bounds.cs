@@ -1,6 +1,6 @@
 namespace FalHints.Benchmarks.Simulation;
 
-/// <summary>What no router can beat on a workload.</summary>
+/// <summary>What no router can beat on a workload, and what a router that never waits for a busy holder can reach at best.</summary>
 public static class Bounds
 {
     /// <summary>
@@ -8,7 +8,86 @@ public static class Bounds
     /// evicts the model whose next use is farthest. No placement over the same total memory can hit more often when
     /// models are of equal size; with sizes that differ it is the standard (near-optimal) reference.
     /// </summary>
-    public static double BeladyHitRate(Workload workload)
+    public static double BeladyHitRate(Workload workload) => Belady(workload).Hits / (double)workload.Requests.Count;
+
+    /// <summary>
+    /// The throughput no policy can beat (requests per second): every request's inference plus the loads of Belady's
+    /// misses, spread perfectly over all runner slots, and never sooner than the last arrival.
+    /// </summary>
+    public static double CapacityBoundRps(Workload workload)
+    {
+        var requests = workload.Requests;
+        var span = requests[^1].ArrivalMs + requests[^1].ServiceMs - requests[0].ArrivalMs;
+        return requests.Count / (Math.Max(span, WorkMs(workload) / Slots(workload)) / 1000);
+    }
+
+    /// <summary>True when the runners can do all the work (inference plus Belady's loads) within the time the requests take to arrive.</summary>
+    public static bool Servable(Workload workload) =>
+        WorkMs(workload) / Slots(workload) <= workload.Requests[^1].ArrivalMs - workload.Requests[0].ArrivalMs;
+
+    /// <summary>Latency percentiles of inference alone: no queueing, no loads.</summary>
+    public static (double P50Ms, double P99Ms) LatencyFloor(Workload workload)
+    {
+        var service = workload.Requests.Select(r => r.ServiceMs).Order().ToArray();
+        return (Simulator.Percentile(service, 0.50), Simulator.Percentile(service, 0.99));
+    }
+
+    /// <summary>
+    /// The never-wait ceiling: the best hit rate found for a policy that never waits for a busy holder, given the best
+    /// case a fixed layout offers. For each phase of the workload the models are laid out afresh, for free, knowing
+    /// the phase's demand (one copy of each model, then extra copies of the most demanded per copy, as many as memory
+    /// allows; every count of extra copies is tried and the best kept), and misses never disturb the layout (a miss
+    /// still costs its load on the runner that serves it). Requests then follow the never-wait rule: a free runner
+    /// holding the model if any, else any free runner (a miss), else the queue; a runner that frees up takes the
+    /// oldest request it holds, else the oldest. An estimate from above, not a proof: a layout that changes within a
+    /// phase could do better.
+    /// </summary>
+    public static double NeverWaitCeiling(Workload workload)
+    {
+        var phases = workload.PhaseStarts;
+        var layouts = new List<HashSet<string>[]>();
+        for (var p = 0; p < phases.Count; p++)
+        {
+            var end = p + 1 < phases.Count ? phases[p + 1] : workload.Requests.Count;
+            var demand = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (var i = phases[p]; i < end; i++)
+            {
+                demand[workload.Requests[i].Model] = demand.GetValueOrDefault(workload.Requests[i].Model) + 1;
+            }
+
+            HashSet<string>[]? best = null;
+            var bestHits = -1;
+            for (var extra = 0; ; extra++)
+            {
+                if (Layout(workload, demand, extra) is not { } layout)
+                {
+                    break;
+                }
+
+                var hits = NeverWaitHits(workload, phases[p], end, layout);
+                if (hits > bestHits)
+                {
+                    (best, bestHits) = (layout, hits);
+                }
+            }
+
+            layouts.Add(best ?? [.. Enumerable.Range(0, workload.Runners).Select(_ => new HashSet<string>(StringComparer.Ordinal))]);
+        }
+
+        var total = 0;
+        for (var p = 0; p < phases.Count; p++)
+        {
+            total += NeverWaitHits(workload, phases[p], p + 1 < phases.Count ? phases[p + 1] : workload.Requests.Count, layouts[p]);
+        }
+
+        return total / (double)workload.Requests.Count;
+    }
+
+    private static int Slots(Workload workload) => workload.Runners * workload.MaxMultiplexing;
+
+    private static double WorkMs(Workload workload) => workload.Requests.Sum(r => r.ServiceMs) + Belady(workload).MissLoadMs;
+
+    private static (int Hits, double MissLoadMs) Belady(Workload workload)
     {
         var requests = workload.Requests;
         var nextUse = new int[requests.Count];
@@ -24,6 +103,7 @@ public static class Bounds
         var byNextUse = new SortedSet<(int NextUse, string Model)>();
         long used = 0;
         var hits = 0;
+        var missLoadMs = 0.0;
         for (var i = 0; i < requests.Count; i++)
         {
             var model = requests[i].Model;
@@ -35,6 +115,7 @@ public static class Bounds
             else
             {
                 used += workload.ModelBytes[model];
+                missLoadMs += workload.LoadMs(model);
             }
 
             cached[model] = nextUse[i];
@@ -49,13 +130,139 @@ public static class Bounds
             }
         }
 
-        return hits / (double)requests.Count;
+        return (hits, missLoadMs);
     }
 
-    /// <summary>Latency percentiles of inference alone: no queueing, no loads.</summary>
-    public static (double P50Ms, double P99Ms) LatencyFloor(Workload workload)
+    /// <summary>
+    /// One copy of each demanded model (most demanded first, while memory lasts), then <paramref name="extra"/> more
+    /// copies, each of the model with the most demand per copy; copies packed largest first onto the runner with the
+    /// least demand so far that has room and no copy yet. Null when the extra copies do not fit.
+    /// </summary>
+    private static HashSet<string>[]? Layout(Workload workload, Dictionary<string, int> demand, int extra)
     {
-        var service = workload.Requests.Select(r => r.ServiceMs).Order().ToArray();
-        return (Simulator.Percentile(service, 0.50), Simulator.Percentile(service, 0.99));
+        var copies = demand.Keys.ToDictionary(m => m, _ => 1, StringComparer.Ordinal);
+        var byDemand = demand.OrderByDescending(e => e.Value).ThenBy(e => e.Key, StringComparer.Ordinal).Select(e => e.Key).ToList();
+        for (var k = 0; k < extra; k++)
+        {
+            var model = byDemand.Where(m => copies[m] < workload.Runners).OrderByDescending(m => demand[m] / (double)copies[m]).FirstOrDefault();
+            if (model is null)
+            {
+                return null;
+            }
+
+            copies[model]++;
+        }
+
+        var runners = Enumerable.Range(0, workload.Runners).Select(_ => new HashSet<string>(StringComparer.Ordinal)).ToArray();
+        var free = Enumerable.Repeat(workload.RunnerMemoryBytes, workload.Runners).ToArray();
+        var load = new double[workload.Runners];
+        var placed = 0;
+        foreach (var model in byDemand.OrderByDescending(m => workload.ModelBytes[m]))
+        {
+            for (var c = 0; c < copies[model]; c++)
+            {
+                var target = -1;
+                for (var r = 0; r < runners.Length; r++)
+                {
+                    if (free[r] >= workload.ModelBytes[model] && !runners[r].Contains(model) && (target < 0 || load[r] < load[target]))
+                    {
+                        target = r;
+                    }
+                }
+
+                if (target < 0)
+                {
+                    // Out of room. With extra copies asked for, this many do not fit; without, the model is left out (it will miss).
+                    if (extra > 0)
+                    {
+                        return null;
+                    }
+
+                    break;
+                }
+
+                runners[target].Add(model);
+                free[target] -= workload.ModelBytes[model];
+                load[target] += demand[model] / (double)copies[model];
+                placed++;
+            }
+        }
+
+        return placed == 0 ? null : runners;
+    }
+
+    /// <summary>Hits of requests [<paramref name="start"/>, <paramref name="end"/>) under the never-wait rule with a layout that never changes.</summary>
+    private static int NeverWaitHits(Workload workload, int start, int end, HashSet<string>[] layout)
+    {
+        var requests = workload.Requests;
+        var slots = workload.MaxMultiplexing;
+        var busy = new int[layout.Length];
+        var completions = new PriorityQueue<int, double>();
+        var queue = new LinkedList<int>();
+        var hits = 0;
+
+        void Run(int runner, int request, double now)
+        {
+            var hit = layout[runner].Contains(requests[request].Model);
+            hits += hit ? 1 : 0;
+            busy[runner]++;
+            completions.Enqueue(runner, now + requests[request].ServiceMs + (hit ? 0 : workload.LoadMs(requests[request].Model)));
+        }
+
+        int FreeRunner(string? model)
+        {
+            var any = -1;
+            for (var r = 0; r < layout.Length; r++)
+            {
+                if (busy[r] < slots)
+                {
+                    if (model is not null && layout[r].Contains(model))
+                    {
+                        return r;
+                    }
+
+                    any = any < 0 || layout[r].Count < layout[any].Count ? r : any;
+                }
+            }
+
+            return any;
+        }
+
+        var next = start;
+        while (next < end || completions.Count > 0)
+        {
+            if (completions.TryPeek(out var runner, out var doneAt) && (next >= end || doneAt <= requests[next].ArrivalMs))
+            {
+                completions.Dequeue();
+                busy[runner]--;
+                var node = queue.First;
+                while (node is not null && !layout[runner].Contains(requests[node.Value].Model))
+                {
+                    node = node.Next;
+                }
+
+                node ??= queue.First;
+                if (node is not null)
+                {
+                    queue.Remove(node);
+                    Run(runner, node.Value, doneAt);
+                }
+
+                continue;
+            }
+
+            var request = next++;
+            var free = FreeRunner(requests[request].Hinted ? requests[request].Model : null);
+            if (free >= 0)
+            {
+                Run(free, request, requests[request].ArrivalMs);
+            }
+            else
+            {
+                queue.AddLast(request);
+            }
+        }
+
+        return hits;
     }
 }

@@ -6,37 +6,49 @@ using FalHints.Router.Placement;
 
 namespace FalHints.Benchmarks.Simulation;
 
-/// <summary><c>falhints-bench simulate</c>: every policy on the built-in workloads or a trace, side by side, with the bounds.</summary>
+/// <summary>
+/// <c>falhints-bench simulate</c>: every policy on the built-in workloads (several seeds, medians with the range) or a
+/// trace, side by side, with the bounds: Belady's hit rate, the never-wait ceiling, the capacity bound.
+/// </summary>
 internal static class SimulateCommand
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
+    /// <summary>The policies that never make a request wait while a runner is free (fal's contract).</summary>
+    private static readonly HashSet<string> NeverWait = new(StringComparer.Ordinal)
+    {
+        PlacementPolicies.HintAffinity, PlacementPolicies.FalDocumented, PlacementPolicies.RoundRobin, PlacementPolicies.Random, PlacementPolicies.LeastLoaded,
+    };
+
     public static Command Create()
     {
         var workload = new Option<string>("--workload") { Description = $"A built-in workload ({string.Join(", ", Workloads.Names)}) or 'all'.", DefaultValueFactory = _ => "all" };
-        var trace = new Option<FileInfo?>("--trace") { Description = "A trace CSV: arrival_ms,hint,service_ms." };
+        var trace = new Option<FileInfo?>("--trace") { Description = "A trace CSV: arrival_ms,hint,service_ms[,model] (with the model column, an empty hint is an unhinted request for that model)." };
         var models = new Option<FileInfo?>("--models") { Description = "The trace's models CSV: hint,bytes." };
+        var writeTrace = new Option<FileInfo?>("--write-trace") { Description = "Write the (first) built-in workload as a trace with a model column, and its models beside it (NAME.models.csv), then stop." };
         var runners = new Option<int>("--runners") { DefaultValueFactory = _ => 8 };
         var memory = new Option<long?>("--runner-memory") { Description = "Bytes of models a runner holds (default 8 GiB, 48 GiB with large models)." };
         var loadFixed = new Option<double>("--load-fixed-ms") { DefaultValueFactory = _ => 200 };
         var loadGbps = new Option<double>("--load-gbps") { DefaultValueFactory = _ => 2 };
         var requests = new Option<int>("--requests") { Description = "Requests per built-in workload.", DefaultValueFactory = _ => 20_000 };
         var modelCount = new Option<int>("--model-count") { Description = "Models in a built-in workload.", DefaultValueFactory = _ => 40 };
+        var sizes = new Option<ModelSizes>("--models-size") { Description = "Model sizes of the built-in workloads: Standard (0.5-2 GiB) or Large (4-12 GiB); flash-crowd is always Large.", DefaultValueFactory = _ => ModelSizes.Standard };
         var policies = new Option<string>("--policies") { Description = "Comma-separated policy names.", DefaultValueFactory = _ => string.Join(",", PlacementPolicies.Names) };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of tables." };
-        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
-        var utilisation = new Option<double>("--utilisation")
+        var seed = new Option<int>("--seed") { Description = "The first seed.", DefaultValueFactory = _ => 1 };
+        var seeds = new Option<int>("--seeds") { Description = "Seeds per built-in workload (medians with the range are reported).", DefaultValueFactory = _ => 5 };
+        var utilisation = new Option<string>("--utilisation")
         {
-            Description = "Arrival rate of a built-in workload, as a share of the runners' capacity for inference alone (loads come on top).",
-            DefaultValueFactory = _ => 0.6,
+            Description = "Arrival rate of a built-in workload as a share of the runners' capacity for inference alone (loads come on top); a comma-separated list sweeps it (e.g. 0.15,0.3,0.6,0.9,1.1,1.2).",
+            DefaultValueFactory = _ => "0.6",
         };
         var plot = new Option<FileInfo?>("--plot")
         {
-            Description = "Write a PNG of each workload's latency CDFs and hit rates (with several workloads, the workload's name is added to the file name).",
+            Description = "Write a PNG of each workload's latency CDFs and hit rates for the first seed (with several workloads, the workload's name is added to the file name).",
         };
         var command = new Command("simulate", "Compare placement policies in a discrete-event simulation driving the router's real dispatcher.")
         {
-            workload, trace, models, runners, memory, loadFixed, loadGbps, requests, modelCount, policies, json, seed, utilisation, plot,
+            workload, trace, models, writeTrace, runners, memory, loadFixed, loadGbps, requests, modelCount, sizes, policies, json, seed, seeds, utilisation, plot,
         };
         command.SetAction(parse =>
         {
@@ -47,21 +59,61 @@ internal static class SimulateCommand
                 return 1;
             }
 
-            if (parse.GetValue(utilisation) is <= 0 or > 10)
+            var loads = new List<double>();
+            foreach (var text in parse.GetValue(utilisation)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
-                Console.Error.WriteLine("error: --utilisation must be above 0 and at most 10.");
+                if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var u) || u is <= 0 or > 10)
+                {
+                    Console.Error.WriteLine($"error: --utilisation takes numbers above 0 and at most 10, not '{text}'.");
+                    return 1;
+                }
+
+                loads.Add(u);
+            }
+
+            if (parse.GetValue(seeds) < 1)
+            {
+                Console.Error.WriteLine("error: --seeds must be at least 1.");
                 return 1;
             }
 
-            List<Workload> workloads;
+            // Each case is one workload at one load, with one workload per seed.
+            var cases = new List<(string Title, List<Workload> Seeds)>();
             try
             {
-                workloads = parse.GetValue(trace) is { } traceFile
-                    ? [Workloads.FromTrace(traceFile.FullName, (parse.GetValue(models) ?? throw new FormatException("--trace needs --models.")).FullName,
-                        parse.GetValue(runners), parse.GetValue(memory) ?? (8L << 30), parse.GetValue(loadFixed), parse.GetValue(loadGbps))]
-                    : [.. (parse.GetValue(workload) == "all" ? Workloads.Names : [parse.GetValue(workload)!])
-                        .Select(name => Workloads.Names.Contains(name) ? Workloads.BuiltIn(name, parse.GetValue(seed), parse.GetValue(requests), parse.GetValue(runners), parse.GetValue(modelCount), parse.GetValue(memory), parse.GetValue(utilisation))
-                            : throw new FormatException($"Unknown workload '{name}'; known: {string.Join(", ", Workloads.Names)}."))];
+                if (parse.GetValue(trace) is { } traceFile)
+                {
+                    var work = Workloads.FromTrace(traceFile.FullName, (parse.GetValue(models) ?? throw new FormatException("--trace needs --models.")).FullName,
+                        parse.GetValue(runners), parse.GetValue(memory) ?? (8L << 30), parse.GetValue(loadFixed), parse.GetValue(loadGbps));
+                    cases.Add(($"trace {work.Name}", [work]));
+                }
+                else
+                {
+                    var workloadNames = parse.GetValue(workload) == "all" ? Workloads.Names : [parse.GetValue(workload)!];
+                    foreach (var name in workloadNames)
+                    {
+                        if (!Workloads.Names.Contains(name))
+                        {
+                            throw new FormatException($"Unknown workload '{name}'; known: {string.Join(", ", Workloads.Names)}.");
+                        }
+
+                        foreach (var u in loads)
+                        {
+                            var size = name == "flash-crowd" ? ModelSizes.Large : parse.GetValue(sizes);
+                            cases.Add((string.Create(CultureInfo.InvariantCulture, $"{name}, {u:P0} load{(size == ModelSizes.Large ? ", large models" : "")}"),
+                                [.. Enumerable.Range(parse.GetValue(seed), parse.GetValue(seeds)).Select(s => Workloads.BuiltIn(name, s, parse.GetValue(requests),
+                                    parse.GetValue(runners), parse.GetValue(modelCount), parse.GetValue(memory), u, size))]));
+                        }
+                    }
+
+                    if (parse.GetValue(writeTrace) is { } target)
+                    {
+                        var modelsFile = Path.Combine(target.DirectoryName!, $"{Path.GetFileNameWithoutExtension(target.Name)}.models.csv");
+                        Workloads.WriteTrace(cases[0].Seeds[0], target.FullName, modelsFile);
+                        Console.Error.WriteLine($"wrote {target.FullName} and {modelsFile}");
+                        return 0;
+                    }
+                }
             }
             catch (Exception ex) when (ex is FormatException or IOException)
             {
@@ -70,54 +122,69 @@ internal static class SimulateCommand
             }
 
             var report = new List<object>();
-            foreach (var work in workloads)
+            foreach (var (title, works) in cases)
             {
-                Console.Error.WriteLine($"{work.Name}: {work.Requests.Count:N0} requests, {work.Runners} runners, {work.ModelBytes.Count} models");
-                var belady = Bounds.BeladyHitRate(work);
-                var (floor50, floor99) = Bounds.LatencyFloor(work);
-                var results = new List<PolicyResult>();
+                var first = works[0];
+                Console.Error.WriteLine($"{title}: {first.Requests.Count:N0} requests, {first.Runners} runners, {first.ModelBytes.Count} models, {works.Count} seed(s)");
+                var belady = works.Select(Bounds.BeladyHitRate).ToList();
+                var capacity = works.Select(Bounds.CapacityBoundRps).ToList();
+                var servable = works.All(Bounds.Servable);
+                var ceiling = servable ? works.Select(Bounds.NeverWaitCeiling).ToList() : null;
+                var (floor50, floor99) = Bounds.LatencyFloor(first);
+                var results = new List<(string Policy, List<PolicyResult> Runs)>();
                 foreach (var name in names)
                 {
-                    var before = GC.GetTotalMemory(forceFullCollection: true);
                     var clock = System.Diagnostics.Stopwatch.StartNew();
-                    using (var line = new ProgressLine($"{work.Name} / {name}", work.Requests.Count))
+                    var runs = new List<PolicyResult>();
+                    for (var s = 0; s < works.Count; s++)
                     {
-                        results.Add(Simulator.Run(work, PlacementPolicies.Create(name, new SeededRandom(parse.GetValue(seed))), line));
+                        using var line = new ProgressLine($"{title} / {name} / seed {s + parse.GetValue(seed)}", works[s].Requests.Count);
+                        runs.Add(Simulator.Run(works[s], PlacementPolicies.Create(name, new SeededRandom(s + parse.GetValue(seed))), line));
                     }
 
+                    results.Add((name, runs));
                     Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"  {name}: {clock.Elapsed.TotalSeconds:0.0} s of wall time, {clock.Elapsed.TotalMicroseconds / work.Requests.Count:0.0} µs per request simulated, managed heap {(GC.GetTotalMemory(false) - before) / 1048576.0:0} MB above the start"));
+                        $"  {name}: {clock.Elapsed.TotalSeconds:0.0} s of wall time, {clock.Elapsed.TotalMicroseconds / works.Sum(w => w.Requests.Count):0.0} µs per request simulated"));
                 }
 
                 if (parse.GetValue(plot) is { } plotFile)
                 {
-                    var file = workloads.Count == 1 ? plotFile.FullName
-                        : Path.Combine(plotFile.DirectoryName!, $"{Path.GetFileNameWithoutExtension(plotFile.Name)}-{work.Name}{plotFile.Extension}");
-                    LatencyPlot.Write(file, $"{work.Name}: {work.Requests.Count:N0} requests, {work.Runners} runners, {work.ModelBytes.Count} models (simulated)",
-                        [.. results.Select(r => new PlotSeries(r.Policy, r.LatenciesMs, r.HitRate))], belady);
+                    var file = cases.Count == 1 ? plotFile.FullName
+                        : Path.Combine(plotFile.DirectoryName!, $"{Path.GetFileNameWithoutExtension(plotFile.Name)}-{first.Name}{plotFile.Extension}");
+                    LatencyPlot.Write(file, $"{title}: {first.Requests.Count:N0} requests, {first.Runners} runners, {first.ModelBytes.Count} models (simulated, seed {parse.GetValue(seed)})",
+                        [.. results.Select(r => new PlotSeries(r.Policy, r.Runs[0].LatenciesMs, r.Runs[0].HitRate))], belady[0]);
                     Console.Error.WriteLine($"  wrote {file}");
                 }
 
                 report.Add(new
                 {
-                    workload = work.Name,
-                    bounds = new { belady_hit_rate = belady, latency_floor_p50_ms = floor50, latency_floor_p99_ms = floor99 },
+                    workload = title,
+                    seeds = works.Count,
+                    bounds = new
+                    {
+                        belady_hit_rate = Median(belady), never_wait_ceiling = ceiling is null ? (double?)null : Median(ceiling),
+                        capacity_bound_rps = Median(capacity), servable, latency_floor_p50_ms = floor50, latency_floor_p99_ms = floor99,
+                    },
                     policies = results.Select(r => new
                     {
-                        policy = r.Policy, hit_rate = r.HitRate, hit_rate_of_bound = r.HitRate / belady, loads = r.Loads, evictions = r.Evictions,
-                        p50_ms = r.P50Ms, p95_ms = r.P95Ms, p99_ms = r.P99Ms, mean_queue_ms = r.MeanQueueMs, throughput_rps = r.ThroughputRps, completed = r.Completed,
+                        policy = r.Policy, never_waits = NeverWait.Contains(r.Policy),
+                        hit_rate = Range(r.Runs.Select(x => x.HitRate)), hit_rate_of_belady = Range(r.Runs.Select((x, i) => x.HitRate / belady[i])),
+                        hit_rate_of_ceiling = ceiling is null ? null : Range(r.Runs.Select((x, i) => x.HitRate / ceiling[i])),
+                        p50_ms = Range(r.Runs.Select(x => x.P50Ms)), p99_ms = Range(r.Runs.Select(x => x.P99Ms)),
+                        throughput_rps = Range(r.Runs.Select(x => x.ThroughputRps)), throughput_of_capacity = Range(r.Runs.Select((x, i) => x.ThroughputRps / capacity[i])),
+                        loads = Range(r.Runs.Select(x => (double)x.Loads)),
                     }),
                 });
                 if (!parse.GetValue(json))
                 {
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"\n### {work.Name}: Belady bound {belady:P1} hits; latency floor p50 {floor50:0} ms, p99 {floor99:0} ms\n"));
-                    Console.WriteLine("| policy | hit rate | of bound | loads | evictions | p50 (ms) | p95 (ms) | p99 (ms) | mean queue (ms) | throughput (req/s) |");
-                    Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-                    foreach (var r in results)
+                        $"\n### {title}\n\nBelady {Median(belady):P1} hits; never-wait ceiling {(ceiling is null ? "n/a (not servable)" : Median(ceiling).ToString("P1", CultureInfo.InvariantCulture))}; capacity bound {Median(capacity):0.0} req/s ({(servable ? "servable" : "overloaded")}); latency floor p50 {floor50:0} ms, p99 {floor99:0} ms; {works.Count} seed(s), medians (min-max)\n"));
+                    Console.WriteLine("| policy | never waits | hit rate | of Belady | of ceiling | p50 (ms) | p99 (ms) | throughput (req/s) | of capacity | loads |");
+                    Console.WriteLine("|---|:-:|---:|---:|---:|---:|---:|---:|---:|---:|");
+                    foreach (var (policy, runs) in results)
                     {
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"| {r.Policy} | {r.HitRate:P1} | {r.HitRate / belady:P0} | {r.Loads:N0} | {r.Evictions:N0} | {r.P50Ms:0} | {r.P95Ms:0} | {r.P99Ms:0} | {r.MeanQueueMs:0} | {r.ThroughputRps:0.0} |"));
+                            $"| {policy} | {(NeverWait.Contains(policy) ? "yes" : "")} | {Cell(runs.Select(x => x.HitRate * 100), "0.0")} % | {Median(runs.Select((x, i) => x.HitRate / belady[i])):P0} | {(ceiling is null ? "" : Median(runs.Select((x, i) => x.HitRate / ceiling[i])).ToString("P0", CultureInfo.InvariantCulture))} | {Cell(runs.Select(x => x.P50Ms), "0")} | {Cell(runs.Select(x => x.P99Ms), "0")} | {Cell(runs.Select(x => x.ThroughputRps), "0.0")} | {Median(runs.Select((x, i) => x.ThroughputRps / capacity[i])):P0} | {Median(runs.Select(x => (double)x.Loads)):N0} |"));
                     }
                 }
             }
@@ -130,5 +197,25 @@ internal static class SimulateCommand
             return 0;
         });
         return command;
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static object Range(IEnumerable<double> values)
+    {
+        var list = values.ToList();
+        return new { median = Median(list), min = list.Min(), max = list.Max() };
+    }
+
+    /// <summary>The median, with the range when there are several values.</summary>
+    private static string Cell(IEnumerable<double> values, string format)
+    {
+        var list = values.ToList();
+        var median = Median(list).ToString(format, CultureInfo.InvariantCulture);
+        return list.Count == 1 ? median : $"{median} ({list.Min().ToString(format, CultureInfo.InvariantCulture)}-{list.Max().ToString(format, CultureInfo.InvariantCulture)})";
     }
 }

@@ -1,0 +1,179 @@
+using FalHints.Client.Contracts;
+using FalHints.Router.Hints;
+using FalHints.Router.Placement;
+using FalHints.Router.Queue;
+using static FalHints.Tests.Support.Runners;
+
+namespace FalHints.Tests.Placement;
+
+/// <summary>Each peer's distinctive behaviour, as its source code has it.</summary>
+public sealed class PeerPolicyTests
+{
+    [Fact]
+    public void Fal_as_documented_takes_a_free_holder_else_any_free_runner_and_never_waits_for_a_busy_holder()
+    {
+        var policy = new FalDocumentedPolicy(new SeededRandom(3));
+        var index = new HintIndex().With("a", inFlight: 1, hints: ["flux"]).With("b", hints: ["flux"]).With("c");
+
+        Assert.Equal("b", policy.Decide(index, Ticket("flux"))!.Value.RunnerId);
+
+        index.MarkDispatched("b", null);
+        Assert.Equal("c", policy.Decide(index, Ticket("flux"))!.Value.RunnerId);
+    }
+
+    [Fact]
+    public void Ray_up_to_2_43_queues_at_a_busy_holder_below_max_ongoing_requests_rather_than_load_elsewhere()
+    {
+        var index = new HintIndex().With("holder", inFlight: 3, hints: ["flux"]).With("empty");
+
+        var placed = new RayServe243Policy(new SeededRandom(1)).Decide(index, Ticket("flux"));
+
+        Assert.Equal("holder", placed!.Value.RunnerId);
+    }
+
+    [Fact]
+    public void Ray_up_to_2_43_keeps_trying_only_holders_for_its_window_then_goes_to_the_fewest_models_replica()
+    {
+        var dispatcher = new Dispatcher(new RayServe243Policy(new SeededRandom(1)), DispatcherOptions.Default);
+        dispatcher.Index.With("holder", inFlight: RayServeRouter.MaxOngoingRequests, hints: ["flux"]).With("empty");
+        dispatcher.Enqueue(Ticket("flux", "r", at: T0));
+
+        Assert.Empty(dispatcher.Pump(T0));
+        Assert.NotNull(dispatcher.NextWake);
+        Assert.Empty(dispatcher.Pump(T0.AddMilliseconds(900)));
+
+        // The window is at most 2 s; the backoff at most 1 s.
+        var placed = Assert.Single(dispatcher.Pump(T0.AddSeconds(3)));
+        Assert.Equal(("empty", false), (placed.RunnerId, placed.HintHit));
+    }
+
+    [Fact]
+    public void Ray_from_2_44_tries_the_holders_once_then_the_fewest_models_replica_at_once()
+    {
+        var dispatcher = new Dispatcher(new RayServePolicy(new SeededRandom(1)), DispatcherOptions.Default);
+        dispatcher.Index.With("holder", inFlight: RayServeRouter.MaxOngoingRequests, hints: ["flux"]).With("empty");
+        dispatcher.Enqueue(Ticket("flux", "r", at: T0));
+
+        var placed = Assert.Single(dispatcher.Pump(T0));
+
+        Assert.Equal(("empty", false), (placed.RunnerId, placed.HintHit));
+    }
+
+    [Fact]
+    public void Ray_fulfils_the_oldest_pending_request_for_the_model_a_replica_was_found_for()
+    {
+        var dispatcher = new Dispatcher(new RayServe243Policy(new SeededRandom(1)), DispatcherOptions.Default with { MaxQueueLength = 10 });
+        dispatcher.Index.With("holder", capacity: 1, hints: ["flux"]);
+        dispatcher.Enqueue(Ticket("flux", "first", at: T0));
+        dispatcher.Enqueue(Ticket("flux", "second", at: T0.AddMilliseconds(1)));
+
+        var placed = dispatcher.Pump(T0.AddMilliseconds(1));
+
+        Assert.Equal(["first", "second"], placed.Select(d => d.Ticket.RequestId));
+        Assert.All(placed, d => Assert.Equal("holder", d.RunnerId));
+    }
+
+    [Fact]
+    public void ModelMesh_queues_at_a_busy_copy_and_places_a_new_copy_only_when_the_copy_refuses()
+    {
+        var policy = new ModelMeshPolicy(new SeededRandom(1));
+        var index = new HintIndex().With("copy", hints: ["flux"]).With("empty");
+        index.MarkDispatched("copy", "flux");
+
+        Assert.Equal("copy", policy.Decide(index, Ticket("flux"))!.Value.RunnerId);
+
+        for (var i = 1; i < ModelMeshPolicy.CopyLimit(index.Find("copy")!); i++)
+        {
+            index.MarkDispatched("copy", "flux");
+        }
+
+        Assert.Equal("empty", policy.Decide(index, Ticket("flux"))!.Value.RunnerId);
+    }
+
+    [Fact]
+    public void ModelMesh_forwards_to_the_copy_with_fewest_requests_in_use()
+    {
+        var policy = new ModelMeshPolicy(new SeededRandom(1));
+        var index = new HintIndex().With("busier", capacity: 4, hints: ["flux"]).With("quieter", capacity: 4, hints: ["flux"]);
+        index.MarkDispatched("busier", "flux");
+        index.MarkDispatched("busier", "flux");
+        index.MarkDispatched("quieter", "flux");
+
+        Assert.Equal("quieter", policy.Decide(index, Ticket("flux"))!.Value.RunnerId);
+    }
+
+    [Fact]
+    public void Consistent_hashing_sends_a_hint_to_the_same_runner_and_spills_over_only_past_the_load_bound()
+    {
+        foreach (IPlacementPolicy policy in new IPlacementPolicy[] { new HaproxyConsistentHashPolicy(), new EnvoyConsistentHashPolicy(new SeededRandom(1)) })
+        {
+            var index = new HintIndex().With("s/cpu:0").With("s/cpu:1").With("s/cpu:2").With("s/cpu:3");
+            var home = policy.Decide(index, Ticket("flux"))!.Value.RunnerId;
+            Assert.Equal(home, policy.Decide(index, Ticket("flux"))!.Value.RunnerId);
+
+            // Past its share of the load the hint's runner is skipped: here everything else is idle.
+            index.MarkDispatched(home, "flux");
+            index.MarkDispatched(home, "flux");
+            var spilled = policy.Decide(index, Ticket("flux"))!.Value.RunnerId;
+            Assert.NotEqual(home, spilled);
+        }
+    }
+
+    [Fact]
+    public void Consistent_hashing_queues_at_the_hint_s_runner_while_the_others_are_as_busy()
+    {
+        var policy = new HaproxyConsistentHashPolicy();
+        var index = new HintIndex().With("s/cpu:0", inFlight: 1).With("s/cpu:1", inFlight: 1);
+        var home = policy.Decide(new HintIndex().With("s/cpu:0").With("s/cpu:1"), Ticket("flux"))!.Value.RunnerId;
+
+        var placed = policy.Decide(index, Ticket("flux"))!.Value;
+
+        Assert.False(index.Find(placed.RunnerId)!.IsFree);
+        Assert.Equal(int.MaxValue, policy.Admits(index.Find(home)!));
+    }
+
+    [Fact]
+    public void Wait_for_holder_waits_for_a_busy_holder_that_frees_sooner_than_a_load_elsewhere()
+    {
+        var slowLoads = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 800);
+        var index = new HintIndex();
+        index.Apply(Event("a", hints: ["flux"], cache: slowLoads, routing: new AppRouting(null, MeanInferenceMs: 100)), T0);
+        index.Apply(Event("b", cache: slowLoads), T0);
+        index.MarkDispatched("a", "flux");
+
+        Assert.Null(new WaitForHolderPolicy().Decide(index, Ticket("flux")));
+        Assert.Equal("b", new HintAffinityPolicy().Decide(index, Ticket("flux"))!.Value.RunnerId);
+    }
+
+    [Fact]
+    public void Wait_for_holder_loads_a_copy_once_the_backlog_outlasts_a_load()
+    {
+        var fastLoads = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 250);
+        var index = new HintIndex();
+        index.Apply(Event("a", hints: ["flux"], cache: fastLoads, routing: new AppRouting(null, MeanInferenceMs: 100)), T0);
+        index.Apply(Event("b", cache: fastLoads), T0);
+        index.MarkDispatched("a", "flux");
+        var backlog = Enumerable.Range(0, 3).Select(i => Ticket("flux", $"r{i}", at: T0.AddMilliseconds(i))).ToArray();
+
+        var placed = new WaitForHolderPolicy().Decide(index, backlog);
+
+        Assert.Equal(("r0", "b"), (placed!.Value.Ticket.RequestId, placed.Value.RunnerId));
+    }
+
+    [Fact]
+    public void Wait_for_holder_sends_an_unhinted_request_to_a_free_runner_at_once()
+    {
+        var index = new HintIndex().With("a", inFlight: 1, hints: ["flux"]).With("b", hints: ["sdxl"]);
+
+        Assert.Equal("b", new WaitForHolderPolicy().Decide(index, Ticket(null))!.Value.RunnerId);
+    }
+
+    [Fact]
+    public void Every_built_in_policy_is_registered_under_its_own_name()
+    {
+        foreach (var name in PlacementPolicies.Names)
+        {
+            Assert.Equal(name, PlacementPolicies.Create(name, new SeededRandom(1)).Name);
+        }
+    }
+}
