@@ -1,4 +1,5 @@
 using FalHints.Client.Contracts;
+using FalHints.Router.Hints;
 
 namespace FalHints.Router.Placement;
 
@@ -11,13 +12,18 @@ namespace FalHints.Router.Placement;
 /// <item>A waiting hint gets a new copy on a free runner only when a load is expected to be quicker than waiting: no
 /// runner holds it, or its backlog (requests waiting for it, over the copies serving it) would take longer to drain
 /// than the load costs. The oldest such request goes first, to the free runner cheapest to repurpose.</item>
-/// <item>A request without a hint goes to a free runner at once; otherwise free runners stay free.</item>
+/// <item>A request without a hint goes to a free runner at once, the one whose hints carry the most recent demand
+/// (the likeliest to hold its model); otherwise free runners stay free.</item>
 /// </list>
 /// It gives the same starvation guarantee as <see cref="HintAffinityPolicy"/>: once a request is the oldest of its
 /// class, at most <see cref="PlacementContext.BypassLimit"/> younger ones start before it.
 /// </summary>
 public sealed class WaitForHolderPolicy : IPlacementPolicy
 {
+    // Recent demand per hint (halved every 1,000 placements), to send requests without a hint where they most likely hit.
+    private readonly Dictionary<string, double> _demand = new(StringComparer.Ordinal);
+    private int _placed;
+
     /// <inheritdoc />
     public string Name => PlacementPolicies.WaitForHolder;
 
@@ -33,12 +39,12 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
 
         if (context.HeadDue)
         {
-            return PlacementChoice.Of(head, Candidates.BestFreeHolder(head, runners) ?? Candidates.CheapestToRepurpose(free)!);
+            return Record(PlacementChoice.Of(head, Candidates.BestFreeHolder(head, runners) ?? Candidates.CheapestToRepurpose(free)!));
         }
 
         if (Candidates.OldestHeld(context) is { } held)
         {
-            return held;
+            return Record(held);
         }
 
         RequestTicket? oldest = null;
@@ -67,7 +73,46 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             }
         }
 
-        return oldest is null ? null : PlacementChoice.Of(oldest, Candidates.CheapestToRepurpose(free)!);
+        if (oldest is null)
+        {
+            return null;
+        }
+
+        return Record(PlacementChoice.Of(oldest, oldest.Request.Hint is null ? LikeliestToHold(free) : Candidates.CheapestToRepurpose(free)!));
+    }
+
+    private PlacementChoice Record(PlacementChoice choice)
+    {
+        if (choice.Ticket.Request.Hint is { } hint)
+        {
+            _demand[hint] = _demand.GetValueOrDefault(hint) + 1;
+            if (++_placed % 1000 == 0)
+            {
+                foreach (var key in _demand.Keys.ToList())
+                {
+                    _demand[key] /= 2;
+                }
+            }
+        }
+
+        return choice;
+    }
+
+    /// <summary>For a request without a hint: the free runner whose hints carry the most recent demand (it most likely holds the model).</summary>
+    private RunnerState LikeliestToHold(IReadOnlyCollection<RunnerState> free)
+    {
+        RunnerState? best = null;
+        var bestCover = -1.0;
+        foreach (var runner in free.OrderBy(r => r.RunnerId, StringComparer.Ordinal))
+        {
+            var cover = runner.Hints.Sum(h => _demand.GetValueOrDefault(h));
+            if (cover > bestCover)
+            {
+                (best, bestCover) = (runner, cover);
+            }
+        }
+
+        return best!;
     }
 
     /// <summary>
