@@ -45,16 +45,20 @@ public static class FalQueueApi
         return routes;
     }
 
-    /// <summary>A JSON error body fal's clients read (<c>detail</c>), with FalHints' code.</summary>
-    public static IResult Error(int status, string code, string detail) =>
-        Results.Json(new { detail, error_code = code }, Json, statusCode: status);
+    /// <summary>An error in fal's shape (<c>detail</c>, <c>error_type</c>, its headers), with FalHints' code (<c>error_code</c>).</summary>
+    public static IResult Error(int status, string code, string detail) => new FalErrorResult(status, code, detail);
 
-    private static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, IOptions<GatewayOptions> options)
+    private static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, HostedAppCatalog catalog, IOptions<GatewayOptions> options)
     {
         var appId = $"{owner}/{app}";
         if (!AppIds.TryValidate(appId, out var appError))
         {
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, appError);
+        }
+
+        if (await catalog.RefusesAsync(appId, http.RequestAborted))
+        {
+            return AppNotFound(appId);
         }
 
         if (ReadOptions(http.Request, out var hint, out var submitOptions) is { } headerError)
@@ -210,7 +214,22 @@ public static class FalQueueApi
             startTimeout = TimeSpan.FromSeconds(seconds);
         }
 
-        options = new SubmitOptions(priority, startTimeout);
+        var noRetry = false;
+        if (request.Headers["x-fal-no-retry"].FirstOrDefault() is { } noRetryText)
+        {
+            switch (noRetryText.Trim().ToLowerInvariant())
+            {
+                case "1" or "true" or "yes":
+                    noRetry = true;
+                    break;
+                case "0" or "false" or "no":
+                    break;
+                default:
+                    return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, $"x-fal-no-retry is '{noRetryText}'; use 1, true or yes (or 0, false, no).");
+            }
+        }
+
+        options = new SubmitOptions(priority, startTimeout, noRetry);
         return null;
     }
 
@@ -252,6 +271,10 @@ public static class FalQueueApi
             return (null, Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, $"The body is not valid JSON: {ex.Message}"));
         }
     }
+
+    /// <summary>The 404 for an app no silo of the cluster serves.</summary>
+    internal static IResult AppNotFound(string appId) =>
+        Error(StatusCodes.Status404NotFound, ErrorCodes.AppNotFound, $"No silo of this cluster serves app '{appId}'.");
 
     private static IResult? NotFound(RequestStatus status, string appId) =>
         status.Result?.Error?.Code == ErrorCodes.RequestNotFound || !string.Equals(status.AppId, appId, StringComparison.Ordinal)

@@ -30,6 +30,7 @@ public static class GatewayHosting
         builder.Services.AddSingleton(sp => new FalHintsClient(sp.GetRequiredService<IGrainFactory>()));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ApiKeyStore>();
+        builder.Services.AddSingleton<HostedAppCatalog>();
         return builder;
     }
 
