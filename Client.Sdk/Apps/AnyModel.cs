@@ -23,15 +23,5 @@ public sealed record FalImage(string Url, string ContentType, string FileName, l
 {
     /// <summary>Decodes the bytes of a <c>data:</c> URL.</summary>
     /// <exception cref="FormatException">The URL is not a base64 data URI.</exception>
-    public byte[] DecodeDataUrl()
-    {
-        const string Marker = ";base64,";
-        var at = Url.IndexOf(Marker, StringComparison.Ordinal);
-        if (!Url.StartsWith("data:", StringComparison.Ordinal) || at < 0)
-        {
-            throw new FormatException("The image URL is not a base64 data URI.");
-        }
-
-        return Convert.FromBase64String(Url[(at + Marker.Length)..]);
-    }
+    public byte[] DecodeDataUrl() => DataUrl.Decode(Url).Bytes;
 }

@@ -84,8 +84,7 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
     private static FalImage ToFalImage(RgbImage image)
     {
         var png = image.EncodePng();
-        var url = "data:image/png;base64," + Convert.ToBase64String(png);
-        return new FalImage(url, "image/png", "image.png", png.Length, image.Width, image.Height);
+        return new FalImage(DataUrl.Encode("image/png", png), "image/png", "image.png", png.Length, image.Width, image.Height);
     }
 
     private Task<PipelineLease<TextToImagePipeline>> AcquireAsync(string modelId, CancellationToken cancellationToken)

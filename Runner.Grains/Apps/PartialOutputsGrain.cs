@@ -59,6 +59,7 @@ public sealed class PartialOutputsGrain(TimeProvider time) : Grain, IPartialOutp
     public Task ReleaseAsync()
     {
         _kept.Clear();
+        _published.TrySetResult();
         DeactivateOnIdle();
         return Task.CompletedTask;
     }

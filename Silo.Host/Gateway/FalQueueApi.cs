@@ -48,7 +48,8 @@ public static class FalQueueApi
     /// <summary>An error in fal's shape (<c>detail</c>, <c>error_type</c>, its headers), with FalHints' code (<c>error_code</c>).</summary>
     public static IResult Error(int status, string code, string detail) => new FalErrorResult(status, code, detail);
 
-    private static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, HostedAppCatalog catalog, IOptions<GatewayOptions> options)
+    private static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, HostedAppCatalog catalog,
+        FileCache files, WebhookSender webhooks, IOptions<GatewayOptions> options, IOptions<StorageOptions> storage, IOptions<WebhookOptions> webhookOptions)
     {
         var appId = $"{owner}/{app}";
         if (!AppIds.TryValidate(appId, out var appError))
@@ -66,7 +67,18 @@ public static class FalQueueApi
             return headerError;
         }
 
+        Uri? webhook = null;
+        if (http.Request.Query.TryGetValue("fal_webhook", out var webhookUrl) && !webhookOptions.Value.TryAllow(webhookUrl.ToString(), out webhook, out var webhookError))
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, webhookError!);
+        }
+
         var (input, bodyError) = await ReadInputAsync(http.Request, options.Value.MaxBodyBytes);
+        if (bodyError is null)
+        {
+            (input, bodyError) = FalStorageApi.InlineFiles(input!, http.Request, files, storage.Value);
+        }
+
         if (bodyError is not null)
         {
             return bodyError;
@@ -77,6 +89,11 @@ public static class FalQueueApi
         if (status.Result?.Error is { Code: ErrorCodes.QueueFull or ErrorCodes.InvalidInput } refused)
         {
             return Error(refused.Code == ErrorCodes.QueueFull ? StatusCodes.Status429TooManyRequests : StatusCodes.Status400BadRequest, refused.Code, refused.Message);
+        }
+
+        if (webhook is not null)
+        {
+            webhooks.Watch(handle, webhook, BaseUrl(http));
         }
 
         http.Response.Headers[RequestIdHeader] = handle.RequestId;
@@ -177,7 +194,7 @@ public static class FalQueueApi
     }
 
     /// <summary>Reads fal's request headers; returns a 400 naming the bad header, or null.</summary>
-    private static IResult? ReadOptions(HttpRequest request, out string? hint, out SubmitOptions options)
+    internal static IResult? ReadOptions(HttpRequest request, out string? hint, out SubmitOptions options)
     {
         options = SubmitOptions.Default;
         hint = request.Headers["X-Fal-Runner-Hint"].FirstOrDefault();
@@ -234,7 +251,7 @@ public static class FalQueueApi
     }
 
     /// <summary>The body as a JSON object (an empty body is <c>{}</c>), or a 4xx naming what is wrong with it.</summary>
-    private static async Task<(string? Input, IResult? Error)> ReadInputAsync(HttpRequest request, long maxBytes)
+    internal static async Task<(string? Input, IResult? Error)> ReadInputAsync(HttpRequest request, long maxBytes)
     {
         if (request.ContentLength > maxBytes)
         {
@@ -305,7 +322,7 @@ public static class FalQueueApi
         };
     }
 
-    private static void AddServedBy(HttpContext http, RequestStatus status)
+    internal static void AddServedBy(HttpContext http, RequestStatus status)
     {
         if (status.RunnerId is { } runner)
         {
@@ -314,7 +331,7 @@ public static class FalQueueApi
         }
     }
 
-    private static int StatusFor(string code) => code switch
+    internal static int StatusFor(string code) => code switch
     {
         ErrorCodes.InvalidInput or ErrorCodes.ModelNotFound or ErrorCodes.ModelCorrupt => StatusCodes.Status422UnprocessableEntity,
         ErrorCodes.AppNotFound or ErrorCodes.EndpointNotFound or ErrorCodes.RequestNotFound => StatusCodes.Status404NotFound,
@@ -325,10 +342,10 @@ public static class FalQueueApi
         _ => StatusCodes.Status500InternalServerError,
     };
 
-    private static string BaseUrl(HttpContext http) => $"{http.Request.Scheme}://{http.Request.Host}";
+    internal static string BaseUrl(HttpContext http) => $"{http.Request.Scheme}://{http.Request.Host}";
 
     /// <summary>Replaces every <c>data:</c> URL in the output by a URL of this gateway that serves the bytes.</summary>
-    private static string WithFileUrls(string outputJson, FileCache files, string baseUrl)
+    internal static string WithFileUrls(string outputJson, FileCache files, string baseUrl)
     {
         var root = JsonNode.Parse(outputJson);
         Rewrite(root);
