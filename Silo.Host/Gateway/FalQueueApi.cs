@@ -48,7 +48,7 @@ public static class FalQueueApi
     /// <summary>An error in fal's shape (<c>detail</c>, <c>error_type</c>, its headers), with FalHints' code (<c>error_code</c>).</summary>
     public static IResult Error(int status, string code, string detail) => new FalErrorResult(status, code, detail);
 
-    private static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, HostedAppCatalog catalog,
+    internal static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, HostedAppCatalog catalog,
         FileCache files, WebhookSender webhooks, IOptions<GatewayOptions> options, IOptions<StorageOptions> storage, IOptions<WebhookOptions> webhookOptions)
     {
         var appId = $"{owner}/{app}";
@@ -100,7 +100,7 @@ public static class FalQueueApi
         return Results.Json(Describe(http, status, logs: false), Json);
     }
 
-    private static async Task<IResult> StatusAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
+    internal static async Task<IResult> StatusAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
     {
         var status = await client.GetRequest(requestId).GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
@@ -147,7 +147,7 @@ public static class FalQueueApi
         }
     }
 
-    private static async Task<IResult> ResultAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client, FileCache files)
+    internal static async Task<IResult> ResultAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client, FileCache files)
     {
         var status = await client.GetRequest(requestId).GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
@@ -175,7 +175,7 @@ public static class FalQueueApi
         return Results.Text(WithFileUrls(status.Result.OutputJson!, files, BaseUrl(http)), "application/json", Encoding.UTF8);
     }
 
-    private static async Task<IResult> CancelAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
+    internal static async Task<IResult> CancelAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
     {
         var handle = client.GetRequest(requestId);
         var status = await handle.GetStatusAsync(http.RequestAborted);

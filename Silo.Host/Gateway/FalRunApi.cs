@@ -30,7 +30,7 @@ public static class FalRunApi
         return routes;
     }
 
-    private static async Task RunAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, IGrainFactory grains,
+    internal static async Task RunAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, IGrainFactory grains,
         HostedAppCatalog catalog, FileCache files, IOptions<GatewayOptions> options, IOptions<StorageOptions> storage)
     {
         var appId = $"{owner}/{app}";

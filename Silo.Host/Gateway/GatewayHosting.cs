@@ -44,6 +44,7 @@ public static class GatewayHosting
             .ValidateOnStart();
         builder.Services.AddSingleton<WebhookSender>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookSender>());
+        builder.AddAppOpenApi();
         return builder;
     }
 
@@ -86,6 +87,7 @@ public static class GatewayHosting
         app.MapFalQueueApi();
         app.MapFalRunApi();
         app.MapFalStorageApi();
+        app.MapAppOpenApi();
         return app;
     }
 

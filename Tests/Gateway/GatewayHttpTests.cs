@@ -204,4 +204,33 @@ public sealed class GatewayHttpTests(GatewayHost gateway) : IClassFixture<Gatewa
         Assert.Contains("falhints_pipeline_load_time", metrics, StringComparison.Ordinal);
         Assert.Matches("falhints_router_(hits|fallbacks)", metrics);
     }
+
+    [Fact]
+    public async Task Each_app_has_an_openapi_document_made_from_its_input_and_output_types()
+    {
+        using var http = gateway.NewClient();
+
+        var text = await http.GetStringAsync($"{App}/openapi.json");
+        using var document = JsonDocument.Parse(text);
+        var root = document.RootElement;
+        var paths = root.GetProperty("paths");
+        var schemas = root.GetProperty("components").GetProperty("schemas");
+
+        Assert.StartsWith("3.", root.GetProperty("openapi").GetString(), StringComparison.Ordinal);
+        Assert.Equal("falhints/any-model", root.GetProperty("info").GetProperty("title").GetString());
+        Assert.Equal(
+            [App, $"{App}/requests/{{request_id}}", $"{App}/requests/{{request_id}}/cancel", $"{App}/requests/{{request_id}}/status", $"{App}/stream", $"/run{App}", $"/run{App}/stream"],
+            paths.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        var input = Schema(paths.GetProperty(App).GetProperty("post").GetProperty("requestBody"));
+        Assert.Equal(["model", "prompt"], schemas.GetProperty(input).GetProperty("properties").EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        var output = Schema(paths.GetProperty($"{App}/requests/{{request_id}}").GetProperty("get").GetProperty("responses").GetProperty("200"));
+        Assert.True(schemas.GetProperty(output).GetProperty("properties").TryGetProperty("image", out _), text);
+        var step = Schema(paths.GetProperty($"/run{App}/stream").GetProperty("post").GetProperty("responses").GetProperty("200"));
+        Assert.True(schemas.GetProperty(step).GetProperty("properties").TryGetProperty("steps", out _), text);
+
+        await AssertErrorAsync(await http.GetAsync("/nobody/nothing/openapi.json"), HttpStatusCode.NotFound, ErrorCodes.AppNotFound, "nobody/nothing");
+
+        static string Schema(JsonElement withContent) =>
+            withContent.GetProperty("content").EnumerateObject().First().Value.GetProperty("schema").GetProperty("$ref").GetString()!.Split('/')[^1];
+    }
 }
