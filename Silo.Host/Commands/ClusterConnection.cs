@@ -38,10 +38,15 @@ internal sealed class ClusterConnection : IAsyncDisposable
             Description = "The HTTP gateway's API key, with --url (default: the FAL_KEY environment variable).",
         };
 
-        public void AddTo(Command command)
+        /// <summary>Adds the options to <paramref name="command"/>; <c>--url</c> and <c>--key</c> only for commands that also speak HTTP.</summary>
+        public void AddTo(Command command, bool http = true)
         {
-            command.Add(Url);
-            command.Add(Key);
+            if (http)
+            {
+                command.Add(Url);
+                command.Add(Key);
+            }
+
             command.Add(ClientPort);
             command.Add(Cluster);
             command.Add(Redis);

@@ -113,12 +113,14 @@ public sealed class HostProcessTests : IClassFixture<TinyModelStore>
         var url = $"http://127.0.0.1:{httpPort}";
         using var output = new TempDirectory();
         var image = Path.Combine(output.Path, "http.png");
-        var submitted = await HostProcess.RunAsync(Startup, "submit", "--url", url, "--model", "tiny/beta", "--prompt", "over http", "--out", image);
+        var submitted = await HostProcess.RunAsync(Startup, "submit", "--url", url, "--model", "tiny/beta", "--prompt", "over http", "--out", image, "--no-hint");
         Assert.True(submitted.ExitCode == 0, submitted.Output);
         Assert.Equal((128, 128), Png.AssertValid(File.ReadAllBytes(image)));
         var requestId = System.Text.RegularExpressions.Regex.Match(submitted.Output, "request ([0-9a-f]{32}): runner").Groups[1].Value;
-        var status = await HostProcess.RunAsync(Startup, "status", requestId, "--url", url);
+        var status = await HostProcess.RunAsync(Startup, "status", requestId, "--url", url, "--logs");
         Assert.Contains($"{requestId} (falhints/any-model): completed on runner proc-ports/cpu:0", status.Output, StringComparison.Ordinal);
+        Assert.Contains("accepted without a hint", status.Output, StringComparison.Ordinal);
+        Assert.Contains("routed with hint 'tiny/beta' from the app's hint field", status.Output, StringComparison.Ordinal);
 
         var unknown = await HostProcess.RunAsync(Startup, "submit", "--app", "nobody/nothing", "--model", "tiny/beta", "--prompt", "x", "--client-port", clientPort);
         Assert.Equal(1, unknown.ExitCode);
