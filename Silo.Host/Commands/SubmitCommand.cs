@@ -121,7 +121,7 @@ internal static class SubmitCommand
         {
             var line = status.State switch
             {
-                RequestState.Queued => $"queued, position {status.QueuePosition?.ToString(CultureInfo.InvariantCulture) ?? "?"}",
+                RequestState.Queued when status.QueuePosition is { } position => $"queued, position {position.ToString(CultureInfo.InvariantCulture)}",
                 RequestState.InProgress => $"in progress on runner {status.RunnerId}",
                 _ => null,
             };
