@@ -11,6 +11,7 @@ var root = new RootCommand("FalHints: routing hints for inference on an Orleans 
     SmokeCommand.Create(),
     BenchCommand.Create(),
 };
+root.Add(CommonOptions.Verbose);
 
 // No command, or only serve's options: serve.
 if (args.Length == 0 || (args[0].StartsWith('-') && args[0] is not ("-h" or "--help" or "-?" or "--version")))
@@ -18,5 +19,20 @@ if (args.Length == 0 || (args[0].StartsWith('-') && args[0] is not ("-h" or "--h
     args = ["serve", .. args];
 }
 
-// serve stops gracefully on SIGTERM through the host (draining its runners first); the parser must not cut that short.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    await Console.Error.WriteLineAsync(CommandErrors.ParseLine(parse));
+    return 1;
+}
+
+try
+{
+    // serve stops gracefully on SIGTERM through the host (draining its runners first); the parser must not cut that short.
+    return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+}
+catch (Exception ex) when (ex is not OperationCanceledException)
+{
+    await Console.Error.WriteLineAsync(parse.GetValue(CommonOptions.Verbose) ? $"error: {ex}" : CommandErrors.Line(ex));
+    return 1;
+}

@@ -15,20 +15,13 @@ public sealed record AnyModelInput(string Model, string Prompt);
 /// <summary>Output of the any-model app.</summary>
 public sealed record AnyModelOutput(FalImage Image);
 
+/// <summary>One event of the any-model app's <c>/stream</c> endpoint: the image after <paramref name="Step"/> of <paramref name="Steps"/> denoising steps (the last is final).</summary>
+public sealed record AnyModelStep(FalImage Image, int Step, int Steps);
+
 /// <summary>An image in fal's file shape; <see cref="Url"/> is a <c>data:</c> URI holding the bytes.</summary>
 public sealed record FalImage(string Url, string ContentType, string FileName, long FileSize, int Width, int Height)
 {
     /// <summary>Decodes the bytes of a <c>data:</c> URL.</summary>
     /// <exception cref="FormatException">The URL is not a base64 data URI.</exception>
-    public byte[] DecodeDataUrl()
-    {
-        const string Marker = ";base64,";
-        var at = Url.IndexOf(Marker, StringComparison.Ordinal);
-        if (!Url.StartsWith("data:", StringComparison.Ordinal) || at < 0)
-        {
-            throw new FormatException("The image URL is not a base64 data URI.");
-        }
-
-        return Convert.FromBase64String(Url[(at + Marker.Length)..]);
-    }
+    public byte[] DecodeDataUrl() => DataUrl.Decode(Url).Bytes;
 }

@@ -183,11 +183,16 @@ public sealed record RequestTicket(
 }
 
 /// <summary>The router's answer to an enqueue: queued at a position, already started, or refused.</summary>
+/// <param name="State">Queued, already started, or (refused) completed.</param>
+/// <param name="QueuePosition">The 0-based position while queued.</param>
+/// <param name="Error">Why it was refused.</param>
+/// <param name="DeclaredHint">The hint the router took from the app's hint field, when the caller sent none.</param>
 [GenerateSerializer, Immutable, Alias("falhints.EnqueueResult")]
 public sealed record EnqueueResult(
     [property: Id(0)] RequestState State,
     [property: Id(1)] int? QueuePosition,
-    [property: Id(2)] RequestError? Error);
+    [property: Id(2)] RequestError? Error,
+    [property: Id(3)] string? DeclaredHint = null);
 
 /// <summary>A runner's answer: the output or the error, and its hints after the response.</summary>
 [GenerateSerializer, Immutable, Alias("falhints.RunnerResponse")]

@@ -108,6 +108,13 @@ public sealed class FalHintsClient
             ?? throw new FalRequestException(result.RequestId, new RequestError(ErrorCodes.AppError, "The app returned a null output."));
     }
 
+    /// <summary>
+    /// The apps the cluster's active silos serve now, and whether every silo has reported: when it is complete, a request
+    /// for an app not listed would fail with <c>app_not_found</c>.
+    /// </summary>
+    public Task<HostedApps> GetHostedAppsAsync(CancellationToken cancellationToken = default) =>
+        _grains.GetGrain<IAppRegistryGrain>(0).GetAppsAsync().WaitAsync(cancellationToken);
+
     /// <summary>A handle on a request submitted earlier, by its id.</summary>
     public FalRequestHandle GetRequest(string requestId)
     {

@@ -45,19 +45,29 @@ public sealed class FalRequestHandle
     {
         try
         {
-            while (true)
-            {
-                var status = await RetryTransientAsync(() => Grain.WaitAsync(PollWait), cancellationToken).ConfigureAwait(false);
-                if (status.State == RequestState.Completed)
-                {
-                    return status.Result!;
-                }
-            }
+            return (await WaitForCompletionAsync(cancellationToken).ConfigureAwait(false)).Result!;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             await Grain.CancelAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Waits for the request to complete and returns its final status (with the result). Unlike
+    /// <see cref="GetResultAsync(CancellationToken)"/>, cancelling the token ends only the wait, not the request. Calls
+    /// that fail while a silo is dying are retried in the same way.
+    /// </summary>
+    public async Task<RequestStatus> WaitForCompletionAsync(CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            var status = await RetryTransientAsync(() => Grain.WaitAsync(PollWait), cancellationToken).ConfigureAwait(false);
+            if (status.State == RequestState.Completed)
+            {
+                return status;
+            }
         }
     }
 

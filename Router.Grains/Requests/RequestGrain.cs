@@ -103,6 +103,11 @@ public sealed partial class RequestGrain(
         }
         else
         {
+            if (accepted.DeclaredHint is { } declared)
+            {
+                Log($"routed with hint '{declared}' from the app's hint field");
+            }
+
             StartResuming();
         }
 

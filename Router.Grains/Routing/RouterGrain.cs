@@ -77,15 +77,17 @@ public sealed partial class RouterGrain(
             return Task.FromResult(new EnqueueResult(RequestState.InProgress, null, null));
         }
 
-        if (_dispatcher.Enqueue(WithDeclaredHint(ticket)) is { } error)
+        var placed = WithDeclaredHint(ticket);
+        if (_dispatcher.Enqueue(placed) is { } error)
         {
             return Task.FromResult(new EnqueueResult(RequestState.Completed, null, error));
         }
 
         Pump();
+        var declared = ReferenceEquals(placed, ticket) ? null : placed.Request.Hint;
         return Task.FromResult(_dispatcher.Queue.Position(ticket.RequestId) is { } position
-            ? new EnqueueResult(RequestState.Queued, position, null)
-            : new EnqueueResult(RequestState.InProgress, null, null));
+            ? new EnqueueResult(RequestState.Queued, position, null, declared)
+            : new EnqueueResult(RequestState.InProgress, null, null, declared));
     }
 
     /// <inheritdoc />

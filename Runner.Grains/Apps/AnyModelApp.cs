@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using FalHints.Client.Apps;
 using FalHints.Client.Contracts;
 using FalHints.Runner.Pipelines;
@@ -6,7 +7,8 @@ namespace FalHints.Runner.Apps;
 
 /// <summary>
 /// Serves any model of the local store by name, keeping loaded models in the runner's pipeline cache; its
-/// hints are the names of the loaded models, most recently used first (the routing-hints example app).
+/// hints are the names of the loaded models, most recently used first (the routing-hints example app). <c>/</c> returns
+/// the image; <c>/stream</c> (fal's <c>fal.stream</c>) sends the image after every denoising step, the last one final.
 /// </summary>
 public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
 {
@@ -14,6 +16,9 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
     public const int MaxPromptLength = 4000;
 
     private RunnerContext _runner = null!;
+
+    /// <summary>Maps <c>/</c> and the streaming <c>/stream</c>.</summary>
+    public AnyModelApp() => MapStreamingEndpoint<AnyModelInput, AnyModelStep>("/stream", StreamAsync);
 
     /// <inheritdoc />
     public override string AppId => AnyModel.AppId;
@@ -43,16 +48,43 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
     /// <inheritdoc />
     protected override async Task<AnyModelOutput> RunAsync(AnyModelInput input, CancellationToken cancellationToken)
     {
+        CheckPrompt(input);
+        using var pipeline = await AcquireAsync(input.Model, cancellationToken);
+        var image = await _runner.Executor.RunAsync(() => pipeline.Value.Render(input.Prompt), cancellationToken);
+        return new AnyModelOutput(ToFalImage(image));
+    }
+
+    private async IAsyncEnumerable<AnyModelStep> StreamAsync(AnyModelInput input, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        CheckPrompt(input);
+        using var pipeline = await AcquireAsync(input.Model, cancellationToken);
+        var render = await _runner.Executor.RunAsync(() => pipeline.Value.BeginRender(input.Prompt), cancellationToken);
+        try
+        {
+            while (render.Done < render.Steps)
+            {
+                var image = await _runner.Executor.RunAsync(render.Step, cancellationToken);
+                yield return new AnyModelStep(ToFalImage(image), render.Done, render.Steps);
+            }
+        }
+        finally
+        {
+            await _runner.Executor.RunAsync(render.Dispose, CancellationToken.None);
+        }
+    }
+
+    private static void CheckPrompt(AnyModelInput input)
+    {
         if (input.Prompt.Length > MaxPromptLength)
         {
             throw new FalAppException(ErrorCodes.InvalidInput, $"The prompt is {input.Prompt.Length} characters long; at most {MaxPromptLength} are allowed.");
         }
+    }
 
-        using var pipeline = await AcquireAsync(input.Model, cancellationToken);
-        var image = await _runner.Executor.RunAsync(() => pipeline.Value.Render(input.Prompt), cancellationToken);
+    private static FalImage ToFalImage(RgbImage image)
+    {
         var png = image.EncodePng();
-        var url = "data:image/png;base64," + Convert.ToBase64String(png);
-        return new AnyModelOutput(new FalImage(url, "image/png", "image.png", png.Length, image.Width, image.Height));
+        return new FalImage(DataUrl.Encode("image/png", png), "image/png", "image.png", png.Length, image.Width, image.Height);
     }
 
     private Task<PipelineLease<TextToImagePipeline>> AcquireAsync(string modelId, CancellationToken cancellationToken)

@@ -12,7 +12,7 @@ namespace FalHints.Runner.Apps;
 /// </summary>
 public abstract class FalApp
 {
-    private readonly Dictionary<string, Func<string, CancellationToken, Task<string>>> _endpoints = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Endpoint> _endpoints = new(StringComparer.Ordinal);
 
     /// <summary>The app id, <c>owner/name</c>.</summary>
     public abstract string AppId { get; }
@@ -22,6 +22,10 @@ public abstract class FalApp
 
     /// <summary>The endpoint paths the app serves.</summary>
     public IReadOnlyCollection<string> Endpoints => _endpoints.Keys;
+
+    /// <summary>Each endpoint's path, input and output types, and whether it streams partial outputs.</summary>
+    public IReadOnlyList<FalEndpoint> DescribeEndpoints() =>
+        [.. _endpoints.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => e.Value.Description)];
 
     /// <summary>Runs once per runner before the first request.</summary>
     public virtual Task SetupAsync(RunnerContext runner, CancellationToken cancellationToken) => Task.CompletedTask;
@@ -45,8 +49,16 @@ public abstract class FalApp
     /// <summary>Handles one request given as JSON and returns the output as JSON.</summary>
     /// <exception cref="FalAppException">The request failed for a reason the caller should see.</exception>
     public Task<string> HandleJsonAsync(string path, string inputJson, CancellationToken cancellationToken) =>
+        HandleJsonAsync(path, inputJson, null, cancellationToken);
+
+    /// <summary>
+    /// Handles one request given as JSON and returns the output as JSON; a streaming endpoint hands each partial output
+    /// but the last to <paramref name="partial"/> (awaited, in order) and returns the last as the output.
+    /// </summary>
+    /// <exception cref="FalAppException">The request failed for a reason the caller should see.</exception>
+    public Task<string> HandleJsonAsync(string path, string inputJson, Func<string, Task>? partial, CancellationToken cancellationToken) =>
         _endpoints.TryGetValue(path, out var endpoint)
-            ? endpoint(inputJson, cancellationToken)
+            ? endpoint.Handle(inputJson, partial, cancellationToken)
             : throw new FalAppException(ErrorCodes.EndpointNotFound,
                 $"App '{AppId}' has no endpoint '{path}'; it serves {string.Join(", ", _endpoints.Keys.Select(k => $"'{k}'"))}.");
 
@@ -54,12 +66,45 @@ public abstract class FalApp
     protected void MapEndpoint<TInput, TOutput>(string path, Func<TInput, CancellationToken, Task<TOutput>> handler)
         where TInput : class
     {
+        Add<TInput, TOutput>(path, streaming: false, async (input, _, cancellationToken) =>
+            Serialize(path, await handler(input, cancellationToken)));
+    }
+
+    /// <summary>
+    /// Serves a streaming endpoint at <paramref name="path"/> (fal's clients call <c>/stream</c> with <c>fal.stream</c>):
+    /// every output the handler yields is sent to streaming callers as it comes (as a server-sent event), and the last one
+    /// is the request's output, what queue and synchronous callers get.
+    /// </summary>
+    protected void MapStreamingEndpoint<TInput, TOutput>(string path, Func<TInput, CancellationToken, IAsyncEnumerable<TOutput>> handler)
+        where TInput : class
+    {
+        Add<TInput, TOutput>(path, streaming: true, async (input, partial, cancellationToken) =>
+        {
+            // Each output is sent once the next one exists, so the last is known: it is the request's output only.
+            string? previous = null;
+            await foreach (var output in handler(input, cancellationToken).WithCancellation(cancellationToken))
+            {
+                if (previous is not null && partial is not null)
+                {
+                    await partial(previous);
+                }
+
+                previous = Serialize(path, output);
+            }
+
+            return previous ?? throw new FalAppException(ErrorCodes.AppError, $"App '{AppId}' endpoint '{path}' yielded no output.");
+        });
+    }
+
+    private void Add<TInput, TOutput>(string path, bool streaming, Func<TInput, Func<string, Task>?, CancellationToken, Task<string>> run)
+        where TInput : class
+    {
         if (!path.StartsWith('/'))
         {
             throw new ArgumentException($"Endpoint path '{path}' must start with '/'.", nameof(path));
         }
 
-        _endpoints.Add(path, async (json, cancellationToken) =>
+        _endpoints.Add(path, new Endpoint(new FalEndpoint(path, typeof(TInput), typeof(TOutput), streaming), async (json, partial, cancellationToken) =>
         {
             TInput? input;
             try
@@ -76,20 +121,33 @@ public abstract class FalApp
                 throw new FalAppException(ErrorCodes.InvalidInput, $"The input for app '{AppId}' endpoint '{path}' is null.");
             }
 
-            var output = await handler(input, cancellationToken);
-            try
-            {
-                return output is null
-                    ? throw new FalAppException(ErrorCodes.AppError, $"App '{AppId}' endpoint '{path}' returned no output.")
-                    : JsonSerializer.Serialize(output, FalJson.Options);
-            }
-            catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
-            {
-                throw new FalAppException(ErrorCodes.AppError, $"App '{AppId}' endpoint '{path}' returned output that cannot be serialized: {ex.Message}");
-            }
-        });
+            return await run(input, partial, cancellationToken);
+        }));
     }
+
+    private string Serialize<TOutput>(string path, TOutput output)
+    {
+        try
+        {
+            return output is null
+                ? throw new FalAppException(ErrorCodes.AppError, $"App '{AppId}' endpoint '{path}' returned no output.")
+                : JsonSerializer.Serialize(output, FalJson.Options);
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            throw new FalAppException(ErrorCodes.AppError, $"App '{AppId}' endpoint '{path}' returned output that cannot be serialized: {ex.Message}");
+        }
+    }
+
+    private sealed record Endpoint(FalEndpoint Description, Func<string, Func<string, Task>?, CancellationToken, Task<string>> Handle);
 }
+
+/// <summary>One endpoint of an app.</summary>
+/// <param name="Path">Its path, e.g. <c>/</c> or <c>/stream</c>.</param>
+/// <param name="InputType">The input record (JSON in fal's snake_case).</param>
+/// <param name="OutputType">The output record; for a streaming endpoint, the type of each partial output.</param>
+/// <param name="Streaming">True when it yields partial outputs as it works.</param>
+public sealed record FalEndpoint(string Path, Type InputType, Type OutputType, bool Streaming);
 
 /// <summary>An app with one typed endpoint at <c>/</c>.</summary>
 public abstract class FalApp<TInput, TOutput> : FalApp

@@ -1,5 +1,8 @@
+using System.Collections.Immutable;
 using FalHints.Client.Contracts;
+using FalHints.Runner.Apps;
 using FalHints.Runner.Runners;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -11,8 +14,11 @@ namespace FalHints.Runner.Hosting;
 /// stops, drains them first: they stop taking work, and the silo waits (up to the drain timeout) for what they run.
 /// The drain starts in the host's "stopping" phase, before the silo itself begins to leave the cluster, so the
 /// runners' "draining" events still reach the hints stream; a silo stopped without its host drains in its lifecycle.
+/// It also reports the apps the silo serves (none without runners) to the cluster's <see cref="IAppRegistryGrain"/>, at
+/// start and every heartbeat interval, so requests for apps nobody serves are refused at once.
 /// </summary>
 internal sealed partial class RunnerStarter(
+    IServiceProvider services,
     IGrainFactory grains,
     ILocalSiloDetails localSilo,
     IOptions<RunnerOptions> options,
@@ -22,14 +28,18 @@ internal sealed partial class RunnerStarter(
     private readonly Lock _gate = new();
     private IReadOnlyList<string> _devices = [];
     private Task? _drain;
+    private ITimer? _registration;
 
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(RunnerStarter), ServiceLifecycleStage.Active, StartAsync, DrainAsync);
 
     /// <inheritdoc />
     /// <remarks>An ungraceful stop (its token already cancelled) does not drain.</remarks>
-    public Task StoppingAsync(CancellationToken cancellationToken) =>
-        _devices.Count == 0 || cancellationToken.IsCancellationRequested ? Task.CompletedTask : DrainAsync(cancellationToken);
+    public Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        _registration?.Dispose();
+        return _devices.Count == 0 || cancellationToken.IsCancellationRequested ? Task.CompletedTask : DrainAsync(cancellationToken);
+    }
 
     /// <inheritdoc />
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -53,6 +63,23 @@ internal sealed partial class RunnerStarter(
         }
 
         LogStarted(logger, _devices.Count, localSilo.Name, string.Join(", ", _devices));
+        await RegisterAppsAsync();
+        var interval = options.Value.HeartbeatInterval;
+        _registration = time.CreateTimer(_ => _ = RegisterAppsAsync(), null, interval, interval);
+    }
+
+    /// <summary>Tells the registry what this silo serves; a failure is retried at the next interval.</summary>
+    private async Task RegisterAppsAsync()
+    {
+        var apps = _devices.Count == 0 ? [] : services.GetServices<FalAppRegistration>().Select(r => r.AppId(services)).Distinct(StringComparer.Ordinal).ToImmutableArray();
+        try
+        {
+            await grains.GetGrain<IAppRegistryGrain>(0).RegisterAsync(localSilo.Name, apps);
+        }
+        catch (Exception ex)
+        {
+            LogRegistrationFailed(logger, localSilo.Name, ex.Message);
+        }
     }
 
     /// <summary>Drains once; a second caller (host, then silo lifecycle) waits for the same drain.</summary>
@@ -66,6 +93,7 @@ internal sealed partial class RunnerStarter(
 
     private async Task DrainOnceAsync(CancellationToken cancellationToken)
     {
+        _registration?.Dispose();
         var runners = Runners().ToList();
         var started = time.GetTimestamp();
         try
@@ -127,6 +155,9 @@ internal sealed partial class RunnerStarter(
 
     [LoggerMessage(3, LogLevel.Warning, "The drain of silo {Silo}'s runners was cut short after {Seconds:0.0} s: the host stopped waiting")]
     private static partial void LogDrainCut(ILogger logger, string silo, double seconds);
+
+    [LoggerMessage(4, LogLevel.Warning, "Silo {Silo} could not report its apps to the app registry ({Reason}); it tries again at its next heartbeat")]
+    private static partial void LogRegistrationFailed(ILogger logger, string silo, string reason);
 
     [LoggerMessage(2, LogLevel.Information, "Drained the runners of silo {Silo} in {Seconds:0.0} s; {Running} requests still running")]
     private static partial void LogDrained(ILogger logger, string silo, int running, double seconds);

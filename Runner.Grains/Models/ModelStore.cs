@@ -76,7 +76,7 @@ public sealed partial class ModelStore
         var weights = new FileInfo(Path.Combine(directory, WeightsFileName));
         if (!info.Exists || !File.Exists(Path.Combine(directory, ConfigFileName)) || !weights.Exists)
         {
-            throw new ModelStoreException(ErrorCodes.ModelNotFound, $"Model '{id}' not found in the model store at {Root}.");
+            throw new ModelStoreException(ErrorCodes.ModelNotFound, $"Model '{id}' not found in the model store (see GET /models or 'falhints models list' for the models it has).");
         }
 
         return new StoredModel(id, directory, weights.Length);

@@ -95,12 +95,32 @@ public sealed class TextToImagePipeline : IDisposable
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        var (tokens, noise) = Inputs(prompt);
+        return ToRgb(_net.forward(tokens, noise), Config.ImageSize);
+    }
+
+    /// <summary>Starts rendering <paramref name="prompt"/> a step at a time (its last step gives <see cref="Render"/>'s image).</summary>
+    public TextToImageRender BeginRender(string prompt)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (tokens, noise) = Inputs(prompt);
+        return new TextToImageRender(_net, Config, _net.Predict(tokens).DetachFromDisposeScope(), noise.DetachFromDisposeScope());
+    }
+
+    /// <summary>An image <c>[3, S, S]</c> in [0, 1] as 8-bit RGB.</summary>
+    internal static RgbImage ToRgb(Tensor image, int size)
+    {
+        var bytes = image.mul(255).round().clamp(0, 255).to(ScalarType.Byte).permute(1, 2, 0).contiguous().cpu();
+        return new RgbImage(size, size, bytes.data<byte>().ToArray());
+    }
+
+    private (Tensor Tokens, Tensor Noise) Inputs(string prompt)
+    {
         var tokens = tensor(PromptTokenizer.Encode(prompt, Config.VocabSize), dtype: ScalarType.Int64, device: _device);
         var generator = new Generator(PromptTokenizer.Seed(prompt));
         var noise = randn([1, Config.LatentChannels, Config.LatentSize, Config.LatentSize], generator: generator).to(_device);
-        var image = _net.forward(tokens, noise);
-        var bytes = image.mul(255).round().clamp(0, 255).to(ScalarType.Byte).permute(1, 2, 0).contiguous().cpu();
-        return new RgbImage(Config.ImageSize, Config.ImageSize, bytes.data<byte>().ToArray());
+        return (tokens, noise);
     }
 
     /// <summary>Releases the weights.</summary>

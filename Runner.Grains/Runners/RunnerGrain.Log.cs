@@ -24,4 +24,7 @@ public sealed partial class RunnerGrain
 
     [LoggerMessage(8, LogLevel.Warning, "App {AppId} kept its lease on pipeline {Key} after request {RequestId} on runner {RunnerId} ended; the runner released it (dispose pipeline leases when done)")]
     private static partial void LogLeaseLeaked(ILogger logger, string appId, string key, string requestId, string runnerId);
+
+    [LoggerMessage(9, LogLevel.Warning, "A partial output of request {RequestId} on runner {RunnerId} could not be published ({Reason}); its streaming caller misses it")]
+    private static partial void LogPartialFailed(ILogger logger, string requestId, string runnerId, string reason);
 }

@@ -247,7 +247,7 @@ public sealed partial class RunnerGrain(
 
         var started = time.GetTimestamp();
         var (output, error) = await RunGuardedAsync(hosted, invocation.RequestId,
-            async token => await hosted.App.HandleJsonAsync(invocation.Path, invocation.InputJson, token));
+            async token => await hosted.App.HandleJsonAsync(invocation.Path, invocation.InputJson, PartialsOf(invocation.RequestId), token));
         if (error is null)
         {
             var elapsed = time.GetElapsedTime(started);
@@ -259,6 +259,22 @@ public sealed partial class RunnerGrain(
         await PublishAsync(hints);
         return new RunnerResponse(output, error, hints);
     }
+
+    /// <summary>
+    /// Publishes a streaming request's partial outputs, in order, before the request is reported complete; one that cannot
+    /// be published is logged and skipped, and the request goes on.
+    /// </summary>
+    private Func<string, Task> PartialsOf(string requestId) => async outputJson =>
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IPartialOutputsGrain>(requestId).PublishAsync(outputJson);
+        }
+        catch (Exception ex)
+        {
+            LogPartialFailed(logger, requestId, _key.ToString(), ex.Message);
+        }
+    };
 
     /// <summary>Runs app code within the app's concurrency and time limits; every failure becomes an error that names it.</summary>
     private async Task<(string? Output, RequestError? Error)> RunGuardedAsync(HostedApp hosted, string requestId, Func<CancellationToken, Task<string?>> work)

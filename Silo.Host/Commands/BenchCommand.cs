@@ -28,7 +28,7 @@ internal static class BenchCommand
         {
             requests, concurrency, zipf, noHint, seed, models,
         };
-        connection.AddTo(command);
+        connection.AddTo(command, http: false);
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (parse.GetValue(requests) < 1 || parse.GetValue(concurrency) < 1 || parse.GetValue(zipf) < 0)

@@ -20,7 +20,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
     /// <summary>The options every client command takes, and a way to read them into configuration.</summary>
     public sealed class Options
     {
-        public Option<int?> GatewayPort { get; } = CommonOptions.GatewayPort();
+        public Option<int?> ClientPort { get; } = CommonOptions.ClientPort();
 
         public Option<string?> Cluster { get; } = CommonOptions.Cluster();
 
@@ -28,9 +28,26 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
         public Option<double> ConnectTimeout { get; } = new("--connect-timeout") { Description = "Seconds to keep trying to reach the cluster.", DefaultValueFactory = _ => 15 };
 
-        public void AddTo(Command command)
+        public Option<string?> Url { get; } = new("--url")
         {
-            command.Add(GatewayPort);
+            Description = "Go through the HTTP gateway at this URL (e.g. http://127.0.0.1:8080) instead of the Orleans client port.",
+        };
+
+        public Option<string?> Key { get; } = new("--key")
+        {
+            Description = "The HTTP gateway's API key, with --url (default: the FAL_KEY environment variable).",
+        };
+
+        /// <summary>Adds the options to <paramref name="command"/>; <c>--url</c> and <c>--key</c> only for commands that also speak HTTP.</summary>
+        public void AddTo(Command command, bool http = true)
+        {
+            if (http)
+            {
+                command.Add(Url);
+                command.Add(Key);
+            }
+
+            command.Add(ClientPort);
             command.Add(Cluster);
             command.Add(Redis);
             command.Add(ConnectTimeout);
@@ -39,7 +56,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
         public IConfiguration Read(ParseResult parse)
         {
             var configuration = new ConfigurationBuilder();
-            HostConfiguration.Apply(configuration, CommonOptions.Overrides(parse, GatewayPort, Cluster, Redis));
+            HostConfiguration.Apply(configuration, CommonOptions.Overrides(parse, ClientPort, Cluster, Redis));
             return configuration.Build();
         }
     }
@@ -63,7 +80,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
             host.Dispose();
             var where = ClusterSettings.From(configuration).UsesRedis
                 ? $"through Redis at {configuration["FalHints:Cluster:RedisConnection"]}"
-                : $"on localhost gateway port {configuration.GetValue("FalHints:Silo:GatewayPort", 30000)}";
+                : $"on the localhost Orleans client port {configuration.GetValue("FalHints:Silo:GatewayPort", 30000)}";
             // A TLS mismatch (one side with FalHints:Tls, the other without, or an unaccepted certificate) looks like a
             // refused connection from here, so say so.
             var tls = ClusterTls.From(configuration) is null

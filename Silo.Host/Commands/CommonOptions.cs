@@ -10,9 +10,17 @@ internal static class CommonOptions
         Description = "Model store folder (default: FalHints:ModelStore:Root, else $XDG_DATA_HOME/falhints/models).",
     };
 
-    public static Option<int?> GatewayPort() => new("--gateway-port")
+    /// <summary>Orleans' client port (Orleans calls it the gateway port, hence the old name <c>--gateway-port</c>).</summary>
+    public static Option<int?> ClientPort() => new("--client-port", "--gateway-port")
     {
-        Description = "The silo's client gateway port (default: FalHints:Silo:GatewayPort, 30000).",
+        Description = "The silo's Orleans client port, where the Orleans client and these commands connect (default: FalHints:Silo:GatewayPort, 30000).",
+    };
+
+    /// <summary>Prints stack traces with errors (a recursive option of the root command).</summary>
+    public static Option<bool> Verbose { get; } = new("--verbose")
+    {
+        Description = "Print the full exception, with its stack trace, when a command fails.",
+        Recursive = true,
     };
 
     public static Option<string?> Cluster() => new("--cluster")
@@ -26,9 +34,9 @@ internal static class CommonOptions
     };
 
     /// <summary>The configuration keys these options override.</summary>
-    public static Dictionary<string, string?> Overrides(ParseResult parse, Option<int?> gatewayPort, Option<string?> cluster, Option<string?> redis) => new()
+    public static Dictionary<string, string?> Overrides(ParseResult parse, Option<int?> clientPort, Option<string?> cluster, Option<string?> redis) => new()
     {
-        ["FalHints:Silo:GatewayPort"] = parse.GetValue(gatewayPort)?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["FalHints:Silo:GatewayPort"] = parse.GetValue(clientPort)?.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["FalHints:Cluster:Mode"] = parse.GetValue(cluster),
         ["FalHints:Cluster:RedisConnection"] = parse.GetValue(redis),
     };

@@ -10,11 +10,28 @@ internal static class RequestCommands
     {
         var id = new Argument<string>("request-id") { Description = "The request's id, as submit printed it." };
         var logs = new Option<bool>("--logs") { Description = "Also print the request's log." };
+        var app = AppOption();
         var connection = new ClusterConnection.Options();
-        var command = new Command("status", "Print a request's status: queued (with position), in progress, or completed.") { id, logs };
+        var command = new Command("status", "Print a request's status: queued (with position), in progress, or completed.") { id, logs, app };
         connection.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
+            using var gateway = HttpGateway.From(parse, connection);
+            if (gateway is not null)
+            {
+                var described = await gateway.StatusAsync(parse.GetValue(app)!, parse.GetValue(id)!, parse.GetValue(logs), cancellationToken);
+                Console.WriteLine(Describe(parse.GetValue(id)!, parse.GetValue(app)!, described));
+                if (parse.GetValue(logs) && described.TryGetProperty("logs", out var lines) && lines.ValueKind == System.Text.Json.JsonValueKind.Array)
+                {
+                    foreach (var line in lines.EnumerateArray())
+                    {
+                        Console.WriteLine($"  {line.GetProperty("timestamp").GetDateTimeOffset():HH:mm:ss.fff} {line.GetProperty("message").GetString()}");
+                    }
+                }
+
+                return 0;
+            }
+
             await using var cluster = await ClusterConnection.OpenAsync(parse, connection, cancellationToken);
             if (cluster is null)
             {
@@ -51,11 +68,20 @@ internal static class RequestCommands
     public static Command Cancel()
     {
         var id = new Argument<string>("request-id") { Description = "The request's id, as submit printed it." };
+        var app = AppOption();
         var connection = new ClusterConnection.Options();
-        var command = new Command("cancel", "Cancel a request: a queued one leaves the queue, a running one is signalled.") { id };
+        var command = new Command("cancel", "Cancel a request: a queued one leaves the queue, a running one is signalled.") { id, app };
         connection.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
+            using var gateway = HttpGateway.From(parse, connection);
+            if (gateway is not null)
+            {
+                var answer = await gateway.CancelAsync(parse.GetValue(app)!, parse.GetValue(id)!, cancellationToken);
+                Console.WriteLine($"{parse.GetValue(id)}: {(answer == "ALREADY_COMPLETED" ? "already completed" : "cancellation requested")}");
+                return 0;
+            }
+
             await using var cluster = await ClusterConnection.OpenAsync(parse, connection, cancellationToken);
             if (cluster is null)
             {
@@ -75,5 +101,25 @@ internal static class RequestCommands
             return 0;
         });
         return command;
+    }
+
+    private static Option<string> AppOption() => new("--app")
+    {
+        Description = "The request's app, for --url (the HTTP gateway's routes name it).",
+        DefaultValueFactory = _ => FalHints.Client.Apps.AnyModel.AppId,
+    };
+
+    /// <summary>A status of the HTTP gateway in the words the Orleans path prints.</summary>
+    private static string Describe(string requestId, string appId, System.Text.Json.JsonElement status)
+    {
+        string? Text(string name) => status.TryGetProperty(name, out var value) && value.ValueKind == System.Text.Json.JsonValueKind.String ? value.GetString() : null;
+        return Text("status") switch
+        {
+            "IN_QUEUE" => $"{requestId} ({appId}): queued, position {status.GetProperty("queue_position").GetInt32()}",
+            "IN_PROGRESS" => $"{requestId} ({appId}): in progress on runner {Text("runner_id")} (attempt {status.GetProperty("attempts").GetInt32()})",
+            _ when status.TryGetProperty("error", out var error) && error.ValueKind == System.Text.Json.JsonValueKind.Object =>
+                $"{requestId} ({appId}): failed ({error.GetProperty("code").GetString()}): {error.GetProperty("message").GetString()}",
+            _ => $"{requestId} ({appId}): completed on runner {Text("runner_id")}, hint {(status.TryGetProperty("hint_hit", out var hit) && hit.ValueKind == System.Text.Json.JsonValueKind.True ? "hit" : "missed")}",
+        };
     }
 }

@@ -3,11 +3,14 @@ using System.Globalization;
 using FalHints.Client.Apps;
 using FalHints.Host.Gateway;
 using FalHints.Host.Hosting;
+using FalHints.Runner.Hosting;
 using FalHints.Runner.Models;
+using FalHints.Runner.Runners;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Spectre.Console;
+using Microsoft.Extensions.Options;
 
 namespace FalHints.Host.Commands;
 
@@ -17,23 +20,23 @@ internal static class ServeCommand
     public static Command Create()
     {
         var models = CommonOptions.ModelStore();
-        var gatewayPort = CommonOptions.GatewayPort();
+        var clientPort = CommonOptions.ClientPort();
         var runners = new Option<int?>("--runners") { Description = "CPU runners on this silo (default: FalHints:Runners:CpuRunners, 2)." };
         var siloName = new Option<string?>("--silo-name") { Description = "This silo's name, unique in the cluster (default: the host name)." };
         var siloPort = new Option<int?>("--silo-port") { Description = "Silo-to-silo port (default: FalHints:Silo:SiloPort, 11111)." };
         var advertise = new Option<string?>("--advertise") { Description = "The IP address other silos and clients reach this silo at (Redis mode; default: this host's address)." };
         var noFill = new Option<bool>("--no-fill") { Description = "Do not write demo models into an empty model store." };
-        var httpPort = new Option<int?>("--http-port") { Description = "Port of the HTTP gateway, dashboard and runners view on 127.0.0.1 (default: FalHints:Gateway:Url, http://127.0.0.1:8080)." };
+        var httpPort = new Option<int?>("--http-port") { Description = "Port of the HTTP gateway (fal's API), dashboard and runners view on 127.0.0.1 (default: FalHints:Gateway:Url, http://127.0.0.1:8080)." };
         var httpUrl = new Option<string?>("--http-url") { Description = "Full URL the HTTP gateway binds to, e.g. http://0.0.0.0:8080 to leave loopback." };
         var cluster = CommonOptions.Cluster();
         var redis = CommonOptions.Redis();
         var command = new Command("serve", "Start a silo with runners serving falhints/any-model (localhost clustering unless told otherwise).")
         {
-            models, runners, siloName, siloPort, gatewayPort, advertise, cluster, redis, httpPort, httpUrl, noFill,
+            models, runners, siloName, siloPort, clientPort, advertise, cluster, redis, httpPort, httpUrl, noFill,
         };
         command.SetAction((parse, cancellationToken) =>
         {
-            var overrides = CommonOptions.Overrides(parse, gatewayPort, cluster, redis);
+            var overrides = CommonOptions.Overrides(parse, clientPort, cluster, redis);
             overrides["FalHints:ModelStore:Root"] = parse.GetValue(models);
             overrides["FalHints:Runners:CpuRunners"] = parse.GetValue(runners)?.ToString(CultureInfo.InvariantCulture);
             overrides["FalHints:Silo:Name"] = parse.GetValue(siloName);
@@ -49,19 +52,54 @@ internal static class ServeCommand
 
     private static async Task<int> RunAsync(Dictionary<string, string?> overrides, CancellationToken cancellationToken)
     {
+        // Everything that can be checked is checked before the model store is filled or anything listens.
+        var settings = new ConfigurationBuilder();
+        HostConfiguration.Apply(settings, overrides);
+        var configuration = settings.Build();
+        StartupChecks.EnsurePortsFree(configuration);
+        var cuda = TorchSharp.torch.cuda.is_available() ? TorchSharp.torch.cuda.device_count() : 0;
+        var noRunners = StartupChecks.CheckRunners(configuration, cuda);
+
         await using var host = FalHintsWebHost.Build(overrides, cancellationToken);
         await host.StartAsync(cancellationToken);
-        var configuration = host.Configuration;
-        var store = host.Services.GetRequiredService<ModelStore>();
-        var stored = store.List();
-        var first = stored.Count > 0 ? stored[0].Id : "owner/name";
-        var name = host.Services.GetRequiredService<ILocalSiloDetails>().Name;
-        var mode = ClusterSettings.From(configuration).Mode;
-        var gatewayPort = configuration.GetValue("FalHints:Silo:GatewayPort", 30000);
-        var http = configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>()?.Url ?? new GatewayOptions().Url;
-        AnsiConsole.MarkupLine($"[green]FalHints is serving[/] [bold]{AnyModel.AppId}[/] on silo [bold]{Markup.Escape(name)}[/] ({mode} clustering, gateway port {gatewayPort}, HTTP {Markup.Escape(http)}, models in {Markup.Escape(store.Root)}).");
-        AnsiConsole.MarkupLine($"Submit a request:  [bold]dotnet run --project Silo.Host --no-build -- submit --model {Markup.Escape(first)} --prompt \"a red fox\" --out fox.png[/]");
+        foreach (var line in Banner(host, noRunners))
+        {
+            Console.WriteLine(line);
+        }
+
         await host.WaitForShutdownAsync(cancellationToken);
         return 0;
+    }
+
+    /// <summary>What is serving where, with the commands that reach it as they must be typed for this node.</summary>
+    private static IEnumerable<string> Banner(WebApplication host, string? noRunners)
+    {
+        var configuration = host.Configuration;
+        var stored = host.Services.GetRequiredService<ModelStore>().List();
+        var model = stored.Count > 0 ? stored[0].Id : "owner/name";
+        var name = host.Services.GetRequiredService<ILocalSiloDetails>().Name;
+        var cluster = ClusterSettings.From(configuration);
+        var siloPort = configuration.GetValue("FalHints:Silo:SiloPort", 11111);
+        var clientPort = configuration.GetValue("FalHints:Silo:GatewayPort", 30000);
+        var http = (host.Urls.FirstOrDefault() ?? host.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.Url).TrimEnd('/');
+        var runners = new RunnerOptions();
+        configuration.GetSection(RunnerOptions.SectionName).Bind(runners);
+        var devices = RunnerStarter.ResolveDevices(runners);
+        var keyed = host.Services.GetRequiredService<ApiKeyStore>().Required;
+        var submit = $"dotnet run --project Silo.Host --no-build -- submit --model {model} --prompt \"a red fox\" --out fox.png";
+        var viaClient = cluster.UsesRedis
+            ? $" --cluster redis --redis {cluster.RedisConnection}"
+            : clientPort == 30000 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $" --client-port {clientPort}");
+
+        yield return $"FalHints is serving {AnyModel.AppId} on silo {name} ({cluster.Mode} clustering; {devices.Count} runners{(devices.Count > 0 ? ": " + string.Join(", ", devices) : string.Empty)}; models in {host.Services.GetRequiredService<ModelStore>().Root}).";
+        if (noRunners is not null)
+        {
+            yield return $"warning: {noRunners}";
+        }
+
+        yield return string.Create(CultureInfo.InvariantCulture, $"  silo port {siloPort}, Orleans client port {clientPort}, HTTP gateway {http}{(keyed ? " (API key required)" : string.Empty)}");
+        yield return $"  dashboard {http}/dashboard, runners {http}/runners, OpenAPI {http}/{AnyModel.AppId}/openapi.json";
+        yield return $"Submit through the Orleans client port:  {submit}{viaClient}";
+        yield return $"Submit through the HTTP gateway:        {submit} --url {http}{(keyed ? " --key <key>" : string.Empty)}";
     }
 }

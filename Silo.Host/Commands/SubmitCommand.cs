@@ -22,7 +22,7 @@ internal static class SubmitCommand
         var output = new Option<FileInfo>("--out") { Description = "Where to write the PNG.", DefaultValueFactory = _ => new FileInfo("image.png") };
         var app = new Option<string>("--app") { Description = "The app id.", DefaultValueFactory = _ => AnyModel.AppId };
         var connection = new ClusterConnection.Options();
-        var command = new Command("submit", "Submit one request to a running cluster, show its queue position, and save the image it returns.")
+        var command = new Command("submit", "Submit one request to a running cluster (Orleans client port, or the HTTP gateway with --url), show its queue position, and save the image it returns.")
         {
             model, prompt, hint, noHint, priority, startTimeout, output, app,
         };
@@ -42,27 +42,86 @@ internal static class SubmitCommand
             }
 
             var modelId = parse.GetValue(model)!;
+            var requestHint = parse.GetValue(noHint) ? null : parse.GetValue(hint) ?? modelId;
+            if (!Hints.TryValidate(requestHint, out var hintError))
+            {
+                await Console.Error.WriteLineAsync($"error: --hint: {hintError}");
+                return 1;
+            }
+
             var options = new SubmitOptions(
                 parse.GetValue(priority) == "low" ? RequestPriority.Low : RequestPriority.Normal,
                 parse.GetValue(startTimeout) is { } seconds ? TimeSpan.FromSeconds(seconds) : null);
+            var input = new AnyModelInput(modelId, parse.GetValue(prompt)!);
+            using var gateway = HttpGateway.From(parse, connection);
+            if (gateway is not null)
+            {
+                return await RunAsync(gateway, parse.GetValue(app)!, input, requestHint, options, parse.GetValue(output)!, cancellationToken);
+            }
+
             await using var cluster = await ClusterConnection.OpenAsync(parse, connection, cancellationToken);
             return cluster is null
                 ? 2
-                : await RunAsync(cluster.Client, parse.GetValue(app)!, new AnyModelInput(modelId, parse.GetValue(prompt)!),
-                    parse.GetValue(noHint) ? null : parse.GetValue(hint) ?? modelId, options, parse.GetValue(output)!, cancellationToken);
+                : await RunAsync(cluster.Client, parse.GetValue(app)!, input, requestHint, options, parse.GetValue(output)!, cancellationToken);
         });
         return command;
     }
 
+    /// <summary>The same request through the HTTP gateway.</summary>
+    private static async Task<int> RunAsync(HttpGateway gateway, string appId, AnyModelInput input, string? hint, SubmitOptions options, FileInfo output, CancellationToken cancellationToken)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var requestId = await gateway.SubmitAsync(appId, JsonSerializer.Serialize(input, FalJson.Options), hint, options, cancellationToken);
+        JsonElement last = default;
+        string? shown = null;
+        await foreach (var status in gateway.StreamStatusAsync(appId, requestId, cancellationToken))
+        {
+            last = status;
+            var line = status.GetProperty("status").GetString() switch
+            {
+                "IN_QUEUE" => $"queued, position {status.GetProperty("queue_position").GetInt32().ToString(CultureInfo.InvariantCulture)}",
+                "IN_PROGRESS" => $"in progress on runner {status.GetProperty("runner_id").GetString()}",
+                _ => null,
+            };
+            if (line is not null && line != shown)
+            {
+                Console.WriteLine($"request {requestId}: {line}");
+                shown = line;
+            }
+        }
+
+        if (last.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
+        {
+            await Console.Error.WriteLineAsync($"error: request {requestId} failed ({error.GetProperty("code").GetString()}): {error.GetProperty("message").GetString()}");
+            return 1;
+        }
+
+        var image = (await gateway.ResultAsync(appId, requestId, cancellationToken)).GetProperty("image");
+        var bytes = await gateway.DownloadAsync(image.GetProperty("url").GetString()!, cancellationToken);
+        await File.WriteAllBytesAsync(output.FullName, bytes, cancellationToken);
+        stopwatch.Stop();
+        var hit = last.TryGetProperty("hint_hit", out var h) && h.ValueKind == JsonValueKind.True;
+        var hintState = hint is null ? "no hint" : hit ? $"hint '{hint}' hit" : $"hint '{hint}' missed";
+        Console.WriteLine($"request {requestId}: runner {last.GetProperty("runner_id").GetString()}, {hintState}, {stopwatch.Elapsed.TotalSeconds:0.000} s");
+        Console.WriteLine($"wrote {output.FullName} ({image.GetProperty("width").GetInt32()}x{image.GetProperty("height").GetInt32()} {image.GetProperty("content_type").GetString()}, {bytes.Length} bytes)");
+        return 0;
+    }
+
     private static async Task<int> RunAsync(FalHintsClient client, string appId, AnyModelInput input, string? hint, SubmitOptions options, FileInfo output, CancellationToken cancellationToken)
     {
+        if ((await client.GetHostedAppsAsync(cancellationToken)).Refuses(appId))
+        {
+            await Console.Error.WriteLineAsync($"error: no silo of this cluster serves app '{appId}'.");
+            return 1;
+        }
+
         var stopwatch = Stopwatch.StartNew();
         var handle = await client.EnqueueAsync(appId, JsonSerializer.Serialize(input, FalJson.Options), hint, "/", options, cancellationToken);
         await foreach (var status in handle.StreamStatusAsync(cancellationToken))
         {
             var line = status.State switch
             {
-                RequestState.Queued => $"queued, position {status.QueuePosition?.ToString(CultureInfo.InvariantCulture) ?? "?"}",
+                RequestState.Queued when status.QueuePosition is { } position => $"queued, position {position.ToString(CultureInfo.InvariantCulture)}",
                 RequestState.InProgress => $"in progress on runner {status.RunnerId}",
                 _ => null,
             };

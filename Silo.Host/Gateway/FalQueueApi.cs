@@ -45,11 +45,11 @@ public static class FalQueueApi
         return routes;
     }
 
-    /// <summary>A JSON error body fal's clients read (<c>detail</c>), with FalHints' code.</summary>
-    public static IResult Error(int status, string code, string detail) =>
-        Results.Json(new { detail, error_code = code }, Json, statusCode: status);
+    /// <summary>An error in fal's shape (<c>detail</c>, <c>error_type</c>, its headers), with FalHints' code (<c>error_code</c>).</summary>
+    public static IResult Error(int status, string code, string detail) => new FalErrorResult(status, code, detail);
 
-    private static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, IOptions<GatewayOptions> options)
+    internal static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, HostedAppCatalog catalog,
+        FileCache files, WebhookSender webhooks, IOptions<GatewayOptions> options, IOptions<StorageOptions> storage, IOptions<WebhookOptions> webhookOptions)
     {
         var appId = $"{owner}/{app}";
         if (!AppIds.TryValidate(appId, out var appError))
@@ -57,12 +57,28 @@ public static class FalQueueApi
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, appError);
         }
 
+        if (await catalog.RefusesAsync(appId, http.RequestAborted))
+        {
+            return AppNotFound(appId);
+        }
+
         if (ReadOptions(http.Request, out var hint, out var submitOptions) is { } headerError)
         {
             return headerError;
         }
 
+        Uri? webhook = null;
+        if (http.Request.Query.TryGetValue("fal_webhook", out var webhookUrl) && !webhookOptions.Value.TryAllow(webhookUrl.ToString(), out webhook, out var webhookError))
+        {
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, webhookError!);
+        }
+
         var (input, bodyError) = await ReadInputAsync(http.Request, options.Value.MaxBodyBytes);
+        if (bodyError is null)
+        {
+            (input, bodyError) = FalStorageApi.InlineFiles(input!, http.Request, files, storage.Value);
+        }
+
         if (bodyError is not null)
         {
             return bodyError;
@@ -75,11 +91,16 @@ public static class FalQueueApi
             return Error(refused.Code == ErrorCodes.QueueFull ? StatusCodes.Status429TooManyRequests : StatusCodes.Status400BadRequest, refused.Code, refused.Message);
         }
 
+        if (webhook is not null)
+        {
+            webhooks.Watch(handle, webhook, BaseUrl(http));
+        }
+
         http.Response.Headers[RequestIdHeader] = handle.RequestId;
         return Results.Json(Describe(http, status, logs: false), Json);
     }
 
-    private static async Task<IResult> StatusAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
+    internal static async Task<IResult> StatusAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
     {
         var status = await client.GetRequest(requestId).GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
@@ -126,7 +147,7 @@ public static class FalQueueApi
         }
     }
 
-    private static async Task<IResult> ResultAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client, FileCache files)
+    internal static async Task<IResult> ResultAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client, FileCache files)
     {
         var status = await client.GetRequest(requestId).GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
@@ -154,7 +175,7 @@ public static class FalQueueApi
         return Results.Text(WithFileUrls(status.Result.OutputJson!, files, BaseUrl(http)), "application/json", Encoding.UTF8);
     }
 
-    private static async Task<IResult> CancelAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
+    internal static async Task<IResult> CancelAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
     {
         var handle = client.GetRequest(requestId);
         var status = await handle.GetStatusAsync(http.RequestAborted);
@@ -173,7 +194,7 @@ public static class FalQueueApi
     }
 
     /// <summary>Reads fal's request headers; returns a 400 naming the bad header, or null.</summary>
-    private static IResult? ReadOptions(HttpRequest request, out string? hint, out SubmitOptions options)
+    internal static IResult? ReadOptions(HttpRequest request, out string? hint, out SubmitOptions options)
     {
         options = SubmitOptions.Default;
         hint = request.Headers["X-Fal-Runner-Hint"].FirstOrDefault();
@@ -210,12 +231,27 @@ public static class FalQueueApi
             startTimeout = TimeSpan.FromSeconds(seconds);
         }
 
-        options = new SubmitOptions(priority, startTimeout);
+        var noRetry = false;
+        if (request.Headers["x-fal-no-retry"].FirstOrDefault() is { } noRetryText)
+        {
+            switch (noRetryText.Trim().ToLowerInvariant())
+            {
+                case "1" or "true" or "yes":
+                    noRetry = true;
+                    break;
+                case "0" or "false" or "no":
+                    break;
+                default:
+                    return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, $"x-fal-no-retry is '{noRetryText}'; use 1, true or yes (or 0, false, no).");
+            }
+        }
+
+        options = new SubmitOptions(priority, startTimeout, noRetry);
         return null;
     }
 
     /// <summary>The body as a JSON object (an empty body is <c>{}</c>), or a 4xx naming what is wrong with it.</summary>
-    private static async Task<(string? Input, IResult? Error)> ReadInputAsync(HttpRequest request, long maxBytes)
+    internal static async Task<(string? Input, IResult? Error)> ReadInputAsync(HttpRequest request, long maxBytes)
     {
         if (request.ContentLength > maxBytes)
         {
@@ -253,6 +289,10 @@ public static class FalQueueApi
         }
     }
 
+    /// <summary>The 404 for an app no silo of the cluster serves.</summary>
+    internal static IResult AppNotFound(string appId) =>
+        Error(StatusCodes.Status404NotFound, ErrorCodes.AppNotFound, $"No silo of this cluster serves app '{appId}'.");
+
     private static IResult? NotFound(RequestStatus status, string appId) =>
         status.Result?.Error?.Code == ErrorCodes.RequestNotFound || !string.Equals(status.AppId, appId, StringComparison.Ordinal)
             ? Error(StatusCodes.Status404NotFound, ErrorCodes.RequestNotFound, $"No request '{status.RequestId}' of app '{appId}' is known; it was never submitted or its result has expired.")
@@ -282,7 +322,7 @@ public static class FalQueueApi
         };
     }
 
-    private static void AddServedBy(HttpContext http, RequestStatus status)
+    internal static void AddServedBy(HttpContext http, RequestStatus status)
     {
         if (status.RunnerId is { } runner)
         {
@@ -291,7 +331,7 @@ public static class FalQueueApi
         }
     }
 
-    private static int StatusFor(string code) => code switch
+    internal static int StatusFor(string code) => code switch
     {
         ErrorCodes.InvalidInput or ErrorCodes.ModelNotFound or ErrorCodes.ModelCorrupt => StatusCodes.Status422UnprocessableEntity,
         ErrorCodes.AppNotFound or ErrorCodes.EndpointNotFound or ErrorCodes.RequestNotFound => StatusCodes.Status404NotFound,
@@ -302,10 +342,10 @@ public static class FalQueueApi
         _ => StatusCodes.Status500InternalServerError,
     };
 
-    private static string BaseUrl(HttpContext http) => $"{http.Request.Scheme}://{http.Request.Host}";
+    internal static string BaseUrl(HttpContext http) => $"{http.Request.Scheme}://{http.Request.Host}";
 
     /// <summary>Replaces every <c>data:</c> URL in the output by a URL of this gateway that serves the bytes.</summary>
-    private static string WithFileUrls(string outputJson, FileCache files, string baseUrl)
+    internal static string WithFileUrls(string outputJson, FileCache files, string baseUrl)
     {
         var root = JsonNode.Parse(outputJson);
         Rewrite(root);

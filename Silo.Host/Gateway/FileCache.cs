@@ -24,13 +24,20 @@ public sealed class FileCache(long budgetBytes)
             _ => ".bin",
         };
         var name = Convert.ToHexStringLower(SHA256.HashData(bytes)) + extension;
+        Put(name, bytes, contentType);
+        return name;
+    }
+
+    /// <summary>Stores the bytes under <paramref name="name"/> (an uploaded file's name, say), replacing a file of that name.</summary>
+    public void Put(string name, byte[] bytes, string contentType)
+    {
         lock (_gate)
         {
             if (_files.TryGetValue(name, out var existing))
             {
                 _age.Remove(existing);
-                _age.AddLast(existing);
-                return name;
+                _files.Remove(name);
+                _bytes -= existing.Value.Bytes.Length;
             }
 
             _files[name] = _age.AddLast(new StoredFile(name, contentType, bytes));
@@ -42,8 +49,6 @@ public sealed class FileCache(long budgetBytes)
                 _bytes -= oldest.Value.Bytes.Length;
             }
         }
-
-        return name;
     }
 
     /// <summary>The file with this name, if still kept.</summary>

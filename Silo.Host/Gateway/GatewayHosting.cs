@@ -30,6 +30,21 @@ public static class GatewayHosting
         builder.Services.AddSingleton(sp => new FalHintsClient(sp.GetRequiredService<IGrainFactory>()));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ApiKeyStore>();
+        builder.Services.AddSingleton<HostedAppCatalog>();
+        builder.Services.AddOptions<StorageOptions>().Bind(builder.Configuration.GetSection(StorageOptions.SectionName))
+            .Validate(o => o.MaxFileBytes > 0 && o.MaxInputFileBytes > 0 && o.MaxPendingUploads > 0 && o.UploadUrlLifetime > TimeSpan.Zero,
+                $"{StorageOptions.SectionName}: MaxFileBytes, MaxInputFileBytes, MaxPendingUploads and UploadUrlLifetime must be positive.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<UploadTokens>();
+        builder.Services.AddOptions<WebhookOptions>().Bind(builder.Configuration.GetSection(WebhookOptions.SectionName))
+            .Validate(o => o.AllowedHosts.All(WebhookOptions.IsValidEntry),
+                $"{WebhookOptions.SectionName}:AllowedHosts holds an entry that is not a host name, *.domain, IP address or CIDR range.")
+            .Validate(o => o.MaxAttempts >= 1 && o.FirstRetryDelay > TimeSpan.Zero && o.MaxRetryDelay >= o.FirstRetryDelay && o.Timeout > TimeSpan.Zero,
+                $"{WebhookOptions.SectionName}: MaxAttempts must be at least 1, FirstRetryDelay and Timeout positive, MaxRetryDelay at least FirstRetryDelay.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<WebhookSender>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookSender>());
+        builder.AddAppOpenApi();
         return builder;
     }
 
@@ -65,9 +80,14 @@ public static class GatewayHosting
                     http.Response.StatusCode == StatusCodes.Status404NotFound ? $"No route for {http.Request.Method} {http.Request.Path}." : $"HTTP {http.Response.StatusCode}.").ExecuteAsync(http);
             }
         });
+        app.UseFalProxy();
         app.Use(RequireApiKey);
+        app.UseRouting();
         app.MapGet("/health", () => Results.Text("ok"));
         app.MapFalQueueApi();
+        app.MapFalRunApi();
+        app.MapFalStorageApi();
+        app.MapAppOpenApi();
         return app;
     }
 
@@ -111,7 +131,8 @@ public static class GatewayHosting
     /// <summary>When keys are configured, every route but <c>/health</c> needs <c>Authorization: Key &lt;key&gt;</c> (the operator pages also take Basic with the key as password).</summary>
     private static async Task RequireApiKey(HttpContext http, RequestDelegate next)
     {
-        if (http.Request.Path == "/health")
+        // An upload URL carries its own one-time token, as fal's signed upload URLs do: fal's clients send no key there.
+        if (http.Request.Path == "/health" || FalStorageApi.IsUpload(http.Request))
         {
             await next(http);
             return;

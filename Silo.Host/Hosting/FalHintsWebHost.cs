@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
 using Orleans.Dashboard;
 
@@ -23,6 +24,9 @@ public static class FalHintsWebHost
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         HostConfiguration.Apply(builder.Configuration, overrides);
+
+        // A failed start is reported once, by whoever started the node (the command line: in one line).
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         var configuration = builder.Configuration;
         var storeRoot = HostConfiguration.ModelStoreRoot(configuration);
         var store = new ModelStore(storeRoot);

@@ -41,7 +41,8 @@ public sealed class DashboardBrowserTests(GatewayHost node) : IClassFixture<Gate
 
             var row = page.Locator($"tr[data-runner='{result.RunnerId}']").First;
             await Expect(row).ToContainTextAsync("tiny/delta", new LocatorAssertionsToContainTextOptions { Timeout = 15_000 });
-            await Expect(page.Locator("tr[data-runner]")).ToHaveCountAsync(4, new LocatorAssertionsToHaveCountOptions { Timeout = 15_000 });
+            // Two runners, each hosting the node's three apps (any-model and two test apps).
+            await Expect(page.Locator("tr[data-runner]")).ToHaveCountAsync(6, new LocatorAssertionsToHaveCountOptions { Timeout = 15_000 });
             await Expect(page.Locator("h2").First).ToContainTextAsync("falhints/any-model");
             await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Path.GetTempPath(), "falhints-runners.png"), FullPage = true });
         }

@@ -5,11 +5,11 @@ using FalHints.Tests.Support;
 
 namespace FalHints.Tests.Gateway;
 
-/// <summary>fal's public JavaScript client, @fal-ai/client 1.10.1 from npm, drives the gateway unchanged.</summary>
+/// <summary>fal's public JavaScript client, @fal-ai/client 1.10.1 from npm, drives the gateway with only fal's proxy setting.</summary>
 public sealed class FalClientCompatibilityTests(GatewayHost gateway) : IClassFixture<GatewayHost>
 {
     [Fact]
-    public async Task Fal_javascript_client_submits_subscribes_reads_status_and_result_and_cancels()
+    public async Task Every_call_of_fals_javascript_client_works_against_the_gateway()
     {
         var folder = Path.Combine(RepositoryPaths.Root, "Tests", "Gateway", "js");
         Assert.True(Directory.Exists(Path.Combine(folder, "node_modules", "@fal-ai", "client")),
@@ -23,7 +23,7 @@ public sealed class FalClientCompatibilityTests(GatewayHost gateway) : IClassFix
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var argument in new[] { "fal-client-check.mjs", gateway.Url, GatewayHost.ApiKey, "tiny/alpha", GatedLoadApp.Id, gatedKey, $"js-hold-{Guid.NewGuid():N}" })
+        foreach (var argument in new[] { "fal-client-check.mjs", gateway.Url, GatewayHost.ApiKey, "tiny/alpha", GatedLoadApp.Id, gatedKey, $"js-hold-{Guid.NewGuid():N}", FileEchoApp.Id })
         {
             start.ArgumentList.Add(argument);
         }
@@ -38,5 +38,10 @@ public sealed class FalClientCompatibilityTests(GatewayHost gateway) : IClassFix
         Assert.False(summary.RootElement.GetProperty("first").GetProperty("hintHit").GetBoolean());
         Assert.True(summary.RootElement.GetProperty("repeat").GetProperty("hintHit").GetBoolean());
         Assert.Equal(400, summary.RootElement.GetProperty("cancel").GetProperty("status").GetInt32());
+        Assert.Equal([1, 2, 3, 4], summary.RootElement.GetProperty("stream").GetProperty("steps").EnumerateArray().Select(s => s.GetInt32()));
+        Assert.Equal(2, summary.RootElement.GetProperty("webhook").GetProperty("deliveries").GetInt32());
+
+        // Unknown apps are refused at once, not after the router's discovery timeout.
+        Assert.InRange(summary.RootElement.GetProperty("unknownAppMs").GetInt32(), 0, 5000);
     }
 }

@@ -47,8 +47,10 @@ public sealed class GatewayHost : IAsyncLifetime, IDisposable
             ["FalHints:Runners:CpuRunners"] = "2",
             ["FalHints:Runners:HeartbeatInterval"] = "00:00:01",
             ["FalHints:Router:DiscoveryTimeout"] = "00:00:02",
+            ["FalHints:Gateway:Storage:MaxFileBytes"] = "200000",
+            ["FalHints:Gateway:Webhooks:FirstRetryDelay"] = "00:00:00.100",
             ["Logging:LogLevel:Default"] = "Warning",
-        }, CancellationToken.None, silo => silo.AddFalApp<GatedLoadApp>().AddIncomingGrainCallFilter<UnavailableRequestFilter>());
+        }, CancellationToken.None, silo => silo.AddFalApp<GatedLoadApp>().AddFalApp<FileEchoApp>().AddIncomingGrainCallFilter<UnavailableRequestFilter>());
         await _host.StartAsync();
     }
 

@@ -204,4 +204,91 @@ public sealed class GatewayHttpTests(GatewayHost gateway) : IClassFixture<Gatewa
         Assert.Contains("falhints_pipeline_load_time", metrics, StringComparison.Ordinal);
         Assert.Matches("falhints_router_(hits|fallbacks)", metrics);
     }
+
+    [Fact]
+    public async Task Each_app_has_an_openapi_document_made_from_its_input_and_output_types()
+    {
+        using var http = gateway.NewClient();
+
+        var text = await http.GetStringAsync($"{App}/openapi.json");
+        using var document = JsonDocument.Parse(text);
+        var root = document.RootElement;
+        var paths = root.GetProperty("paths");
+        var schemas = root.GetProperty("components").GetProperty("schemas");
+
+        Assert.StartsWith("3.", root.GetProperty("openapi").GetString(), StringComparison.Ordinal);
+        Assert.Equal("falhints/any-model", root.GetProperty("info").GetProperty("title").GetString());
+        Assert.Equal(
+            [App, $"{App}/requests/{{request_id}}", $"{App}/requests/{{request_id}}/cancel", $"{App}/requests/{{request_id}}/status", $"{App}/stream", $"/run{App}", $"/run{App}/stream"],
+            paths.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        var input = Schema(paths.GetProperty(App).GetProperty("post").GetProperty("requestBody"));
+        Assert.Equal(["model", "prompt"], schemas.GetProperty(input).GetProperty("properties").EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        var output = Schema(paths.GetProperty($"{App}/requests/{{request_id}}").GetProperty("get").GetProperty("responses").GetProperty("200"));
+        Assert.True(schemas.GetProperty(output).GetProperty("properties").TryGetProperty("image", out _), text);
+        var step = Schema(paths.GetProperty($"/run{App}/stream").GetProperty("post").GetProperty("responses").GetProperty("200"));
+        Assert.True(schemas.GetProperty(step).GetProperty("properties").TryGetProperty("steps", out _), text);
+
+        await AssertErrorAsync(await http.GetAsync("/nobody/nothing/openapi.json"), HttpStatusCode.NotFound, ErrorCodes.AppNotFound, "nobody/nothing");
+
+        static string Schema(JsonElement withContent) =>
+            withContent.GetProperty("content").EnumerateObject().First().Value.GetProperty("schema").GetProperty("$ref").GetString()!.Split('/')[^1];
+    }
+
+    [Fact]
+    public async Task Errors_carry_fals_error_type_in_the_body_and_headers()
+    {
+        using var http = gateway.NewClient();
+
+        var missing = await http.GetAsync($"{App}/requests/no-such-id");
+        var body = await JsonOf(missing);
+
+        Assert.Equal("request_not_found", body.GetProperty("error_type").GetString());
+        Assert.Equal("request_not_found", missing.Headers.GetValues("X-Fal-Error-Type").Single());
+        Assert.Equal("false", missing.Headers.GetValues("X-Fal-Retryable").Single());
+        var bad = await http.PostAsync(App, Body("{ not json"));
+        Assert.Equal("bad_request", (await JsonOf(bad)).GetProperty("error_type").GetString());
+    }
+
+    [Fact]
+    public async Task Unknown_apps_are_refused_at_once_and_get_no_router()
+    {
+        using var http = gateway.NewClient();
+        var management = gateway.Grains.GetGrain<IManagementGrain>(0);
+        async Task<int> RoutersAsync() => (await management.GetSimpleGrainStatistics())
+            .Where(s => s.GrainType.Contains("RouterGrain", StringComparison.Ordinal)).Sum(s => s.ActivationCount);
+        await http.PostAsync(App, Body("""{"model":"tiny/alpha","prompt":"a known app"}"""));
+        var before = await RoutersAsync();
+        Assert.True(before > 0, "the known app's router is counted");
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < 20; i++)
+        {
+            await AssertErrorAsync(await http.PostAsync($"/made-up-{i}/app", Body("{}")), HttpStatusCode.NotFound, ErrorCodes.AppNotFound, $"made-up-{i}/app");
+        }
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"20 refusals took {clock.Elapsed}");
+        Assert.Equal(before, await RoutersAsync());
+    }
+
+    [Fact]
+    public async Task Uploads_need_a_key_to_start_are_good_for_one_put_and_are_served_back()
+    {
+        using var anonymous = gateway.NewClient(key: null);
+        using var http = gateway.NewClient();
+        var initiate = Body("""{"content_type":"text/plain","file_name":"notes.txt"}""");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.PostAsync("/storage/upload/initiate", initiate)).StatusCode);
+        var urls = await JsonOf(await http.PostAsync("/storage/upload/initiate", Body("""{"content_type":"text/plain","file_name":"notes.txt"}""")));
+        var upload = urls.GetProperty("upload_url").GetString()!;
+        var file = urls.GetProperty("file_url").GetString()!;
+        Assert.EndsWith(".txt", file, StringComparison.Ordinal);
+
+        // The upload URL is its own credential, as fal's signed URLs are; it works once.
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.PutAsync(upload, new StringContent("hello"))).StatusCode);
+        await AssertErrorAsync(await anonymous.PutAsync(upload, new StringContent("again")), HttpStatusCode.NotFound, "upload_not_found", "initiate the upload again");
+        Assert.Equal("hello", await http.GetStringAsync(file));
+
+        var second = (await JsonOf(await http.PostAsync("/storage/upload/initiate", Body("{}")))).GetProperty("upload_url").GetString()!;
+        await AssertErrorAsync(await anonymous.PutAsync(second, new ByteArrayContent(new byte[300_000])), HttpStatusCode.RequestEntityTooLarge, ErrorCodes.InvalidInput, "MaxFileBytes");
+    }
 }

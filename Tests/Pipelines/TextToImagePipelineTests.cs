@@ -40,6 +40,69 @@ public sealed class TextToImagePipelineTests : IClassFixture<TinyModelStore>
         Assert.NotEqual(reference, Render("tiny/beta", "a red fox"));
     }
 
+    private RgbImage RenderImage(string modelId, string prompt)
+    {
+        using var pipeline = TextToImagePipeline.Load(_fixture.Store.Resolve(modelId), TorchSharp.torch.CPU);
+        return pipeline.Render(prompt);
+    }
+
+    /// <summary>Mean absolute difference between horizontally adjacent pixel values (0-255): about 85 for uniform noise.</summary>
+    private static double Roughness(RgbImage image)
+    {
+        var total = 0.0;
+        for (var y = 0; y < image.Height; y++)
+        {
+            for (var x = 3; x < image.Width * 3; x++)
+            {
+                var at = (y * image.Width * 3) + x;
+                total += Math.Abs(image.Pixels[at] - image.Pixels[at - 3]);
+            }
+        }
+
+        return total / (image.Height * (image.Width - 1) * 3);
+    }
+
+    private static double MeanDifference(RgbImage a, RgbImage b) => a.Pixels.Zip(b.Pixels).Average(p => Math.Abs(p.First - p.Second));
+
+    [Fact]
+    public void Images_are_smooth_shapes_with_a_range_of_colours_not_noise()
+    {
+        foreach (var image in new[] { RenderImage("tiny/alpha", "a red fox"), RenderImage("tiny/beta", "a lighthouse at dusk") })
+        {
+            var mean = image.Pixels.Average(p => (double)p);
+            var spread = Math.Sqrt(image.Pixels.Average(p => (p - mean) * (p - mean)));
+
+            Assert.True(Roughness(image) < 8, $"neighbouring pixels differ by {Roughness(image):0.0} on average; noise gives about 85");
+            Assert.True(spread > 40, $"the pixel values spread only {spread:0.0}: a flat image");
+        }
+    }
+
+    [Fact]
+    public void Images_differ_visibly_between_prompts_and_between_models()
+    {
+        var reference = RenderImage("tiny/alpha", "a red fox");
+
+        Assert.True(MeanDifference(reference, RenderImage("tiny/alpha", "a blue whale")) > 30, "another prompt gives nearly the same image");
+        Assert.True(MeanDifference(reference, RenderImage("tiny/beta", "a red fox")) > 30, "another model gives nearly the same image");
+    }
+
+    [Fact]
+    public void A_stepwise_render_removes_noise_step_by_step_and_ends_at_the_rendered_image()
+    {
+        using var pipeline = TextToImagePipeline.Load(_fixture.Store.Resolve("tiny/gamma"), TorchSharp.torch.CPU);
+        using var render = pipeline.BeginRender("a red fox");
+        var steps = new List<RgbImage>();
+        while (render.Done < render.Steps)
+        {
+            steps.Add(render.Step());
+        }
+
+        Assert.Equal(pipeline.Config.Steps, steps.Count);
+        Assert.True(Roughness(steps[0]) > 2 * Roughness(steps[^1]), $"roughness by step: {string.Join(", ", steps.Select(s => Roughness(s).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)))}");
+        Assert.Equal(pipeline.Render("a red fox").Pixels, steps[^1].Pixels);
+        Assert.Throws<InvalidOperationException>(() => render.Step());
+    }
+
     /// <summary>Writes a fresh model, lets <paramref name="damage"/> change one of its files, and returns the load's error.</summary>
     private static ModelStoreException LoadDamaged(string fileName, Func<byte[], byte[]> damage)
     {

@@ -114,3 +114,26 @@ public sealed class FaultyApp : FalApp<FaultInput, FaultOutput>
         return new FaultOutput(input.Mode, 1);
     }
 }
+
+public sealed record FileInput(string FileUrl);
+
+public sealed record FileOutput(string ContentType, long Size, string Sha256);
+
+/// <summary>Reads the file its input names (as the gateway passes stored files: a data: URL) and describes it.</summary>
+public sealed class FileEchoApp : FalApp<FileInput, FileOutput>
+{
+    public const string Id = "test/file-echo";
+
+    public override string AppId => Id;
+
+    protected override Task<FileOutput> RunAsync(FileInput input, CancellationToken cancellationToken)
+    {
+        if (!FalHints.Client.Apps.DataUrl.IsDataUrl(input.FileUrl))
+        {
+            throw new FalAppException(FalHints.Client.Contracts.ErrorCodes.InvalidInput, $"file_url is not a file of this cluster: {input.FileUrl}");
+        }
+
+        var (contentType, bytes) = FalHints.Client.Apps.DataUrl.Decode(input.FileUrl);
+        return Task.FromResult(new FileOutput(contentType, bytes.Length, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))));
+    }
+}

@@ -1,0 +1,35 @@
+using System.Collections.Immutable;
+using FalHints.Client.Contracts;
+
+namespace FalHints.Runner.Apps;
+
+/// <summary>
+/// The cluster's registry of hosted apps, in memory: silos report themselves when they become active and every
+/// heartbeat interval after that, so a registry reactivated elsewhere is whole again within one interval (and says it is
+/// not complete until then). Silos that left the membership are left out of every answer.
+/// </summary>
+public sealed class AppRegistryGrain(IClusterMembershipService membership) : Grain, IAppRegistryGrain
+{
+    private readonly Dictionary<string, ImmutableArray<string>> _silos = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public Task RegisterAsync(string silo, ImmutableArray<string> appIds)
+    {
+        _silos[silo] = appIds.IsDefault ? [] : appIds;
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<HostedApps> GetAppsAsync()
+    {
+        var active = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active).Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var gone in _silos.Keys.Where(s => !active.Contains(s)).ToList())
+        {
+            _silos.Remove(gone);
+        }
+
+        var apps = _silos.Values.SelectMany(a => a).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToImmutableArray();
+        return Task.FromResult(new HostedApps(apps, active.All(_silos.ContainsKey)));
+    }
+}
