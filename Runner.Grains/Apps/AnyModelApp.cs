@@ -35,6 +35,9 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
     public override IReadOnlyList<string> ProvideLoading() => _runner.Pipelines.Loading;
 
     /// <inheritdoc />
+    public override IReadOnlyList<string> ProvideWarm() => _runner.Pipelines.Warm;
+
+    /// <inheritdoc />
     public override async Task PrewarmAsync(string hint, CancellationToken cancellationToken)
     {
         using var _ = await AcquireAsync(hint, cancellationToken);
@@ -59,6 +62,6 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
     {
         var model = _runner.Models.Resolve(modelId);
         return _runner.Pipelines.AcquireAsync(model.Id, model.WeightBytes,
-            () => _runner.Executor.RunAsync(() => TextToImagePipeline.Load(model, _runner.TorchDevice)), cancellationToken);
+            () => _runner.Executor.RunAsync(() => TextToImagePipeline.Load(model, _runner.TorchDevice, _runner.Loader)), cancellationToken);
     }
 }
