@@ -202,7 +202,9 @@ public sealed partial class RunnerGrain(
                 NextEvent(invocation.AppId, null, HintsEventKind.Response) with { RequestId = invocation.RequestId });
         }
 
-        var result = new InferenceResult(invocation.RequestId, response.OutputJson, response.Error, _key.ToString(), invocation.HintHit, invocation.Attempt);
+        // A hint that named a model gone from the store was no hit, whatever the router saw when it placed the request.
+        var hintHit = invocation.HintHit && response.Error?.Code != ErrorCodes.ModelNotFound;
+        var result = new InferenceResult(invocation.RequestId, response.OutputJson, response.Error, _key.ToString(), hintHit, invocation.Attempt);
         try
         {
             await ReportAsync(() => GrainFactory.GetGrain<IRequestGrain>(invocation.RequestId).CompleteAsync(result), invocation.RequestId, "request");

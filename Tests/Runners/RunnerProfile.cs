@@ -10,6 +10,12 @@ public sealed class RunnerProfile : IClusterProfile
 {
     public const string CorruptModel = "tiny/corrupt";
 
+    /// <summary>A model that a test deletes from the store while a runner holds it.</summary>
+    public const string DoomedModel = "tiny/doomed";
+
+    /// <summary>Another, deleted while no request asks for it.</summary>
+    public const string VanishingModel = "tiny/vanishing";
+
     public short Silos => 2;
 
     public void ConfigureSilo(ISiloBuilder silo) =>
@@ -19,7 +25,7 @@ public sealed class RunnerProfile : IClusterProfile
 
     public void PrepareStore(ModelStore store)
     {
-        DemoModels.Fill(store, [new DemoModelSpec(CorruptModel, 256 << 10)]);
+        DemoModels.Fill(store, [new DemoModelSpec(CorruptModel, 256 << 10), new DemoModelSpec(DoomedModel, 256 << 10), new DemoModelSpec(VanishingModel, 256 << 10)]);
         var weights = Path.Combine(store.Root, CorruptModel, ModelStore.WeightsFileName);
         File.WriteAllBytes(weights, File.ReadAllBytes(weights)[..4096]);
     }
