@@ -164,8 +164,17 @@ public sealed class TextToImagePipeline : ITieredPipeline
 
         public long HostBytes => weights.Bytes;
 
-        public ITieredPipeline ToDevice() =>
-            new TextToImagePipeline(_modelId, _config, weights.ToDevice(on => new TextToImageNet(_config, on), _device), _device, _weightBytes);
+        public ITieredPipeline ToDevice()
+        {
+            try
+            {
+                return new TextToImagePipeline(_modelId, _config, weights.ToDevice(on => new TextToImageNet(_config, on), _device), _device, _weightBytes);
+            }
+            catch (ExternalException ex) when (ex.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new PipelineCacheException($"'{_modelId}' does not fit the memory left on {_device}: {ex.Message}");
+            }
+        }
 
         public void Dispose() => weights.Dispose();
     }

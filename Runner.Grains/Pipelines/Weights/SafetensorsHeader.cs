@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Unicode;
 using Microsoft.Win32.SafeHandles;
 using static TorchSharp.torch;
 
@@ -162,6 +163,12 @@ public sealed class SafetensorsHeader
 
     private static SafetensorsHeader Parse(byte[] json, long dataStart, long fileLength)
     {
+        // The JSON reader checks the text's UTF-8 only when a string is read, and then throws what is no JSON error.
+        if (!Utf8.IsValid(json))
+        {
+            throw new WeightsFormatException("the header is not valid UTF-8");
+        }
+
         JsonDocument document;
         try
         {
@@ -257,6 +264,7 @@ public sealed class SafetensorsHeader
         }
 
         if (!entry.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2
+            || offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
             || !offsets[0].TryGetInt64(out var begin) || !offsets[1].TryGetInt64(out var end) || begin < 0 || end < begin)
         {
             throw new WeightsFormatException($"tensor '{name}' has no valid data_offsets (expected [begin, end] with 0 <= begin <= end)");

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json.Nodes;
+using CsCheck;
 using FalHints.Client.Contracts;
 using FalHints.Runner.Devices;
 using FalHints.Runner.Models;
@@ -53,6 +54,26 @@ public sealed class SafetensorsLoaderTests : IClassFixture<TinyModelStore>, IDis
         }
 
         Assert.Equal(reference.state_dict().Keys.Order(), loaded.Keys.Order());
+    }
+
+    [Theory]
+    [InlineData(4096, 1)]
+    [InlineData(4096, 3)]
+    [InlineData(1 << 20, 2)]
+    public void Staged_reads_in_chunks_fill_every_tensor_with_its_bytes(int chunkBytes, int readers)
+    {
+        // The CUDA path (batches of chunks read by several readers while the previous batch is copied), run on the CPU.
+        var model = _fixture.Store.Resolve("tiny/gamma");
+        var config = TextToImageConfig.Read(model);
+        using var staging = new StagedReader(chunkBytes, readers);
+        using var staged = SafetensorsLoader.Load(model.WeightsPath, on => new TextToImageNet(config, on), CPU, staging);
+        using var direct = SafetensorsLoader.Load(model.WeightsPath, on => new TextToImageNet(config, on), CPU);
+
+        var expected = direct.state_dict();
+        foreach (var (name, tensor) in staged.state_dict())
+        {
+            Assert.Equal(expected[name].bytes.ToArray(), tensor.bytes.ToArray());
+        }
     }
 
     [Fact]
@@ -153,6 +174,37 @@ public sealed class SafetensorsLoaderTests : IClassFixture<TinyModelStore>, IDis
     }
 
     [Fact]
+    public void Any_damage_to_a_header_is_read_or_refused_as_a_format_error_and_nothing_else()
+    {
+        var model = _fixture.Store.Resolve("tiny/alpha");
+        var original = File.ReadAllBytes(model.WeightsPath);
+        var headerEnd = 8 + (int)BinaryPrimitives.ReadUInt64LittleEndian(original);
+        using var directory = new TempDirectory();
+        var path = Path.Combine(directory.Path, "fuzzed.safetensors");
+        var damage = Gen.Select(Gen.Int[0, headerEnd - 1], Gen.Byte, Gen.Int[1, 4], Gen.Int[headerEnd, original.Length]);
+
+        damage.Sample((position, value, count, length) =>
+        {
+            var bytes = original[..length];
+            for (var i = position; i < Math.Min(position + count, headerEnd); i++)
+            {
+                bytes[i] = value;
+            }
+
+            File.WriteAllBytes(path, bytes);
+            using var file = File.OpenHandle(path);
+            try
+            {
+                var header = SafetensorsHeader.Read(file);
+                Assert.All(header.Tensors, t => Assert.True(t.Offset >= header.DataStart && t.Offset + t.Length <= header.FileLength));
+            }
+            catch (WeightsFormatException)
+            {
+            }
+        }, iter: 300);
+    }
+
+    [Fact]
     public void Header_with_metadata_and_empty_tensors_is_read()
     {
         using var directory = new TempDirectory();
@@ -184,21 +236,23 @@ public sealed class SafetensorsLoaderTests : IClassFixture<TinyModelStore>, IDis
 
         using var expected = new MixedModule(CPU);
         expected.load_safetensors(path);
+        using var staging = new StagedReader(64, 2);
         using var loaded = SafetensorsLoader.Load(path, on => new MixedModule(on), CPU);
+        using var staged = SafetensorsLoader.Load(path, on => new MixedModule(on), CPU, staging);
 
-        var state = loaded.state_dict();
-        Assert.Equal(["linear.weight", "linear.bias", "scale", "offset"], state.Keys.Order(Comparer<string>.Create(Order)));
-        foreach (var (name, tensor) in expected.state_dict())
+        foreach (var module in new[] { loaded, staged })
         {
-            Assert.Equal(DeviceType.CPU, state[name].device_type);
-            Assert.Equal(tensor.bytes.ToArray(), state[name].bytes.ToArray());
+            var state = module.state_dict();
+            Assert.Equal<string>(["linear.bias", "linear.weight", "offset", "scale", "steps"], [.. state.Keys.Order(StringComparer.Ordinal)]);
+            foreach (var (name, tensor) in expected.state_dict())
+            {
+                Assert.Equal((DeviceType.CPU, tensor.dtype), (state[name].device_type, state[name].dtype));
+                Assert.Equal(tensor.bytes.ToArray(), state[name].bytes.ToArray());
+            }
+
+            using var input = ones(1, 3);
+            Assert.Equal(expected.forward(input).data<float>().ToArray(), module.forward(input).data<float>().ToArray());
         }
-
-        using var input = ones(1, 3);
-        Assert.Equal(expected.forward(input).data<float>().ToArray(), loaded.forward(input).data<float>().ToArray());
-
-        static int Order(string a, string b) => Rank(a).CompareTo(Rank(b));
-        static int Rank(string name) => name switch { "linear.weight" => 0, "linear.bias" => 1, "scale" => 2, _ => 3 };
     }
 
     private static JsonObject Entry(string dtype, long[] shape, long begin, long end) => new()
@@ -258,12 +312,13 @@ public sealed class SafetensorsLoaderTests : IClassFixture<TinyModelStore>, IDis
         return error;
     }
 
-    /// <summary>A module with a submodule, a parameter held in a field of its own and a persistent buffer.</summary>
+    /// <summary>A module with a submodule, a parameter held in a field of its own and persistent buffers of two types.</summary>
     private sealed class MixedModule : nn.Module<Tensor, Tensor>
     {
         private readonly Linear linear;
         private readonly Parameter scale;
         private readonly Tensor offset;
+        private readonly Tensor steps;
 
         public MixedModule(Device device)
             : base(nameof(MixedModule))
@@ -271,9 +326,10 @@ public sealed class SafetensorsLoaderTests : IClassFixture<TinyModelStore>, IDis
             linear = nn.Linear(3, 2, device: device);
             scale = new Parameter(rand(2, device: device));
             offset = rand(2, device: device);
+            steps = randint(0, 1000, [7], dtype: ScalarType.Int64, device: device);
             RegisterComponents();
         }
 
-        public override Tensor forward(Tensor input) => linear.forward(input) * scale + offset;
+        public override Tensor forward(Tensor input) => (linear.forward(input) * scale + offset) * steps.sum();
     }
 }
