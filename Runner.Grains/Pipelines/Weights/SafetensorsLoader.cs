@@ -17,11 +17,12 @@ namespace FalHints.Runner.Pipelines.Weights;
 /// </summary>
 public static class SafetensorsLoader
 {
-    /// <summary>Bytes per staging buffer, and the most read by one call on the CPU.</summary>
+    /// <summary>Bytes per staging buffer, and per read call on the CPU.</summary>
     public const int ChunkBytes = 16 << 20;
 
-    // On the CPU a tensor is read by a few calls of this size (the kernel copies straight into the tensor's pages).
-    private const int CpuReadBytes = 1 << 30;
+    // On the CPU a tensor is taken in spans of at most this size (a span's limit is 2 GiB), each read ChunkBytes at a
+    // time: one read call of hundreds of megabytes into fresh pages measured several times slower than 16 MB calls.
+    private const int SpanBytes = 1 << 30;
 
     // One set of staging buffers per device thread, kept for the thread's life: pinning memory is slow.
     [ThreadStatic]
@@ -97,14 +98,17 @@ public static class SafetensorsLoader
             }
 
             using var flat = target.view(-1);
-            var perRead = Math.Max(1, CpuReadBytes / entry.ElementSize);
-            for (var first = 0L; first < entry.Elements; first += perRead)
+            var perSpan = Math.Max(1, SpanBytes / entry.ElementSize);
+            for (var first = 0L; first < entry.Elements; first += perSpan)
             {
-                var count = Math.Min(perRead, entry.Elements - first);
-                using var part = flat.narrow(0, first, count);
+                using var part = flat.narrow(0, first, Math.Min(perSpan, entry.Elements - first));
                 var span = part.bytes;
+                var offset = entry.Offset + first * entry.ElementSize;
                 HugePages.Advise(AddressOf(span), span.Length);
-                ReadExactly(file, span, entry.Offset + first * entry.ElementSize, entry.Name);
+                for (var done = 0; done < span.Length; done += ChunkBytes)
+                {
+                    ReadExactly(file, span.Slice(done, Math.Min(ChunkBytes, span.Length - done)), offset + done, entry.Name);
+                }
             }
         }
     }
