@@ -161,6 +161,19 @@ public sealed class RunnerGrainTests : IClassFixture<FalHintsCluster<RunnerProfi
     }
 
     [Fact]
+    public async Task Header_claiming_two_billion_bytes_is_model_corrupt_not_an_allocation()
+    {
+        var model = RunnerProfile.HugeHeaderModel;
+        var result = await _cluster.Client.SubmitAsync(AnyModel.AppId, Json(new AnyModelInput(model, "x")), model);
+
+        Assert.Equal(ErrorCodes.ModelCorrupt, result.Error!.Code);
+        Assert.Contains("the header length is 2000000000 bytes", result.Error.Message, StringComparison.Ordinal);
+        var app = (await _cluster.Cluster.Client.GetGrain<IRunnerGrain>(result.RunnerId!).GetStatusAsync()).Apps.Single(a => a.AppId == AnyModel.AppId);
+        Assert.DoesNotContain(model, app.Hints);
+        Assert.Empty(app.Loading);
+    }
+
+    [Fact]
     public async Task Model_deleted_from_the_store_leaves_the_cache_and_the_hints_and_is_no_hit()
     {
         var model = RunnerProfile.DoomedModel;
