@@ -42,7 +42,7 @@ public static class LoadLimits
                 for (var done = 0; done < span.Length; done += SafetensorsLoader.ChunkBytes)
                 {
                     var part = span.Slice(done, Math.Min(SafetensorsLoader.ChunkBytes, span.Length - done));
-                    SafetensorsLoader.ReadExactly(file, part, offset + start + done, "(page-cache read)");
+                    SafetensorsHeader.ReadExactly(file, part, offset + start + done, "the weights");
                 }
             });
             return buffer;

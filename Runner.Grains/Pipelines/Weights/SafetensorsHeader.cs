@@ -98,7 +98,7 @@ public sealed class SafetensorsHeader
         }
 
         Span<byte> prefix = stackalloc byte[8];
-        ReadExactly(file, prefix, 0);
+        ReadExactly(file, prefix, 0, "its header");
         var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
         if (headerLength > (ulong)(fileLength - 8))
         {
@@ -112,7 +112,7 @@ public sealed class SafetensorsHeader
         }
 
         var json = new byte[headerLength];
-        ReadExactly(file, json, 8);
+        ReadExactly(file, json, 8, "its header");
         return Parse(json, 8 + (long)headerLength, fileLength);
     }
 
@@ -286,14 +286,16 @@ public sealed class SafetensorsHeader
         return new SafetensorsTensor(name, dtype, type, shape, dataStart + begin, end - begin);
     }
 
-    private static void ReadExactly(SafeFileHandle file, Span<byte> buffer, long offset)
+    /// <summary>Fills <paramref name="buffer"/> from <paramref name="offset"/> of the file; <paramref name="what"/> names what is read, for the error.</summary>
+    /// <exception cref="WeightsFormatException">The file ends first.</exception>
+    internal static void ReadExactly(SafeFileHandle file, Span<byte> buffer, long offset, string what)
     {
         while (!buffer.IsEmpty)
         {
             var read = RandomAccess.Read(file, buffer, offset);
             if (read == 0)
             {
-                throw new WeightsFormatException($"the file ended at byte {offset} while its header was read: it is truncated");
+                throw new WeightsFormatException($"the file ended at byte {offset} while {what} was read: it is truncated");
             }
 
             buffer = buffer[read..];

@@ -107,24 +107,9 @@ public static class SafetensorsLoader
                 HugePages.Advise(AddressOf(span), span.Length);
                 for (var done = 0; done < span.Length; done += ChunkBytes)
                 {
-                    ReadExactly(file, span.Slice(done, Math.Min(ChunkBytes, span.Length - done)), offset + done, entry.Name);
+                    SafetensorsHeader.ReadExactly(file, span.Slice(done, Math.Min(ChunkBytes, span.Length - done)), offset + done, $"tensor '{entry.Name}'");
                 }
             }
-        }
-    }
-
-    internal static void ReadExactly(SafeFileHandle file, Span<byte> buffer, long offset, string tensor)
-    {
-        while (!buffer.IsEmpty)
-        {
-            var read = RandomAccess.Read(file, buffer, offset);
-            if (read == 0)
-            {
-                throw new WeightsFormatException($"the file ended at byte {offset} while tensor '{tensor}' was read: it was truncated while loading");
-            }
-
-            buffer = buffer[read..];
-            offset += read;
         }
     }
 

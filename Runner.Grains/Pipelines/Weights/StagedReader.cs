@@ -102,7 +102,7 @@ internal sealed class StagedReader(int chunkBytes, int readers) : IDisposable
     }
 
     private static unsafe void ReadInto(SafeFileHandle file, (nint Address, int Length, long Offset, string Name) work) =>
-        SafetensorsLoader.ReadExactly(file, new Span<byte>((void*)work.Address, work.Length), work.Offset, work.Name);
+        SafetensorsHeader.ReadExactly(file, new Span<byte>((void*)work.Address, work.Length), work.Offset, $"tensor '{work.Name}'");
 
     private Tensor Buffer(ScalarType type, int set, int slot, bool pinned)
     {
