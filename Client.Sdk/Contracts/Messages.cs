@@ -235,6 +235,8 @@ public enum HintsEventKind
 /// <param name="Cache">The runner's pipeline cache: bytes used of budget, load and hit counts, load times.</param>
 /// <param name="Routing">What the app tells routers: its hint field and mean inference time.</param>
 /// <param name="RequestId">For a response event, the request it followed.</param>
+/// <param name="Warm">Pipelines held in host memory, not on the device (a GPU runner's host tier), most recently used
+/// first: not hints, but a load from here costs only the copy to the device (see <see cref="CacheUsage.MeanPromotionMs"/>).</param>
 [GenerateSerializer, Immutable, Alias("falhints.HintsEvent")]
 public sealed record HintsEvent(
     [property: Id(0)] string RunnerId,
@@ -250,7 +252,8 @@ public sealed record HintsEvent(
     [property: Id(10)] ImmutableArray<string> Loading,
     [property: Id(11)] CacheUsage Cache,
     [property: Id(12)] AppRouting? Routing = null,
-    [property: Id(13)] string? RequestId = null);
+    [property: Id(13)] string? RequestId = null,
+    [property: Id(14)] ImmutableArray<string> Warm = default);
 
 /// <summary>What an app tells routers about itself.</summary>
 /// <param name="HintField">A top-level input field whose string value is the hint when the caller sends none.</param>
@@ -268,6 +271,13 @@ public sealed record AppRouting(
 /// <param name="Loads">Loads completed.</param>
 /// <param name="Evictions">Pipelines evicted to make room.</param>
 /// <param name="MeanLoadMs">Mean time of the completed loads, in milliseconds (0 before the first).</param>
+/// <param name="HostBytesUsed">Bytes of pipelines held in host memory (the host tier), and being moved there.</param>
+/// <param name="HostBudgetBytes">The runner's host-memory budget for pipelines (0: no host tier, as on CPU runners).</param>
+/// <param name="Promotions">Pipelines brought back from host memory to the device (a request that found its pipeline warm).</param>
+/// <param name="Demotions">Pipelines evicted from the device and kept in host memory (counted in <see cref="Evictions"/> too).</param>
+/// <param name="MeanPromotionMs">Mean time to bring a pipeline back from host memory, in milliseconds (0 before the first).</param>
+/// <param name="LoadBytesPerSecond">Bytes per second of the completed loads from the model store (0 before the first).</param>
+/// <param name="PromotionBytesPerSecond">Bytes per second of the promotions from host memory (0 before the first).</param>
 [GenerateSerializer, Immutable, Alias("falhints.CacheUsage")]
 public sealed record CacheUsage(
     [property: Id(0)] long BytesUsed,
@@ -276,7 +286,14 @@ public sealed record CacheUsage(
     [property: Id(3)] long Misses,
     [property: Id(4)] long Loads,
     [property: Id(5)] long Evictions,
-    [property: Id(6)] double MeanLoadMs)
+    [property: Id(6)] double MeanLoadMs,
+    [property: Id(7)] long HostBytesUsed = 0,
+    [property: Id(8)] long HostBudgetBytes = 0,
+    [property: Id(9)] long Promotions = 0,
+    [property: Id(10)] long Demotions = 0,
+    [property: Id(11)] double MeanPromotionMs = 0,
+    [property: Id(12)] double LoadBytesPerSecond = 0,
+    [property: Id(13)] double PromotionBytesPerSecond = 0)
 {
     /// <summary>No cache, or an empty one.</summary>
     public static CacheUsage None { get; } = new(0, 0, 0, 0, 0, 0, 0);
@@ -293,7 +310,8 @@ public sealed record RunnerSnapshot(
     [property: Id(5)] ImmutableArray<string> Loading,
     [property: Id(6)] CacheUsage Cache,
     [property: Id(7)] DateTimeOffset LastSeen = default,
-    [property: Id(8)] string Silo = "");
+    [property: Id(8)] string Silo = "",
+    [property: Id(9)] ImmutableArray<string> Warm = default);
 
 /// <summary>A router's view of its app: runners it knows and requests waiting.</summary>
 [GenerateSerializer, Immutable, Alias("falhints.RouterSnapshot")]

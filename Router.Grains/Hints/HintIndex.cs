@@ -77,6 +77,7 @@ public sealed class HintIndex : IRunnerIndex
         runner.LastSeen = now;
         runner.Hints = hints.Hints.IsDefault ? [] : hints.Hints;
         runner.Loading = hints.Loading.IsDefault ? [] : hints.Loading;
+        runner.Warm = hints.Warm.IsDefault ? [] : hints.Warm;
         runner.Capacity = hints.Capacity;
         runner.Reported = hints.InFlight;
         runner.Draining = hints.Kind == HintsEventKind.Draining;
@@ -167,7 +168,7 @@ public sealed class HintIndex : IRunnerIndex
     /// <summary>The runners as operators see them, ordered by id.</summary>
     public ImmutableArray<RunnerSnapshot> Snapshot() =>
         [.. _runners.Values.OrderBy(r => r.RunnerId, StringComparer.Ordinal)
-            .Select(r => new RunnerSnapshot(r.RunnerId, r.Hints, r.InFlight, r.Capacity, r.Sequence, r.Loading, r.Cache, r.LastSeen, r.Silo))];
+            .Select(r => new RunnerSnapshot(r.RunnerId, r.Hints, r.InFlight, r.Capacity, r.Sequence, r.Loading, r.Cache, r.LastSeen, r.Silo, r.Warm))];
 
     private void Link(RunnerState runner)
     {

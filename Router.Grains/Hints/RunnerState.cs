@@ -52,6 +52,9 @@ public sealed class RunnerState
         }
     }
 
+    /// <summary>What the runner keeps in host memory (its host tier), as last reported; not hints, but cheap to load.</summary>
+    public ImmutableArray<string> Warm { get; internal set; } = [];
+
     /// <summary>
     /// Requests running there: the more of what the router dispatched and what the runner last reported, so a router
     /// that restarted does not overload runners still busy with requests it has not heard of yet.

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using FalHints.Client.Apps;
 using FalHints.Client.Contracts;
+using FalHints.Runner.Models;
 using FalHints.Runner.Pipelines;
 
 namespace FalHints.Runner.Apps;
@@ -9,6 +10,7 @@ namespace FalHints.Runner.Apps;
 /// Serves any model of the local store by name, keeping loaded models in the runner's pipeline cache; its
 /// hints are the names of the loaded models, most recently used first (the routing-hints example app). <c>/</c> returns
 /// the image; <c>/stream</c> (fal's <c>fal.stream</c>) sends the image after every denoising step, the last one final.
+/// A model that leaves the store leaves the cache too, so it is no longer reported once its files are gone.
 /// </summary>
 public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
 {
@@ -34,10 +36,13 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
     }
 
     /// <inheritdoc />
-    public override IReadOnlyList<string> ProvideHints() => _runner.Pipelines.Keys;
+    public override IReadOnlyList<string> ProvideHints() => StillStored(_runner.Pipelines.Keys);
 
     /// <inheritdoc />
     public override IReadOnlyList<string> ProvideLoading() => _runner.Pipelines.Loading;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> ProvideWarm() => StillStored(_runner.Pipelines.Warm);
 
     /// <inheritdoc />
     public override async Task PrewarmAsync(string hint, CancellationToken cancellationToken)
@@ -89,8 +94,38 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
 
     private Task<PipelineLease<TextToImagePipeline>> AcquireAsync(string modelId, CancellationToken cancellationToken)
     {
-        var model = _runner.Models.Resolve(modelId);
+        StoredModel model;
+        try
+        {
+            model = _runner.Models.Resolve(modelId);
+        }
+        catch (ModelStoreException ex) when (ex.Code == ErrorCodes.ModelNotFound)
+        {
+            // Deleted while held: it must not stay cached, reported and served from memory.
+            _runner.Pipelines.Forget(modelId);
+            throw;
+        }
+
         return _runner.Pipelines.AcquireAsync(model.Id, model.WeightBytes,
-            () => _runner.Executor.RunAsync(() => TextToImagePipeline.Load(model, _runner.TorchDevice)), cancellationToken);
+            () => _runner.Executor.RunAsync(() => TextToImagePipeline.Load(model, _runner.TorchDevice, _runner.Loader)), cancellationToken);
+    }
+
+    /// <summary>The cached models whose weights are still in the store (one file check each); the others are forgotten.</summary>
+    private List<string> StillStored(IReadOnlyList<string> keys)
+    {
+        var stored = new List<string>(keys.Count);
+        foreach (var key in keys)
+        {
+            if (File.Exists(Path.Combine(_runner.Models.Root, key, ModelStore.WeightsFileName)))
+            {
+                stored.Add(key);
+            }
+            else
+            {
+                _runner.Pipelines.Forget(key);
+            }
+        }
+
+        return stored;
     }
 }

@@ -40,6 +40,12 @@ public abstract class FalApp
     public virtual IReadOnlyList<string> ProvideLoading() => [];
 
     /// <summary>
+    /// What this runner keeps in host memory, ready to be brought back to the device for the cost of a copy (its host
+    /// tier); shown to routers beside the hints, which stay what is on the device.
+    /// </summary>
+    public virtual IReadOnlyList<string> ProvideWarm() => [];
+
+    /// <summary>
     /// Loads what <paramref name="hint"/> names ahead of traffic, when an operator asks the router to prewarm runners.
     /// The default refuses: the app does not support prewarming.
     /// </summary>

@@ -10,7 +10,9 @@ namespace FalHints.Runner.Apps;
 /// <param name="Executor">The device's thread: run all tensor work through it.</param>
 /// <param name="Models">The local model store.</param>
 /// <param name="Pipelines">The app's share of the runner's pipeline cache (memory budget, LRU, single-flight loads).</param>
-public sealed record RunnerContext(string RunnerId, string Device, DeviceExecutor Executor, ModelStore Models, AppPipelineCache Pipelines)
+/// <param name="Loader">How the runner reads weights from the model store.</param>
+public sealed record RunnerContext(string RunnerId, string Device, DeviceExecutor Executor, ModelStore Models, AppPipelineCache Pipelines,
+    WeightLoader Loader = WeightLoader.Direct)
 {
     /// <summary>The TorchSharp device for <see cref="Device"/>.</summary>
     public TorchSharp.torch.Device TorchDevice => DeviceNames.ToTorch(Device);

@@ -10,42 +10,62 @@ public sealed class PipelineCacheException(string message) : Exception(message)
     public string Code { get; } = ErrorCodes.InsufficientMemory;
 }
 
+/// <summary>A completed load onto the device: from the model store, or promoted from host memory.</summary>
+/// <param name="Elapsed">How long it took.</param>
+/// <param name="Bytes">The pipeline's size.</param>
+/// <param name="FromHost">True for a promotion from the host tier.</param>
+public readonly record struct PipelineLoad(TimeSpan Elapsed, long Bytes, bool FromHost);
+
 /// <summary>
-/// The pipelines one runner holds, within a memory budget in bytes. Loads are single-flight (concurrent
-/// requests for one key share one load), a load reserves its bytes before it starts, and room is made by
-/// evicting the least recently used pipelines that no request is using; evicted pipelines are disposed on
-/// the device's thread. A failed load caches nothing. Keys are scoped per app (see <see cref="For"/>).
+/// The pipelines one runner holds, within a device memory budget in bytes and, on GPU runners, a host memory budget.
+/// Loads are single-flight (concurrent requests for one key share one load), a load reserves its bytes before it starts,
+/// and room is made by evicting the least recently used pipelines that no request is using; a load starts only once the
+/// pipelines it evicts have left the device. With a host budget, an evicted pipeline that can (see
+/// <see cref="ITieredPipeline"/>) is first copied to host memory, where the least recently used are dropped to stay within
+/// that budget; a request for it then promotes it back, which costs only the copy to the device. Evicted pipelines are
+/// moved and disposed on the device's thread. A failed load caches nothing. Keys are scoped per app (see <see cref="For"/>).
 /// </summary>
 public sealed class PipelineCache : IDisposable
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<(string App, string Key), Entry> _entries = [];
     private readonly LinkedList<Entry> _recency = new();
+    private readonly LinkedList<Entry> _hostRecency = new();
     private readonly DeviceExecutor _executor;
     private readonly TimeProvider _time;
-    private readonly Action<TimeSpan>? _loaded;
+    private readonly Action<PipelineLoad>? _loaded;
     private long _bytesUsed;
+    private long _hostBytesUsed;
     private long _hits;
     private long _misses;
     private long _loads;
     private long _evictions;
-    private double _loadMsTotal;
+    private long _promotions;
+    private long _demotions;
+    private readonly Transfers _fromStore = new();
+    private readonly Transfers _fromHost = new();
 
     /// <summary>
     /// Creates an empty cache of <paramref name="budgetBytes"/> whose pipelines live on <paramref name="executor"/>'s
-    /// device; <paramref name="loaded"/> hears how long each completed load took.
+    /// device, with a host tier of <paramref name="hostBudgetBytes"/> (0: none); <paramref name="loaded"/> hears of each
+    /// completed load and promotion.
     /// </summary>
-    public PipelineCache(long budgetBytes, DeviceExecutor executor, TimeProvider time, Action<TimeSpan>? loaded = null)
+    public PipelineCache(long budgetBytes, DeviceExecutor executor, TimeProvider time, Action<PipelineLoad>? loaded = null, long hostBudgetBytes = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budgetBytes);
+        ArgumentOutOfRangeException.ThrowIfNegative(hostBudgetBytes);
         BudgetBytes = budgetBytes;
+        HostBudgetBytes = hostBudgetBytes;
         _executor = executor;
         _time = time;
         _loaded = loaded;
     }
 
-    /// <summary>The memory budget, in bytes.</summary>
+    /// <summary>The device memory budget, in bytes.</summary>
     public long BudgetBytes { get; }
+
+    /// <summary>The host memory budget, in bytes (0: no host tier).</summary>
+    public long HostBudgetBytes { get; }
 
     /// <summary>The cache as one app sees it: its own keys only.</summary>
     public AppPipelineCache For(string appId) => new(this, appId);
@@ -55,7 +75,8 @@ public sealed class PipelineCache : IDisposable
     {
         lock (_gate)
         {
-            return new CacheUsage(_bytesUsed, BudgetBytes, _hits, _misses, _loads, _evictions, _loads == 0 ? 0 : _loadMsTotal / _loads);
+            return new CacheUsage(_bytesUsed, BudgetBytes, _hits, _misses, _loads, _evictions, _fromStore.MeanMs,
+                _hostBytesUsed, HostBudgetBytes, _promotions, _demotions, _fromHost.MeanMs, _fromStore.BytesPerSecond, _fromHost.BytesPerSecond);
         }
     }
 
@@ -64,34 +85,53 @@ public sealed class PipelineCache : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sizeBytes);
         Entry entry;
-        List<Entry> evicted = [];
-        lock (_gate)
+        while (true)
         {
-            if (_entries.TryGetValue((app, key), out var existing))
+            Task? demotion = null;
+            lock (_gate)
             {
-                entry = existing;
-                entry.Users++;
-                _hits++;
-                if (entry.Node is not null)
+                if (!_entries.TryGetValue((app, key), out var existing))
                 {
-                    _recency.Remove(entry.Node);
-                    _recency.AddFirst(entry.Node);
+                    _misses++;
+                    var evictions = MakeRoom(key, sizeBytes);
+                    entry = new Entry(app, key, sizeBytes) { Users = 1, Tier = Tier.Loading };
+                    _entries.Add((app, key), entry);
+                    _bytesUsed += sizeBytes;
+                    entry.Load = LoadAsync(entry, evictions, load);
+                    break;
+                }
+
+                switch (existing.Tier)
+                {
+                    case Tier.Loading or Tier.Device:
+                        entry = existing;
+                        entry.Users++;
+                        _hits++;
+                        if (entry.Node is not null)
+                        {
+                            _recency.Remove(entry.Node);
+                            _recency.AddFirst(entry.Node);
+                        }
+
+                        break;
+                    case Tier.Host:
+                        entry = existing;
+                        Promote(entry, key);
+                        break;
+                    default:
+                        // On its way to host memory: promote it once it is there.
+                        demotion = existing.Demotion!.Task;
+                        entry = existing;
+                        break;
                 }
             }
-            else
-            {
-                _misses++;
-                MakeRoom(key, sizeBytes, evicted);
-                entry = new Entry(app, key, sizeBytes) { Users = 1 };
-                _entries.Add((app, key), entry);
-                _bytesUsed += sizeBytes;
-                entry.Load = LoadAsync(entry, load);
-            }
-        }
 
-        if (evicted.Count > 0)
-        {
-            await _executor.RunAsync(() => evicted.ForEach(e => e.Value!.Dispose()), CancellationToken.None).ConfigureAwait(false);
+            if (demotion is null)
+            {
+                break;
+            }
+
+            await demotion.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         try
@@ -120,35 +160,102 @@ public sealed class PipelineCache : IDisposable
     {
         lock (_gate)
         {
-            return [.. _entries.Values.Where(e => e.App == app && e.Node is null).Select(e => e.Key).Order(StringComparer.Ordinal)];
+            return [.. _entries.Values.Where(e => e.App == app && e.Tier == Tier.Loading).Select(e => e.Key).Order(StringComparer.Ordinal)];
         }
+    }
+
+    internal IReadOnlyList<string> WarmKeys(string app)
+    {
+        lock (_gate)
+        {
+            // Those still being copied to host memory were on the device a moment ago: the most recently used.
+            return [.. _entries.Values.Where(e => e.App == app && e.Tier == Tier.Demoting).Select(e => e.Key).Order(StringComparer.Ordinal),
+                .. _hostRecency.Where(e => e.App == app).Select(e => e.Key)];
+        }
+    }
+
+    /// <summary>
+    /// Drops <paramref name="key"/> from every tier (its model left the store): at once when no request uses it, else when
+    /// the last lease is given back. A load in progress is left to finish.
+    /// </summary>
+    internal void Forget(string app, string key)
+    {
+        List<IDisposable> released = [];
+        lock (_gate)
+        {
+            if (!_entries.TryGetValue((app, key), out var entry) || entry.Tier is Tier.Loading or Tier.Demoting)
+            {
+                return;
+            }
+
+            _entries.Remove((app, key));
+            if (entry.Tier == Tier.Host)
+            {
+                _hostRecency.Remove(entry.HostNode!);
+                _hostBytesUsed -= entry.SizeBytes;
+                released.Add(entry.Warm!);
+            }
+            else
+            {
+                _recency.Remove(entry.Node!);
+                entry.Node = null;
+                entry.Forgotten = true;
+                if (entry.Users == 0)
+                {
+                    _bytesUsed -= entry.SizeBytes;
+                    released.Add(entry.Value!);
+                }
+            }
+        }
+
+        DisposeOnDevice(released);
     }
 
     internal void Release(Entry entry)
     {
+        IDisposable? forgotten = null;
         lock (_gate)
         {
             entry.Users--;
+            if (entry.Forgotten && entry.Users == 0 && entry.Value is not null)
+            {
+                _bytesUsed -= entry.SizeBytes;
+                forgotten = entry.Value;
+            }
+        }
+
+        if (forgotten is not null)
+        {
+            DisposeOnDevice([forgotten]);
         }
     }
 
-    /// <summary>Disposes every loaded pipeline; call when the runner stops.</summary>
+    /// <summary>Disposes every pipeline held, in either tier; call when the runner stops, on the device's thread.</summary>
     public void Dispose()
     {
-        List<Entry> loaded;
+        List<Entry> held;
         lock (_gate)
         {
-            loaded = [.. _recency];
+            held = [.. _recency, .. _hostRecency];
             _recency.Clear();
+            _hostRecency.Clear();
             _entries.Clear();
             _bytesUsed = 0;
+            _hostBytesUsed = 0;
         }
 
-        loaded.ForEach(e => e.Value!.Dispose());
+        foreach (var entry in held)
+        {
+            entry.Value?.Dispose();
+            entry.Warm?.Dispose();
+        }
     }
 
-    /// <summary>Evicts idle pipelines, least recently used first, until <paramref name="sizeBytes"/> more fit the budget.</summary>
-    private void MakeRoom(string key, long sizeBytes, List<Entry> evicted)
+    /// <summary>
+    /// Chooses idle pipelines to evict, least recently used first, until <paramref name="sizeBytes"/> more fit the device
+    /// budget, and starts moving them off the device; the returned task completes when they are gone from it.
+    /// </summary>
+    private Task MakeRoom(string key, long sizeBytes)
     {
         if (sizeBytes > BudgetBytes)
         {
@@ -162,52 +269,218 @@ public sealed class PipelineCache : IDisposable
                 $"'{key}' needs {sizeBytes} bytes but only {BudgetBytes - _bytesUsed + idleBytes} of the runner's {BudgetBytes}-byte budget can be freed; the rest is held by pipelines in use or loading.");
         }
 
+        List<Entry> demoted = [];
+        List<IDisposable> dropped = [];
         for (var node = _recency.Last; node is not null && _bytesUsed + sizeBytes > BudgetBytes;)
         {
             var previous = node.Previous;
-            if (node.Value.Users == 0)
+            var victim = node.Value;
+            if (victim.Users == 0)
             {
                 _recency.Remove(node);
-                _entries.Remove((node.Value.App, node.Value.Key));
-                _bytesUsed -= node.Value.SizeBytes;
+                victim.Node = null;
+                _bytesUsed -= victim.SizeBytes;
                 _evictions++;
-                evicted.Add(node.Value);
+                if (HostBudgetBytes > 0 && victim.Value is ITieredPipeline && MakeHostRoom(victim.SizeBytes, dropped))
+                {
+                    victim.Tier = Tier.Demoting;
+                    victim.Demotion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _hostBytesUsed += victim.SizeBytes;
+                    demoted.Add(victim);
+                }
+                else
+                {
+                    _entries.Remove((victim.App, victim.Key));
+                    dropped.Add(victim.Value!);
+                }
             }
 
             node = previous;
         }
+
+        return demoted.Count == 0 && dropped.Count == 0
+            ? Task.CompletedTask
+            : _executor.RunAsync(() => MoveOffDevice(demoted, dropped), CancellationToken.None);
     }
 
-    private async Task<IDisposable> LoadAsync<T>(Entry entry, Func<Task<T>> load)
+    /// <summary>Drops warm pipelines, least recently used first, until <paramref name="sizeBytes"/> more fit the host budget; false when they cannot.</summary>
+    private bool MakeHostRoom(long sizeBytes, List<IDisposable> dropped)
+    {
+        if (sizeBytes > HostBudgetBytes)
+        {
+            return false;
+        }
+
+        // Pipelines still being copied hold their host bytes and cannot be dropped yet.
+        var pinned = _hostBytesUsed - _hostRecency.Sum(e => e.SizeBytes);
+        if (pinned + sizeBytes > HostBudgetBytes)
+        {
+            return false;
+        }
+
+        while (_hostBytesUsed + sizeBytes > HostBudgetBytes)
+        {
+            var oldest = _hostRecency.Last!.Value;
+            _hostRecency.RemoveLast();
+            _entries.Remove((oldest.App, oldest.Key));
+            _hostBytesUsed -= oldest.SizeBytes;
+            dropped.Add(oldest.Warm!);
+        }
+
+        return true;
+    }
+
+    /// <summary>Runs on the device's thread: copies the demoted pipelines to host memory, then frees the device of them.</summary>
+    private void MoveOffDevice(List<Entry> demoted, List<IDisposable> dropped)
+    {
+        foreach (var entry in demoted)
+        {
+            IWarmPipeline? warm = null;
+            try
+            {
+                warm = ((ITieredPipeline)entry.Value!).ToHost();
+            }
+            catch (Exception)
+            {
+                // Host memory ran out, or the copy failed: the pipeline is dropped, as without a host tier.
+            }
+
+            entry.Value!.Dispose();
+            lock (_gate)
+            {
+                entry.Value = null;
+                if (warm is not null)
+                {
+                    entry.Warm = warm;
+                    entry.Tier = Tier.Host;
+                    entry.HostNode = _hostRecency.AddFirst(entry);
+                    _demotions++;
+                }
+                else
+                {
+                    _entries.Remove((entry.App, entry.Key));
+                    _hostBytesUsed -= entry.SizeBytes;
+                }
+            }
+
+            entry.Demotion!.SetResult();
+        }
+
+        dropped.ForEach(d => d.Dispose());
+    }
+
+    /// <summary>Starts bringing a warm pipeline back onto the device; under the lock.</summary>
+    private void Promote(Entry entry, string key)
+    {
+        // Out of the host tier first, so that making room on the device cannot drop it; back in if there is no room.
+        _hostRecency.Remove(entry.HostNode!);
+        entry.HostNode = null;
+        _hostBytesUsed -= entry.SizeBytes;
+        Task evictions;
+        try
+        {
+            evictions = MakeRoom(key, entry.SizeBytes);
+        }
+        catch
+        {
+            entry.HostNode = _hostRecency.AddFirst(entry);
+            _hostBytesUsed += entry.SizeBytes;
+            throw;
+        }
+
+        var warm = entry.Warm!;
+        entry.Warm = null;
+        entry.Tier = Tier.Loading;
+        entry.Users = 1;
+        _bytesUsed += entry.SizeBytes;
+        entry.Load = PromoteAsync(entry, evictions, warm);
+    }
+
+    private async Task<IDisposable> LoadAsync<T>(Entry entry, Task evictions, Func<Task<T>> load)
         where T : class, IDisposable
     {
-        var started = _time.GetTimestamp();
         try
         {
             // Shared by every request waiting for this key, so no single request's cancellation stops it.
+            await evictions.ConfigureAwait(false);
+            var started = _time.GetTimestamp();
             var value = await Task.Run(load, CancellationToken.None).ConfigureAwait(false);
-            var elapsed = _time.GetElapsedTime(started);
-            lock (_gate)
-            {
-                entry.Value = value;
-                entry.Node = _recency.AddFirst(entry);
-                _loads++;
-                _loadMsTotal += elapsed.TotalMilliseconds;
-            }
-
-            _loaded?.Invoke(elapsed);
+            Loaded(entry, value, _time.GetElapsedTime(started), fromHost: false);
             return value;
         }
         catch
         {
-            lock (_gate)
-            {
-                _entries.Remove((entry.App, entry.Key));
-                _bytesUsed -= entry.SizeBytes;
-            }
-
+            Failed(entry);
             throw;
         }
+    }
+
+    private async Task<IDisposable> PromoteAsync(Entry entry, Task evictions, IWarmPipeline warm)
+    {
+        try
+        {
+            await evictions.ConfigureAwait(false);
+            var started = _time.GetTimestamp();
+            var value = await _executor.RunAsync(warm.ToDevice, CancellationToken.None).ConfigureAwait(false);
+            Loaded(entry, value, _time.GetElapsedTime(started), fromHost: true);
+            return value;
+        }
+        catch
+        {
+            Failed(entry);
+            throw;
+        }
+        finally
+        {
+            await _executor.RunAsync(warm.Dispose, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private void Loaded(Entry entry, IDisposable value, TimeSpan elapsed, bool fromHost)
+    {
+        lock (_gate)
+        {
+            entry.Value = value;
+            entry.Tier = Tier.Device;
+            entry.Node = _recency.AddFirst(entry);
+            if (fromHost)
+            {
+                _promotions++;
+                _fromHost.Add(elapsed, entry.SizeBytes);
+            }
+            else
+            {
+                _loads++;
+                _fromStore.Add(elapsed, entry.SizeBytes);
+            }
+        }
+
+        _loaded?.Invoke(new PipelineLoad(elapsed, entry.SizeBytes, fromHost));
+    }
+
+    private void Failed(Entry entry)
+    {
+        lock (_gate)
+        {
+            _entries.Remove((entry.App, entry.Key));
+            _bytesUsed -= entry.SizeBytes;
+        }
+    }
+
+    private void DisposeOnDevice(List<IDisposable> released)
+    {
+        if (released.Count > 0)
+        {
+            _ = _executor.RunAsync(() => released.ForEach(d => d.Dispose()), CancellationToken.None);
+        }
+    }
+
+    internal enum Tier
+    {
+        Loading,
+        Device,
+        Demoting,
+        Host,
     }
 
     internal sealed class Entry(string app, string key, long sizeBytes)
@@ -218,6 +491,8 @@ public sealed class PipelineCache : IDisposable
 
         public long SizeBytes { get; } = sizeBytes;
 
+        public Tier Tier { get; set; }
+
         public int Users { get; set; }
 
         public Task<IDisposable>? Load { get; set; }
@@ -225,6 +500,34 @@ public sealed class PipelineCache : IDisposable
         public IDisposable? Value { get; set; }
 
         public LinkedListNode<Entry>? Node { get; set; }
+
+        public IWarmPipeline? Warm { get; set; }
+
+        public LinkedListNode<Entry>? HostNode { get; set; }
+
+        public TaskCompletionSource? Demotion { get; set; }
+
+        /// <summary>Dropped while in use (its model left the store): disposed when the last lease is given back.</summary>
+        public bool Forgotten { get; set; }
+    }
+
+    /// <summary>Completed transfers of one kind: how many bytes in how long.</summary>
+    private sealed class Transfers
+    {
+        private long _count;
+        private long _bytes;
+        private double _ms;
+
+        public double MeanMs => _count == 0 ? 0 : _ms / _count;
+
+        public double BytesPerSecond => _ms <= 0 ? 0 : _bytes / (_ms / 1000);
+
+        public void Add(TimeSpan elapsed, long bytes)
+        {
+            _count++;
+            _bytes += bytes;
+            _ms += elapsed.TotalMilliseconds;
+        }
     }
 }
 
@@ -236,20 +539,27 @@ public sealed class AppPipelineCache
 
     internal AppPipelineCache(PipelineCache cache, string app) => (_cache, _app) = (cache, app);
 
-    /// <summary>The app's loaded pipelines, most recently used first.</summary>
+    /// <summary>The app's pipelines on the device, most recently used first.</summary>
     public IReadOnlyList<string> Keys => _cache.ReadyKeys(_app);
 
-    /// <summary>The app's pipelines being loaded now.</summary>
+    /// <summary>The app's pipelines being loaded now (from the store, or promoted from host memory).</summary>
     public IReadOnlyList<string> Loading => _cache.LoadingKeys(_app);
+
+    /// <summary>The app's pipelines held in host memory (the host tier), most recently used first.</summary>
+    public IReadOnlyList<string> Warm => _cache.WarmKeys(_app);
 
     /// <summary>
     /// The pipeline for <paramref name="key"/>, loading it with <paramref name="load"/> (which should run on the
-    /// device thread) if it is not held; hold the lease while using the pipeline so it is not evicted.
+    /// device thread) if it is not held, or promoting it if it is warm; hold the lease while using the pipeline so it is
+    /// not evicted.
     /// </summary>
     /// <exception cref="PipelineCacheException">It cannot fit the budget.</exception>
     public Task<PipelineLease<T>> AcquireAsync<T>(string key, long sizeBytes, Func<Task<T>> load, CancellationToken cancellationToken)
         where T : class, IDisposable =>
         _cache.AcquireAsync(_app, key, sizeBytes, load, cancellationToken);
+
+    /// <summary>Drops <paramref name="key"/> from the cache (its model is gone), so it is no longer held or reported.</summary>
+    public void Forget(string key) => _cache.Forget(_app, key);
 }
 
 /// <summary>A pipeline in use; dispose to let the cache evict it again.</summary>

@@ -9,7 +9,8 @@ namespace FalHints.Runner.Pipelines;
 /// image coordinates and shift the phases of a conv net that maps that field to a clean latent: smooth shapes and
 /// colour fields, different for every prompt and every model's weights. Sampling starts from seeded noise and removes
 /// a share of it at each of the configured steps, so the last step is the clean latent; <c>to_rgb</c> maps a latent to
-/// colours.
+/// colours. Built on the meta device, it has its shapes and nothing else: no memory, no random initial weights (the
+/// weights loader builds it so, then fills it).
 /// </summary>
 internal sealed class TextToImageNet : nn.Module<Tensor, Tensor, Tensor>
 {
@@ -20,7 +21,7 @@ internal sealed class TextToImageNet : nn.Module<Tensor, Tensor, Tensor>
     // How sharply colours saturate around their mean: higher gives flatter regions with clearer edges.
     private const double ColourGain = 2.5;
 
-    private readonly Embedding embed;
+    private readonly TokenEmbedding embed;
     private readonly Linear condition;
     private readonly Conv2d conv_in;
     private readonly ModuleList<Conv2d> blocks;
@@ -28,17 +29,18 @@ internal sealed class TextToImageNet : nn.Module<Tensor, Tensor, Tensor>
     private readonly Conv2d to_rgb;
     private readonly TextToImageConfig _config;
 
-    public TextToImageNet(TextToImageConfig config)
+    /// <summary>Builds the network with its tensors on <paramref name="device"/> (default the CPU), randomly initialised unless that is the meta device.</summary>
+    public TextToImageNet(TextToImageConfig config, Device? device = null)
         : base(nameof(TextToImageNet))
     {
         _config = config;
-        embed = nn.Embedding(config.VocabSize, config.EmbedDim);
-        condition = nn.Linear(config.EmbedDim, config.HiddenChannels);
-        conv_in = nn.Conv2d(config.LatentChannels, config.HiddenChannels, 3, padding: 1);
+        embed = new TokenEmbedding(config.VocabSize, config.EmbedDim, device);
+        condition = nn.Linear(config.EmbedDim, config.HiddenChannels, device: device);
+        conv_in = nn.Conv2d(config.LatentChannels, config.HiddenChannels, 3, padding: 1, device: device);
         blocks = nn.ModuleList(Enumerable.Range(0, config.Layers)
-            .Select(_ => nn.Conv2d(config.HiddenChannels, config.HiddenChannels, 3, padding: 1)).ToArray());
-        conv_out = nn.Conv2d(config.HiddenChannels, config.LatentChannels, 3, padding: 1);
-        to_rgb = nn.Conv2d(config.LatentChannels, 3, 3, padding: 1);
+            .Select(_ => nn.Conv2d(config.HiddenChannels, config.HiddenChannels, 3, padding: 1, device: device)).ToArray());
+        conv_out = nn.Conv2d(config.HiddenChannels, config.LatentChannels, 3, padding: 1, device: device);
+        to_rgb = nn.Conv2d(config.LatentChannels, 3, 3, padding: 1, device: device);
         RegisterComponents();
     }
 

@@ -1,16 +1,31 @@
+using System.Runtime.InteropServices;
 using FalHints.Client.Contracts;
 using FalHints.Runner.Models;
+using FalHints.Runner.Pipelines.Weights;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace FalHints.Runner.Pipelines;
 
+/// <summary>How a pipeline's weights are read from the model store.</summary>
+public enum WeightLoader
+{
+    /// <summary><see cref="SafetensorsLoader"/>: no initial weights, the header checked, large reads straight into tensor memory.</summary>
+    Direct,
+
+    /// <summary>
+    /// TorchSharp.PyBridge's <c>load_safetensors</c> into a randomly initialised network, then moved to the device: the
+    /// loader FalHints used first, kept so that benchmarks can run it beside <see cref="Direct"/>.
+    /// </summary>
+    PyBridge,
+}
+
 /// <summary>
 /// A loaded demo text-to-image model on one device. Call every member on the device's thread
 /// (see <see cref="Devices.DeviceExecutor"/>).
 /// </summary>
-public sealed class TextToImagePipeline : IDisposable
+public sealed class TextToImagePipeline : ITieredPipeline
 {
     private readonly TextToImageNet _net;
     private readonly Device _device;
@@ -22,6 +37,7 @@ public sealed class TextToImagePipeline : IDisposable
         _net = net;
         _device = device;
         WeightBytes = weightBytes;
+        _net.eval();
     }
 
     /// <summary>The model id this pipeline was loaded from.</summary>
@@ -34,42 +50,42 @@ public sealed class TextToImagePipeline : IDisposable
     public long WeightBytes { get; }
 
     /// <summary>
-    /// Guards LibTorch's global random generator while a network is built: seeded weights are only reproducible when
-    /// no other thread draws from it between the seed and the draws.
+    /// Guards LibTorch's global random generator while a network is built with initial weights: seeded weights are only
+    /// reproducible when no other thread draws from it between the seed and the draws.
     /// </summary>
     private static readonly Lock RandomInit = new();
 
     /// <summary>Reads a model from the store and places it on <paramref name="device"/>.</summary>
-    /// <exception cref="ModelStoreException">The configuration or the weights are corrupt or truncated (<c>model_corrupt</c>).</exception>
-    public static TextToImagePipeline Load(StoredModel model, Device device)
+    /// <exception cref="ModelStoreException">The configuration or the weights are corrupt or truncated (<c>model_corrupt</c>), or the
+    /// model left the store (<c>model_not_found</c>).</exception>
+    /// <exception cref="PipelineCacheException">The device ran out of memory (<c>insufficient_memory</c>).</exception>
+    public static TextToImagePipeline Load(StoredModel model, Device device, WeightLoader loader = WeightLoader.Direct)
     {
         var config = TextToImageConfig.Read(model);
-        if (model.WeightBytes < config.WeightBytes)
-        {
-            throw new ModelStoreException(ErrorCodes.ModelCorrupt,
-                $"Model '{model.Id}' has truncated weights: {model.WeightBytes} bytes on disk, at least {config.WeightBytes} expected.");
-        }
-
-        TextToImageNet net;
-        lock (RandomInit)
-        {
-            // Construction draws the initial (soon replaced) weights from LibTorch's global generator.
-            net = new TextToImageNet(config);
-        }
-
+        TextToImageNet Build(Device on) => new(config, on);
         try
         {
-            net.load_safetensors(model.WeightsPath);
-            net.to(device);
-            net.eval();
+            var net = loader == WeightLoader.PyBridge
+                ? LoadWithPyBridge(model, Build, device)
+                : SafetensorsLoader.Load(model.WeightsPath, Build, device);
+            return new TextToImagePipeline(model.Id, config, net, device, model.WeightBytes);
         }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
+        catch (WeightsFormatException ex)
         {
-            net.Dispose();
-            throw new ModelStoreException(ErrorCodes.ModelCorrupt, $"Model '{model.Id}' has unreadable weights: {ex.Message}", ex);
+            throw new ModelStoreException(ErrorCodes.ModelCorrupt, $"Model '{model.Id}' has unreadable weights ({ModelStore.WeightsFileName}): {ex.Message}.", ex);
         }
-
-        return new TextToImagePipeline(model.Id, config, net, device, model.WeightBytes);
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new ModelStoreException(ErrorCodes.ModelNotFound, $"Model '{model.Id}' left the model store while it was being loaded.", ex);
+        }
+        catch (IOException ex)
+        {
+            throw new ModelStoreException(ErrorCodes.ModelCorrupt, $"Model '{model.Id}' has unreadable weights ({ModelStore.WeightsFileName}): {ex.Message}", ex);
+        }
+        catch (ExternalException ex) when (ex.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new PipelineCacheException($"'{model.Id}' does not fit the memory left on {device}: {ex.Message}");
+        }
     }
 
     /// <summary>Creates a model of about <paramref name="config"/>'s size with seeded random weights and saves it to <paramref name="directory"/>.</summary>
@@ -123,6 +139,63 @@ public sealed class TextToImagePipeline : IDisposable
         return (tokens, noise);
     }
 
+    /// <inheritdoc />
+    public IWarmPipeline ToHost() => new Warm(this, HostWeights.CopyOf(_net));
+
     /// <summary>Releases the weights.</summary>
     public void Dispose() => _net.Dispose();
+
+    private static TextToImageNet LoadWithPyBridge(StoredModel model, Func<Device, TextToImageNet> build, Device device)
+    {
+        // The header is checked first, so that a corrupt one is an error rather than an allocation of its claimed size.
+        _ = SafetensorsLoader.Check(model.WeightsPath, build);
+        TextToImageNet net;
+        lock (RandomInit)
+        {
+            // Construction draws the initial (soon replaced) weights from LibTorch's global generator.
+            net = build(CPU);
+        }
+
+        try
+        {
+            net.load_safetensors(model.WeightsPath);
+            net.to(device);
+            return net;
+        }
+        catch (Exception ex) when (ex is not (OutOfMemoryException or IOException or ExternalException))
+        {
+            net.Dispose();
+            throw new WeightsFormatException(ex.Message);
+        }
+        catch
+        {
+            net.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A pipeline's weights in host memory, with what it takes to rebuild it on its device.</summary>
+    private sealed class Warm(TextToImagePipeline pipeline, HostWeights weights) : IWarmPipeline
+    {
+        private readonly string _modelId = pipeline.ModelId;
+        private readonly TextToImageConfig _config = pipeline.Config;
+        private readonly Device _device = pipeline._device;
+        private readonly long _weightBytes = pipeline.WeightBytes;
+
+        public long HostBytes => weights.Bytes;
+
+        public ITieredPipeline ToDevice()
+        {
+            try
+            {
+                return new TextToImagePipeline(_modelId, _config, weights.ToDevice(on => new TextToImageNet(_config, on), _device), _device, _weightBytes);
+            }
+            catch (ExternalException ex) when (ex.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new PipelineCacheException($"'{_modelId}' does not fit the memory left on {_device}: {ex.Message}");
+            }
+        }
+
+        public void Dispose() => weights.Dispose();
+    }
 }

@@ -4,8 +4,8 @@ namespace FalHints.Runner.Runners;
 
 public sealed partial class RunnerGrain
 {
-    [LoggerMessage(1, LogLevel.Information, "Runner {RunnerId} activated with {AppCount} apps and a pipeline budget of {BudgetBytes} bytes")]
-    private static partial void LogActivated(ILogger logger, string runnerId, int appCount, long budgetBytes);
+    [LoggerMessage(1, LogLevel.Information, "Runner {RunnerId} activated with {AppCount} apps, a pipeline budget of {BudgetBytes} bytes and a host budget of {HostBudgetBytes} bytes")]
+    private static partial void LogActivated(ILogger logger, string runnerId, int appCount, long budgetBytes, long hostBudgetBytes);
 
     [LoggerMessage(2, LogLevel.Warning, "App {AppId} failed request {RequestId} on runner {RunnerId}")]
     private static partial void LogAppFailed(ILogger logger, Exception exception, string appId, string requestId, string runnerId);

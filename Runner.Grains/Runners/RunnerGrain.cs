@@ -4,6 +4,7 @@ using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
 using FalHints.Runner.Apps;
 using FalHints.Runner.Devices;
+using FalHints.Runner.Hosting;
 using FalHints.Runner.Metrics;
 using FalHints.Runner.Models;
 using FalHints.Runner.Pipelines;
@@ -66,11 +67,14 @@ public sealed partial class RunnerGrain(
         _sequence = time.GetUtcNow().ToUnixTimeMilliseconds() * 1000;
         var executor = executors.For(_key.Device);
         var device = _key.Device;
-        _pipelines = new PipelineCache(options.Value.BudgetFor(device), executor, time, elapsed => metrics.Loaded(device, elapsed));
+        var settings = options.Value;
+        var gpuRunners = RunnerStarter.ResolveDevices(settings).Count(d => d.StartsWith("cuda:", StringComparison.Ordinal));
+        var hostBudget = settings.HostBudgetFor(device, gpuRunners, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
+        _pipelines = new PipelineCache(settings.BudgetFor(device), executor, time, load => metrics.Loaded(device, load), hostBudget);
         foreach (var registration in services.GetServices<FalAppRegistration>())
         {
             var app = registration.Create(services);
-            await app.SetupAsync(new RunnerContext(id, _key.Device, executor, models, _pipelines.For(app.AppId)), cancellationToken);
+            await app.SetupAsync(new RunnerContext(id, _key.Device, executor, models, _pipelines.For(app.AppId), settings.WeightLoader), cancellationToken);
             _apps.Add(app.AppId, new HostedApp(app));
         }
 
@@ -79,7 +83,7 @@ public sealed partial class RunnerGrain(
             Interleave = true,
             KeepAlive = true,
         });
-        LogActivated(logger, id, _apps.Count, _pipelines.BudgetBytes);
+        LogActivated(logger, id, _apps.Count, _pipelines.BudgetBytes, _pipelines.HostBudgetBytes);
     }
 
     /// <inheritdoc />
@@ -198,7 +202,9 @@ public sealed partial class RunnerGrain(
                 NextEvent(invocation.AppId, null, HintsEventKind.Response) with { RequestId = invocation.RequestId });
         }
 
-        var result = new InferenceResult(invocation.RequestId, response.OutputJson, response.Error, _key.ToString(), invocation.HintHit, invocation.Attempt);
+        // A hint that named a model gone from the store was no hit, whatever the router saw when it placed the request.
+        var hintHit = invocation.HintHit && response.Error?.Code != ErrorCodes.ModelNotFound;
+        var result = new InferenceResult(invocation.RequestId, response.OutputJson, response.Error, _key.ToString(), hintHit, invocation.Attempt);
         try
         {
             await ReportAsync(() => GrainFactory.GetGrain<IRequestGrain>(invocation.RequestId).CompleteAsync(result), invocation.RequestId, "request");
@@ -363,7 +369,8 @@ public sealed partial class RunnerGrain(
         Kind: kind,
         Loading: hosted is null ? [] : Bounded(appId, "loading", Provided(hosted, h => h.App.ProvideLoading())),
         Cache: _pipelines?.Usage() ?? CacheUsage.None,
-        Routing: hosted is null ? null : new AppRouting(hosted.App.Settings.HintField, hosted.MeanInferenceMs));
+        Routing: hosted is null ? null : new AppRouting(hosted.App.Settings.HintField, hosted.MeanInferenceMs),
+        Warm: hosted is null ? [] : Bounded(appId, "warm", Provided(hosted, h => h.App.ProvideWarm())));
 
     /// <summary>What the app reports; an app that throws or returns null reports nothing (and the error is logged).</summary>
     private IReadOnlyList<string> Provided(HostedApp hosted, Func<HostedApp, IReadOnlyList<string>?> read)

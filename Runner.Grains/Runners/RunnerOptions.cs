@@ -1,4 +1,5 @@
 using FalHints.Runner.Devices;
+using FalHints.Runner.Pipelines;
 
 namespace FalHints.Runner.Runners;
 
@@ -38,6 +39,31 @@ public sealed class RunnerOptions
     /// <summary>The budget for <paramref name="device"/>: configured, else from the device's memory, else the CPU default.</summary>
     public long BudgetFor(string device) =>
         PipelineBudgetBytes ?? (DeviceMemory.TotalBytes(device) is { } total ? total / 10 * 9 / SharersOf(device) : DefaultCpuBudgetBytes);
+
+    /// <summary>
+    /// Bytes of pipelines one GPU runner keeps in host memory (pinned) after they leave the device, so that bringing one
+    /// back costs only the copy to the device: the host tier. Unset: <see cref="DefaultHostShare"/> of the machine's memory
+    /// (as .NET sees it, container limits included), split evenly between the silo's GPU runners; 0 turns the tier off.
+    /// CPU runners have no host tier: their pipelines are in host memory already, and the page cache keeps the files.
+    /// </summary>
+    public long? HostBudgetBytes { get; set; }
+
+    /// <summary>The share of the machine's memory that the GPU runners of a silo keep pipelines in by default: half.</summary>
+    public const double DefaultHostShare = 0.5;
+
+    /// <summary>
+    /// The host-tier budget of <paramref name="device"/> on a silo with <paramref name="gpuRunners"/> GPU runners and
+    /// <paramref name="machineBytes"/> of memory: 0 for CPU runners, else configured, else the default share.
+    /// </summary>
+    public long HostBudgetFor(string device, int gpuRunners, long machineBytes) =>
+        !device.StartsWith("cuda:", StringComparison.Ordinal) ? 0
+        : HostBudgetBytes ?? (long)(machineBytes * DefaultHostShare) / Math.Max(1, gpuRunners);
+
+    /// <summary>
+    /// How weights are read from the model store: <see cref="WeightLoader.Direct"/> (the default), or
+    /// <see cref="WeightLoader.PyBridge"/>, the slower loader of earlier versions, kept to compare against.
+    /// </summary>
+    public WeightLoader WeightLoader { get; set; } = WeightLoader.Direct;
 
     /// <summary>How many runners of this silo share the physical device of <paramref name="device"/>.</summary>
     public int SharersOf(string device)

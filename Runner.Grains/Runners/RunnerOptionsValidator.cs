@@ -1,4 +1,5 @@
 using FalHints.Runner.Devices;
+using FalHints.Runner.Pipelines;
 using Microsoft.Extensions.Options;
 
 namespace FalHints.Runner.Runners;
@@ -39,6 +40,16 @@ internal sealed class RunnerOptionsValidator : IValidateOptions<RunnerOptions>
         if (options.PipelineBudgetBytes is <= 0)
         {
             failures.Add($"{RunnerOptions.SectionName}:PipelineBudgetBytes must be positive, not {options.PipelineBudgetBytes}.");
+        }
+
+        if (options.HostBudgetBytes is < 0)
+        {
+            failures.Add($"{RunnerOptions.SectionName}:HostBudgetBytes must not be negative, not {options.HostBudgetBytes}.");
+        }
+
+        if (!Enum.IsDefined(options.WeightLoader))
+        {
+            failures.Add($"{RunnerOptions.SectionName}:WeightLoader must be {string.Join(" or ", Enum.GetNames<WeightLoader>())}, not {options.WeightLoader}.");
         }
 
         if (options.MaxHints < 1 || options.MaxHintLength < 1)

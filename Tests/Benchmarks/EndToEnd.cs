@@ -10,17 +10,21 @@ using FalHints.Host.Commands;
 using FalHints.Host.Hosting;
 using FalHints.Router.Placement;
 using FalHints.Runner.Models;
+using FalHints.Runner.Pipelines;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace FalHints.Benchmarks;
 
-/// <summary>One policy's figures from a real run.</summary>
+/// <summary>One policy's figures from a real run, with the weights loader its runners used.</summary>
 public sealed record EndToEndResult(
-    string Policy, int Requests, int Completed, int Failed, double HitRate, long Loads, long Evictions,
+    string Loader, string Policy, int Requests, int Completed, int Failed, double HitRate, long Loads, long Evictions,
     double P50Ms, double P95Ms, double P99Ms, double MeanMs, double ThroughputRps, double[] LatenciesMs)
 {
     /// <summary>Each request in sequence order: what it asked for, where it ran, and what it cost.</summary>
     public IReadOnlyList<EndToEndRequest> Log { get; init; } = [];
+
+    /// <summary>Pipelines the runners brought back from their host tier (GPU runners only).</summary>
+    public long Promotions { get; init; }
 }
 
 /// <summary>One request of an end-to-end run: when it was sent (ms after the policy's start), its model, runner, hit, latency.</summary>
@@ -29,7 +33,8 @@ public sealed record EndToEndRequest(int Index, double SentMs, string Model, str
 /// <summary>
 /// <c>falhints-bench e2e</c>: a real node in this process (silo, router, runner grains with real TorchSharp pipelines
 /// loaded from a model store on disk), driven with the any-model app under each placement policy in turn, the same
-/// Zipf-distributed request sequence for each, every policy starting from cold runners.
+/// Zipf-distributed request sequence for each, every policy starting from cold runners; with several weights loaders,
+/// every policy runs with each loader in turn, so that loaders are compared in one run.
 /// </summary>
 public static class EndToEnd
 {
@@ -50,14 +55,20 @@ public static class EndToEnd
         var zipf = new Option<double>("--zipf") { Description = "Zipf exponent of model popularity.", DefaultValueFactory = _ => 1.0 };
         var policies = new Option<string>("--policies") { Description = "Comma-separated policy names, run in this order.", DefaultValueFactory = _ => "HintAffinity,WaitForHolder,RoundRobin" };
         var store = new Option<DirectoryInfo?>("--store") { Description = "Model store to fill and reuse (default: a temporary folder, deleted afterwards)." };
+        var loaders = new Option<string>("--loaders")
+        {
+            Description = $"Comma-separated weights loaders ({string.Join(", ", Enum.GetNames<WeightLoader>())}), each run with every policy, in this order.",
+            DefaultValueFactory = _ => nameof(WeightLoader.Direct),
+        };
+        var hostBudget = new Option<string?>("--host-budget") { Description = "Host-tier budget of each GPU runner, e.g. 8GB, or 0 for none (default: the runners' default)." };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
         var warmup = new Option<int>("--warmup") { Description = "Requests of a throwaway run on a fresh node before the measured ones (0: none).", DefaultValueFactory = _ => 40 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var plot = new Option<FileInfo?>("--plot") { Description = "Write a PNG of the latency CDFs and hit rates." };
-        var requestLog = new Option<FileInfo?>("--request-log") { Description = "Write every request (policy, index, sent_ms, model, runner, hint_hit, latency_ms, error) as CSV." };
+        var requestLog = new Option<FileInfo?>("--request-log") { Description = "Write every request (loader, policy, index, sent_ms, model, runner, hint_hit, latency_ms, error) as CSV." };
         var command = new Command("e2e", "End to end on a real node: TorchSharp pipelines loaded from the model store, each policy in turn on the same requests.")
         {
-            runners, device, models, modelSize, perRunner, requests, concurrency, zipf, policies, store, seed, warmup, json, plot, requestLog,
+            runners, device, models, modelSize, perRunner, requests, concurrency, zipf, policies, store, seed, warmup, json, plot, requestLog, loaders, hostBudget,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -68,9 +79,34 @@ public static class EndToEnd
                 return 1;
             }
 
+            var loaderNames = parse.GetValue(loaders)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (loaderNames.FirstOrDefault(n => !Enum.TryParse<WeightLoader>(n, out _)) is { } badLoader)
+            {
+                await Console.Error.WriteLineAsync($"error: unknown loader '{badLoader}'; known: {string.Join(", ", Enum.GetNames<WeightLoader>())}.");
+                return 1;
+            }
+
+            long? hostBytes = null;
+            if (parse.GetValue(hostBudget) is { } hostText)
+            {
+                try
+                {
+                    hostBytes = hostText == "0" ? 0 : ByteSize.Parse(hostText);
+                }
+                catch (FormatException ex)
+                {
+                    await Console.Error.WriteLineAsync($"error: --host-budget: {ex.Message}");
+                    return 1;
+                }
+            }
+
             var settings = new Settings(parse.GetValue(runners), parse.GetValue(device)!, parse.GetValue(models), parse.GetValue(modelSize)!,
                 parse.GetValue(perRunner), parse.GetValue(requests), parse.GetValue(concurrency) ?? Math.Max(1, parse.GetValue(runners) / 2), parse.GetValue(zipf),
-                parse.GetValue(seed), parse.GetValue(warmup));
+                parse.GetValue(seed), parse.GetValue(warmup))
+            {
+                Loaders = [.. loaderNames.Select(Enum.Parse<WeightLoader>)],
+                HostBudgetBytes = hostBytes,
+            };
             if (settings.Validate() is { } problem)
             {
                 await Console.Error.WriteLineAsync($"error: {problem}");
@@ -101,15 +137,15 @@ public static class EndToEnd
                 {
                     LatencyPlot.Write(plotFile.FullName,
                         string.Create(CultureInfo.InvariantCulture, $"end to end on {settings.Device}: {settings.Runners} runners, {specs.Length} models, {settings.Requests} requests, Zipf {settings.Zipf}"),
-                        [.. results.Select(r => new PlotSeries(r.Policy, r.LatenciesMs, r.HitRate))]);
+                        [.. results.Select(r => new PlotSeries(settings.Loaders.Count > 1 ? $"{r.Policy} ({r.Loader})" : r.Policy, r.LatenciesMs, r.HitRate))]);
                     await Console.Error.WriteLineAsync($"wrote {plotFile.FullName}");
                 }
 
                 if (parse.GetValue(requestLog) is { } csv)
                 {
-                    await File.WriteAllLinesAsync(csv.FullName, ["policy,index,sent_ms,model,runner,hint_hit,latency_ms,error",
+                    await File.WriteAllLinesAsync(csv.FullName, ["loader,policy,index,sent_ms,model,runner,hint_hit,latency_ms,error",
                         .. results.SelectMany(r => r.Log.Select(q => string.Create(CultureInfo.InvariantCulture,
-                            $"{r.Policy},{q.Index},{q.SentMs:0.0},{q.Model},{q.RunnerId},{(q.HintHit ? 1 : 0)},{q.LatencyMs:0.0},{q.Error}")))], cancellationToken);
+                            $"{r.Loader},{r.Policy},{q.Index},{q.SentMs:0.0},{q.Model},{q.RunnerId},{(q.HintHit ? 1 : 0)},{q.LatencyMs:0.0},{q.Error}")))], cancellationToken);
                     await Console.Error.WriteLineAsync($"wrote {csv.FullName}");
                 }
 
@@ -146,14 +182,17 @@ public static class EndToEnd
         // compiled on first use, LibTorch's first allocations, the model files' first reads).
         if (settings.Warmup > 0)
         {
-            await RunPolicyAsync(policies[0], root, budget, sequence[..Math.Min(settings.Warmup, sequence.Length)], settings, cancellationToken, "warm-up");
+            await RunPolicyAsync(settings.Loaders[0], policies[0], root, budget, sequence[..Math.Min(settings.Warmup, sequence.Length)], settings, cancellationToken, "warm-up");
         }
 
         var results = new List<EndToEndResult>();
-        foreach (var policy in policies)
+        foreach (var loader in settings.Loaders)
         {
-            results.Add(await RunPolicyAsync(policy, root, budget, sequence, settings, cancellationToken));
-            finished?.Invoke(results[^1]);
+            foreach (var policy in policies)
+            {
+                results.Add(await RunPolicyAsync(loader, policy, root, budget, sequence, settings, cancellationToken));
+                finished?.Invoke(results[^1]);
+            }
         }
 
         return (results, specs, budget);
@@ -162,6 +201,12 @@ public static class EndToEnd
     /// <summary>What an end-to-end run uses: runners, device, models, load and popularity.</summary>
     public sealed record Settings(int Runners, string Device, int Models, string ModelSize, double ModelsPerRunner, int Requests, int Concurrency, double Zipf, int Seed, int Warmup = 0)
     {
+        /// <summary>The weights loaders to run every policy with, in order.</summary>
+        public IReadOnlyList<WeightLoader> Loaders { get; init; } = [WeightLoader.Direct];
+
+        /// <summary>The host-tier budget of each GPU runner; null: the runners' default.</summary>
+        public long? HostBudgetBytes { get; init; }
+
         public string? Validate() =>
             Runners is < 1 or > 64 ? "--runners must be between 1 and 64."
             : Device is not ("cpu" or "cuda") ? $"--device must be cpu or cuda, not '{Device}'."
@@ -169,6 +214,8 @@ public static class EndToEnd
             : ModelsPerRunner <= 0 ? "--models-per-runner must be positive."
             : Requests < 1 || Concurrency < 1 ? "--requests and --concurrency must be at least 1."
             : Warmup < 0 ? "--warmup must not be negative."
+            : Loaders.Count == 0 ? "--loaders names no loader."
+            : HostBudgetBytes < 0 ? "--host-budget must not be negative."
             : Zipf < 0 ? "--zipf must not be negative."
             : Device == "cuda" && !TorchSharp.torch.cuda.is_available() ? "--device cuda: CUDA is not available to TorchSharp here."
             : TrySizes(ModelSize);
@@ -212,10 +259,16 @@ public static class EndToEnd
         return [.. Enumerable.Range(0, settings.Requests).Select(_ => ranked[zipf.Next()])];
     }
 
-    private static async Task<EndToEndResult> RunPolicyAsync(string policy, string root, long budget, string[] sequence, Settings settings, CancellationToken cancellationToken, string? label = null)
+    private static async Task<EndToEndResult> RunPolicyAsync(
+        WeightLoader loader, string policy, string root, long budget, string[] sequence, Settings settings, CancellationToken cancellationToken, string? label = null)
     {
         var configuration = BenchNode.Settings("e2e", root);
         configuration["FalHints:Runners:PipelineBudgetBytes"] = budget.ToString(CultureInfo.InvariantCulture);
+        configuration["FalHints:Runners:WeightLoader"] = loader.ToString();
+        if (settings.HostBudgetBytes is { } hostBudget)
+        {
+            configuration["FalHints:Runners:HostBudgetBytes"] = hostBudget.ToString(CultureInfo.InvariantCulture);
+        }
         configuration["FalHints:Router:Policy"] = policy;
         configuration["FalHints:Router:RandomSeed"] = settings.Seed.ToString(CultureInfo.InvariantCulture);
 
@@ -255,7 +308,7 @@ public static class EndToEnd
             var failed = 0;
             var done = 0;
             var next = -1;
-            using var line = new ProgressLine(label ?? policy, sequence.Length);
+            using var line = new ProgressLine(label ?? (settings.Loaders.Count > 1 ? $"{policy} ({loader})" : policy), sequence.Length);
             var clock = Stopwatch.StartNew();
             await Task.WhenAll(Enumerable.Range(0, settings.Concurrency).Select(async _ =>
             {
@@ -283,7 +336,7 @@ public static class EndToEnd
             }));
             clock.Stop();
 
-            long loads = 0, evictions = 0;
+            long loads = 0, evictions = 0, promotions = 0;
             foreach (var deviceName in devices)
             {
                 var status = await grains.GetGrain<IRunnerGrain>($"e2e/{deviceName}").GetStatusAsync();
@@ -291,13 +344,14 @@ public static class EndToEnd
                 {
                     loads += app.Cache.Loads;
                     evictions += app.Cache.Evictions;
+                    promotions += app.Cache.Promotions;
                 }
             }
 
             var sorted = latencies.Order().ToArray();
-            return new EndToEndResult(policy, sequence.Length, sequence.Length - failed, failed, hits / (double)sequence.Length, loads, evictions,
+            return new EndToEndResult(loader.ToString(), policy, sequence.Length, sequence.Length - failed, failed, hits / (double)sequence.Length, loads, evictions,
                 Percentile(sorted, 0.50), Percentile(sorted, 0.95), Percentile(sorted, 0.99), sorted.Average(),
-                sequence.Length / clock.Elapsed.TotalSeconds, sorted) { Log = log };
+                sequence.Length / clock.Elapsed.TotalSeconds, sorted) { Log = log, Promotions = promotions };
         }
         finally
         {
@@ -307,20 +361,36 @@ public static class EndToEnd
     }
 
     private const string TableHeader =
-        "| policy | requests | failed | hit rate | loads | evictions | p50 (ms) | p95 (ms) | p99 (ms) | mean (ms) | throughput (req/s) |\n" +
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+        "| loader | policy | requests | failed | hit rate | loads | promotions | evictions | p50 (ms) | p95 (ms) | p99 (ms) | mean (ms) | throughput (req/s) |\n" +
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
     private static string Row(EndToEndResult r) => string.Create(CultureInfo.InvariantCulture,
-        $"| {r.Policy} | {r.Requests} | {r.Failed} | {r.HitRate:P1} | {r.Loads} | {r.Evictions} | {r.P50Ms:0.0} | {r.P95Ms:0.0} | {r.P99Ms:0.0} | {r.MeanMs:0.0} | {r.ThroughputRps:0.00} |");
+        $"| {r.Loader} | {r.Policy} | {r.Requests} | {r.Failed} | {r.HitRate:P1} | {r.Loads} | {r.Promotions} | {r.Evictions} | {r.P50Ms:0.0} | {r.P95Ms:0.0} | {r.P99Ms:0.0} | {r.MeanMs:0.0} | {r.ThroughputRps:0.00} |");
 
+    /// <summary>Each policy against the first one with the same loader, then each loader against the first one per policy.</summary>
     private static void PrintRatios(List<EndToEndResult> results)
     {
-        var first = results[0];
-        foreach (var other in results.Skip(1))
+        foreach (var byLoader in results.GroupBy(r => r.Loader))
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"\n{other.Policy} / {first.Policy}: p50 {other.P50Ms / first.P50Ms:0.0}x, p99 {other.P99Ms / first.P99Ms:0.0}x, loads {other.Loads / (double)Math.Max(1, first.Loads):0.0}x, throughput {other.ThroughputRps / first.ThroughputRps:0.00}x"));
+            var first = byLoader.First();
+            foreach (var other in byLoader.Skip(1))
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"\n{other.Policy} / {first.Policy}{Suffix(other)}: p50 {other.P50Ms / first.P50Ms:0.0}x, p99 {other.P99Ms / first.P99Ms:0.0}x, loads {other.Loads / (double)Math.Max(1, first.Loads):0.0}x, throughput {other.ThroughputRps / first.ThroughputRps:0.00}x"));
+            }
         }
+
+        foreach (var byPolicy in results.GroupBy(r => r.Policy))
+        {
+            var first = byPolicy.First();
+            foreach (var other in byPolicy.Skip(1))
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"\n{first.Loader} / {other.Loader} loader, {first.Policy}: p50 {first.P50Ms / other.P50Ms:0.0}x, p99 {first.P99Ms / other.P99Ms:0.0}x, mean {first.MeanMs / other.MeanMs:0.0}x, throughput {other.ThroughputRps / first.ThroughputRps:0.00}x"));
+            }
+        }
+
+        string Suffix(EndToEndResult r) => results.Select(x => x.Loader).Distinct().Count() > 1 ? $" ({r.Loader})" : "";
     }
 
     private static void PrintJson(List<EndToEndResult> results, Settings settings, DemoModelSpec[] specs, long budget) =>
@@ -330,8 +400,8 @@ public static class EndToEnd
             runner_budget_bytes = budget, requests = settings.Requests, concurrency = settings.Concurrency, zipf = settings.Zipf,
             policies = results.Select(r => new
             {
-                policy = r.Policy, requests = r.Requests, completed = r.Completed, failed = r.Failed, hit_rate = r.HitRate, loads = r.Loads,
-                evictions = r.Evictions, p50_ms = r.P50Ms, p95_ms = r.P95Ms, p99_ms = r.P99Ms, mean_ms = r.MeanMs, throughput_rps = r.ThroughputRps,
+                loader = r.Loader, policy = r.Policy, requests = r.Requests, completed = r.Completed, failed = r.Failed, hit_rate = r.HitRate, loads = r.Loads,
+                promotions = r.Promotions, evictions = r.Evictions, p50_ms = r.P50Ms, p95_ms = r.P95Ms, p99_ms = r.P99Ms, mean_ms = r.MeanMs, throughput_rps = r.ThroughputRps,
             }),
         }, Indented));
 

@@ -22,6 +22,27 @@ public sealed class HintIndexTests
     }
 
     [Fact]
+    public void Warm_list_and_tier_figures_are_stored_beside_the_hints_without_becoming_hints()
+    {
+        var index = new HintIndex();
+        var cache = new CacheUsage(10, 100, 0, 1, 1, 1, 250, HostBytesUsed: 40, HostBudgetBytes: 400, Promotions: 2, Demotions: 3,
+            MeanPromotionMs: 12, LoadBytesPerSecond: 1e9, PromotionBytesPerSecond: 2e10);
+
+        index.Apply(Event("r", hints: ["a"], cache: cache) with { Warm = ["w", "v"] }, T0);
+
+        var runner = index.Find("r")!;
+        Assert.Equal<string>(["w", "v"], runner.Warm);
+        Assert.Equal(cache, runner.Cache);
+        Assert.Empty(index.Holding("w"));
+        Assert.False(runner.Holds("w"));
+        Assert.Equal<string>(["w", "v"], index.Snapshot().Single().Warm);
+
+        // An event from a runner that reports no host tier (older, or a CPU runner) clears the list.
+        index.Apply(Event("r", hints: ["a"]), T0);
+        Assert.Empty(index.Find("r")!.Warm);
+    }
+
+    [Fact]
     public void Events_lost_in_between_do_not_stop_a_newer_one_from_applying()
     {
         var index = new HintIndex();

@@ -160,11 +160,248 @@ public sealed class PipelineCacheTests : IDisposable
         Assert.Equal(["x"], cache.Keys);
     }
 
+    private AppPipelineCache NewTieredCache(long budget, long hostBudget, out PipelineCache cache)
+    {
+        cache = new PipelineCache(budget, _device, _time, hostBudgetBytes: hostBudget);
+        return cache.For("o/app");
+    }
+
+    private readonly List<TieredPipeline> _tiered = [];
+
+    private Func<Task<TieredPipeline>> TieredLoader(string name) => () =>
+    {
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        var pipeline = new TieredPipeline(name, _tiered);
+        lock (_tiered)
+        {
+            _tiered.Add(pipeline);
+        }
+
+        return Task.FromResult(pipeline);
+    };
+
+    private static Func<Task<TieredPipeline>> MustNotLoad(string name) => () => throw new InvalidOperationException($"'{name}' was loaded again.");
+
+    private static async Task<TieredPipeline> UseTiered(AppPipelineCache cache, string key, long size, Func<Task<TieredPipeline>> load)
+    {
+        using var lease = await cache.AcquireAsync(key, size, load, CancellationToken.None);
+        Assert.Equal(key, lease.Value.Name);
+        Assert.False(lease.Value.Disposed);
+        return lease.Value;
+    }
+
+    /// <summary>Waits until no demotion is in flight, so what the cache reports has settled.</summary>
+    private Task Settled() => _device.RunAsync(() => { });
+
+    [Fact]
+    public async Task Evicted_pipeline_is_kept_in_host_memory_and_promoted_back_without_a_load()
+    {
+        var cache = NewTieredCache(100, 100, out var shared);
+        var a = await UseTiered(cache, "a", 40, TieredLoader("a"));
+        await UseTiered(cache, "b", 40, TieredLoader("b"));
+        await UseTiered(cache, "c", 40, TieredLoader("c"));
+        await Settled();
+
+        Assert.Equal(["c", "b"], cache.Keys);
+        Assert.Equal(["a"], cache.Warm);
+        Assert.True(a.Disposed);
+        var demoted = shared.Usage();
+        Assert.Equal((80L, 40L, 100L, 1L, 1L), (demoted.BytesUsed, demoted.HostBytesUsed, demoted.HostBudgetBytes, demoted.Evictions, demoted.Demotions));
+
+        var promoted = await UseTiered(cache, "a", 40, MustNotLoad("a"));
+        await Settled();
+
+        Assert.NotSame(a, promoted);
+        Assert.Equal(["a", "c"], cache.Keys);
+        Assert.Equal(["b"], cache.Warm);
+        var usage = shared.Usage();
+        Assert.Equal((80L, 40L, 3L, 1L, 2L), (usage.BytesUsed, usage.HostBytesUsed, usage.Loads, usage.Promotions, usage.Demotions));
+        Assert.Equal((3L, 0L), (usage.Misses, usage.Hits));
+        Assert.True(a.Warm!.Disposed, "the host copy is released once the pipeline is back on the device");
+    }
+
+    [Fact]
+    public async Task Host_tier_drops_its_least_recently_used_pipelines_to_stay_within_its_budget()
+    {
+        var cache = NewTieredCache(50, 90, out var shared);
+        foreach (var key in new[] { "a", "b", "c", "d" })
+        {
+            await UseTiered(cache, key, 40, TieredLoader(key));
+            await Settled();
+            Assert.True(shared.Usage().HostBytesUsed <= 90);
+        }
+
+        Assert.Equal(["d"], cache.Keys);
+        Assert.Equal(["c", "b"], cache.Warm);
+        Assert.True(_tiered.Single(p => p.Name == "a").Warm!.Disposed);
+        Assert.Equal((40L, 80L, 3L, 3L), (shared.Usage().BytesUsed, shared.Usage().HostBytesUsed, shared.Usage().Evictions, shared.Usage().Demotions));
+
+        // Promoting b takes it out of host memory and makes room on the device by demoting d, which fits beside c.
+        await UseTiered(cache, "b", 40, MustNotLoad("b"));
+        await Settled();
+
+        Assert.Equal(["b"], cache.Keys);
+        Assert.Equal(["d", "c"], cache.Warm);
+        Assert.Equal((40L, 80L), (shared.Usage().BytesUsed, shared.Usage().HostBytesUsed));
+    }
+
+    [Fact]
+    public async Task Pipeline_larger_than_the_host_budget_is_dropped_rather_than_kept()
+    {
+        var cache = NewTieredCache(100, 50, out var shared);
+        var big = await UseTiered(cache, "big", 60, TieredLoader("big"));
+        await UseTiered(cache, "next", 60, TieredLoader("next"));
+        await Settled();
+
+        Assert.Empty(cache.Warm);
+        Assert.Null(big.Warm);
+        Assert.True(big.Disposed);
+        Assert.Equal((0L, 0L, 1L), (shared.Usage().HostBytesUsed, shared.Usage().Demotions, shared.Usage().Evictions));
+    }
+
+    [Fact]
+    public async Task Concurrent_requests_for_a_warm_pipeline_share_one_promotion_shown_as_loading()
+    {
+        var cache = NewTieredCache(50, 100, out var shared);
+        var a = await UseTiered(cache, "a", 40, TieredLoader("a"));
+        await UseTiered(cache, "b", 40, TieredLoader("b"));
+        await Settled();
+        var gate = new TaskCompletionSource();
+        a.Warm!.Gate = gate.Task;
+
+        var first = cache.AcquireAsync("a", 40, MustNotLoad("a"), CancellationToken.None);
+        var second = cache.AcquireAsync("a", 40, MustNotLoad("a"), CancellationToken.None);
+        Assert.Equal(["a"], cache.Loading);
+        gate.SetResult();
+        using var one = await first;
+        using var two = await second;
+
+        Assert.Same(one.Value, two.Value);
+        Assert.Equal(1, a.Warm.Promotions);
+        Assert.Equal((1L, 1L), (shared.Usage().Promotions, shared.Usage().Hits));
+    }
+
+    [Fact]
+    public async Task Request_for_a_pipeline_on_its_way_to_host_memory_waits_and_promotes_it()
+    {
+        var cache = NewTieredCache(80, 100, out var shared);
+        var a = await UseTiered(cache, "a", 40, TieredLoader("a"));
+        await UseTiered(cache, "c", 40, TieredLoader("c"));
+        var gate = new TaskCompletionSource();
+        a.DemotionGate = gate.Task;
+
+        var b = UseTiered(cache, "b", 40, TieredLoader("b"));
+        var again = cache.AcquireAsync("a", 40, MustNotLoad("a"), CancellationToken.None);
+        Assert.Equal(["a"], cache.Warm);
+        Assert.False(again.IsCompleted);
+        gate.SetResult();
+        await b;
+        using var lease = await again;
+        await Settled();
+
+        Assert.Equal("a", lease.Value.Name);
+        Assert.Equal(["c"], cache.Warm);
+        Assert.Equal((2L, 1L, 3L), (shared.Usage().Demotions, shared.Usage().Promotions, shared.Usage().Loads));
+    }
+
+    [Fact]
+    public async Task Pipeline_whose_copy_to_host_fails_is_dropped_cleanly()
+    {
+        var cache = NewTieredCache(50, 100, out var shared);
+        var a = await UseTiered(cache, "a", 40, TieredLoader("a"));
+        a.FailToHost = true;
+        await UseTiered(cache, "b", 40, TieredLoader("b"));
+        await Settled();
+
+        Assert.Empty(cache.Warm);
+        Assert.True(a.Disposed);
+        Assert.Equal((0L, 0L), (shared.Usage().HostBytesUsed, shared.Usage().Demotions));
+        await UseTiered(cache, "a", 40, TieredLoader("a"));
+    }
+
+    [Fact]
+    public async Task Forgotten_pipeline_leaves_the_device_and_the_host_tier()
+    {
+        var cache = NewTieredCache(50, 100, out var shared);
+        var a = await UseTiered(cache, "a", 40, TieredLoader("a"));
+        var b = await cache.AcquireAsync("b", 40, TieredLoader("b"), CancellationToken.None);
+        await Settled();
+
+        cache.Forget("a");
+        cache.Forget("b");
+        await Settled();
+
+        Assert.Empty(cache.Warm);
+        Assert.Empty(cache.Keys);
+        Assert.True(a.Warm!.Disposed);
+        Assert.False(b.Value.Disposed, "a pipeline in use is released only when its lease is");
+        Assert.Equal(40, shared.Usage().BytesUsed);
+        b.Dispose();
+        await Settled();
+        Assert.True(b.Value.Disposed);
+        Assert.Equal((0L, 0L), (shared.Usage().BytesUsed, shared.Usage().HostBytesUsed));
+    }
+
     private sealed class FakePipeline(string name) : IDisposable
     {
         public string Name { get; } = name;
 
         public bool Disposed { get; private set; }
+
+        public void Dispose() => Disposed = true;
+    }
+
+    /// <summary>A pipeline that can go to host memory and back; gates hold the device thread to stage interleavings.</summary>
+    private sealed class TieredPipeline(string name, List<TieredPipeline> created) : ITieredPipeline
+    {
+        public string Name { get; } = name;
+
+        public bool Disposed { get; private set; }
+
+        public bool FailToHost { get; set; }
+
+        public Task? DemotionGate { get; set; }
+
+        public FakeWarm? Warm { get; private set; }
+
+        public IWarmPipeline ToHost()
+        {
+            Assert.False(Disposed);
+            DemotionGate?.GetAwaiter().GetResult();
+            if (FailToHost)
+            {
+                throw new InvalidOperationException("no pinned memory left");
+            }
+
+            return Warm = new FakeWarm(this, created);
+        }
+
+        public void Dispose() => Disposed = true;
+    }
+
+    private sealed class FakeWarm(TieredPipeline source, List<TieredPipeline> created) : IWarmPipeline
+    {
+        public long HostBytes => 40;
+
+        public bool Disposed { get; private set; }
+
+        public int Promotions { get; private set; }
+
+        public Task? Gate { get; set; }
+
+        public ITieredPipeline ToDevice()
+        {
+            Assert.False(Disposed);
+            Gate?.GetAwaiter().GetResult();
+            Promotions++;
+            var pipeline = new TieredPipeline(source.Name, created);
+            lock (created)
+            {
+                created.Add(pipeline);
+            }
+
+            return pipeline;
+        }
 
         public void Dispose() => Disposed = true;
     }

@@ -103,6 +103,23 @@ public sealed class TextToImagePipelineTests : IClassFixture<TinyModelStore>
         Assert.Throws<InvalidOperationException>(() => render.Step());
     }
 
+    [Fact]
+    public void Pipeline_moved_to_host_memory_and_back_renders_the_same_image()
+    {
+        var model = _fixture.Store.Resolve("tiny/beta");
+        using var original = TextToImagePipeline.Load(model, TorchSharp.torch.CPU);
+        var expected = original.Render("a red fox").Pixels;
+
+        using var warm = original.ToHost();
+        original.Dispose();
+        using var promoted = (TextToImagePipeline)warm.ToDevice();
+        using var again = (TextToImagePipeline)warm.ToDevice();
+
+        Assert.True(warm.HostBytes >= model.WeightBytes - 4096 && warm.HostBytes <= model.WeightBytes);
+        Assert.Equal(expected, promoted.Render("a red fox").Pixels);
+        Assert.Equal(expected, again.Render("a red fox").Pixels);
+    }
+
     /// <summary>Writes a fresh model, lets <paramref name="damage"/> change one of its files, and returns the load's error.</summary>
     private static ModelStoreException LoadDamaged(string fileName, Func<byte[], byte[]> damage)
     {

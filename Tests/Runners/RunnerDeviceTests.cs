@@ -1,5 +1,6 @@
 using FalHints.Runner.Devices;
 using FalHints.Runner.Hosting;
+using FalHints.Runner.Pipelines;
 using FalHints.Runner.Runners;
 
 namespace FalHints.Tests.Runners;
@@ -47,6 +48,27 @@ public sealed class RunnerDeviceTests
     {
         Assert.Equal(1L << 30, new RunnerOptions { PipelineBudgetBytes = 1L << 30, RunnersPerGpu = 4 }.BudgetFor("cuda:0.1"));
         Assert.Equal(RunnerOptions.DefaultCpuBudgetBytes, new RunnerOptions().BudgetFor("cpu:0"));
+    }
+
+    [Fact]
+    public void Gpu_runners_split_half_the_machine_memory_for_their_host_tier_and_cpu_runners_have_none()
+    {
+        const long machine = 128L << 30;
+
+        Assert.Equal(16L << 30, new RunnerOptions().HostBudgetFor("cuda:0.2", gpuRunners: 4, machine));
+        Assert.Equal(3L << 30, new RunnerOptions { HostBudgetBytes = 3L << 30 }.HostBudgetFor("cuda:1", gpuRunners: 8, machine));
+        Assert.Equal(0, new RunnerOptions { HostBudgetBytes = 0 }.HostBudgetFor("cuda:0", gpuRunners: 1, machine));
+        Assert.Equal(0, new RunnerOptions { HostBudgetBytes = 3L << 30 }.HostBudgetFor("cpu:0", gpuRunners: 0, machine));
+    }
+
+    [Fact]
+    public void Bad_host_tier_and_loader_settings_are_refused_with_the_setting_named()
+    {
+        var result = new RunnerOptionsValidator().Validate(null, new RunnerOptions { HostBudgetBytes = -1, WeightLoader = (WeightLoader)7 });
+
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.Contains("FalHints:Runners:HostBudgetBytes must not be negative", StringComparison.Ordinal));
+        Assert.Contains(result.Failures!, f => f.Contains("FalHints:Runners:WeightLoader must be Direct or PyBridge", StringComparison.Ordinal));
     }
 
     [Fact]

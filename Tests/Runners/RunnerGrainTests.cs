@@ -160,6 +160,59 @@ public sealed class RunnerGrainTests : IClassFixture<FalHintsCluster<RunnerProfi
         Assert.Equal(before[result.RunnerId!].Cache.Loads, app.Cache.Loads);
     }
 
+    [Fact]
+    public async Task Header_claiming_two_billion_bytes_is_model_corrupt_not_an_allocation()
+    {
+        var model = RunnerProfile.HugeHeaderModel;
+        var result = await _cluster.Client.SubmitAsync(AnyModel.AppId, Json(new AnyModelInput(model, "x")), model);
+
+        Assert.Equal(ErrorCodes.ModelCorrupt, result.Error!.Code);
+        Assert.Contains("the header length is 2000000000 bytes", result.Error.Message, StringComparison.Ordinal);
+        var app = (await _cluster.Cluster.Client.GetGrain<IRunnerGrain>(result.RunnerId!).GetStatusAsync()).Apps.Single(a => a.AppId == AnyModel.AppId);
+        Assert.DoesNotContain(model, app.Hints);
+        Assert.Empty(app.Loading);
+    }
+
+    [Fact]
+    public async Task Model_deleted_from_the_store_leaves_the_cache_and_the_hints_and_is_no_hit()
+    {
+        var model = RunnerProfile.DoomedModel;
+        var loaded = await _cluster.Client.SubmitAsync(AnyModel.AppId, Json(new AnyModelInput(model, "x")), model);
+        Assert.Null(loaded.Error);
+        var runner = _cluster.Cluster.Client.GetGrain<IRunnerGrain>(loaded.RunnerId!);
+        var holding = (await runner.GetStatusAsync()).Apps.Single(a => a.AppId == AnyModel.AppId);
+        Assert.Contains(model, holding.Hints);
+
+        Directory.Delete(Path.Combine(_cluster.Models.Root, model), recursive: true);
+        var gone = await _cluster.Client.SubmitAsync(AnyModel.AppId, Json(new AnyModelInput(model, "x")), model);
+
+        Assert.Equal(ErrorCodes.ModelNotFound, gone.Error!.Code);
+        Assert.Equal(loaded.RunnerId, gone.RunnerId);
+        Assert.False(gone.HintHit);
+        var after = (await runner.GetStatusAsync()).Apps.Single(a => a.AppId == AnyModel.AppId);
+        Assert.DoesNotContain(model, after.Hints);
+        Assert.DoesNotContain(model, after.Warm.IsDefault ? [] : after.Warm);
+        Assert.Equal(holding.Cache.Hits, after.Cache.Hits);
+        Assert.True(after.Cache.BytesUsed < holding.Cache.BytesUsed, "the deleted model's memory is released");
+    }
+
+    [Fact]
+    public async Task Model_deleted_from_the_store_leaves_the_hints_with_the_next_heartbeat_without_a_request()
+    {
+        var model = RunnerProfile.VanishingModel;
+        var log = await HintEventLog.SubscribeAsync(_cluster.Cluster.Client, AnyModel.AppId);
+        var loaded = await _cluster.Client.SubmitAsync(AnyModel.AppId, Json(new AnyModelInput(model, "x")), model);
+        Assert.Null(loaded.Error);
+        var held = await log.WaitForAsync(e => e.RunnerId == loaded.RunnerId && e.Hints.Contains(model), EventTimeout, $"holding {model}");
+
+        Directory.Delete(Path.Combine(_cluster.Models.Root, model), recursive: true);
+
+        var dropped = await log.WaitForAsync(e => e.RunnerId == loaded.RunnerId && e.Sequence > held.Sequence && !e.Hints.Contains(model),
+            EventTimeout, $"no longer holding {model}");
+        Assert.Equal(HintsEventKind.Heartbeat, dropped.Kind);
+        await log.UnsubscribeAsync();
+    }
+
     private async Task<Dictionary<string, HintsEvent>> RunnerStatesAsync()
     {
         var states = new Dictionary<string, HintsEvent>();

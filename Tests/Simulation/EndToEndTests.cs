@@ -1,5 +1,6 @@
 using FalHints.Benchmarks;
 using FalHints.Benchmarks.Reporting;
+using FalHints.Runner.Pipelines;
 using FalHints.Tests.Support;
 
 namespace FalHints.Tests.Simulation;
@@ -36,6 +37,27 @@ public sealed class EndToEndTests
             }
 
             Assert.True(results[0].HitRate > 0, "hinted placement should hit the model a runner holds");
+        }
+        finally
+        {
+            store.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Each_loader_runs_every_policy_on_the_same_requests()
+    {
+        var store = Directory.CreateTempSubdirectory("falhints-e2e-test-");
+        try
+        {
+            var settings = new EndToEnd.Settings(Runners: 1, Device: "cpu", Models: 2, ModelSize: "1MB", ModelsPerRunner: 1,
+                Requests: 6, Concurrency: 1, Zipf: 1.0, Seed: 3) { Loaders = [WeightLoader.PyBridge, WeightLoader.Direct] };
+
+            var (results, _, _) = await EndToEnd.RunAsync(settings, ["HintAffinity"], store.FullName, null, CancellationToken.None);
+
+            Assert.Equal<string>([nameof(WeightLoader.PyBridge), nameof(WeightLoader.Direct)], [.. results.Select(r => r.Loader)]);
+            Assert.All(results, r => Assert.Equal((6, 0), (r.Completed, r.Failed)));
+            Assert.Equal(results[0].Log.Select(q => q.Model), results[1].Log.Select(q => q.Model));
         }
         finally
         {
