@@ -76,7 +76,10 @@ public static class FalQueueApi
         }
 
         http.Response.Headers[RequestIdHeader] = handle.RequestId;
-        return Results.Json(Describe(http, status, logs: false), Json);
+
+        // fal answers a submission IN_QUEUE, even when a free runner has already started it by the time this answers.
+        var accepted = status.State == RequestState.InProgress ? status with { State = RequestState.Queued, QueuePosition = 0 } : status;
+        return Results.Json(Describe(http, accepted, logs: false), Json);
     }
 
     private static async Task<IResult> StatusAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)

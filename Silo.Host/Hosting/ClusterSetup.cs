@@ -1,11 +1,14 @@
 using System.Net;
 using System.Net.Sockets;
 using FalHints.Client.Requests;
+using FalHints.Router.Hosting;
+using FalHints.Router.Requests;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
 using StackExchange.Redis;
 
 namespace FalHints.Host.Hosting;
@@ -87,18 +90,28 @@ public static class ClusterSetup
             : silo.ConfigureEndpoints(IPAddress.Parse(advertised), siloPort, gatewayPort, listenOnAnyHostAddress: true);
     }
 
-    /// <summary>Request state in Redis in Redis mode (it then survives any silo), else in memory.</summary>
+    /// <summary>
+    /// Request state as <see cref="StorageSettings"/> says: SQLite on this node by default (with the requests left
+    /// unfinished by a previous run resumed at start), Redis in Redis mode, or memory when asked for.
+    /// </summary>
     public static ISiloBuilder AddFalHintsRequestStorage(this ISiloBuilder silo, IConfiguration configuration, string storageName)
     {
-        var settings = ClusterSettings.From(configuration);
-        if (!settings.UsesRedis)
+        var cluster = ClusterSettings.From(configuration);
+        var storage = StorageSettings.From(configuration, cluster);
+        switch (storage.Mode)
         {
-            return silo.AddMemoryGrainStorage(storageName);
+            case StorageSettings.Memory:
+                return silo.AddMemoryGrainStorage(storageName);
+            case StorageSettings.Redis:
+                var redis = ConfigurationOptions.Parse(cluster.RedisConnection!);
+                silo.Services.AddRedisGrainStorage(storageName, o => o.ConfigurationOptions = redis);
+                return silo;
+            default:
+                silo.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp, storage.Path!));
+                silo.Services.AddGrainStorage(storageName, (sp, _) => sp.GetRequiredService<SqliteGrainStorage>());
+                silo.Services.AddSingleton<IUnfinishedRequests>(sp => sp.GetRequiredService<SqliteGrainStorage>());
+                return silo.AddFalHintsRequestRecovery();
         }
-
-        var redis = ConfigurationOptions.Parse(settings.RedisConnection!);
-        silo.Services.AddRedisGrainStorage(storageName, o => o.ConfigurationOptions = redis);
-        return silo;
     }
 
     /// <summary>Clustering for a client: the local silo's gateway, or the gateways Redis lists; TLS when <c>FalHints:Tls</c> is set.</summary>
