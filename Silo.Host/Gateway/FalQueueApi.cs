@@ -62,7 +62,7 @@ public static class FalQueueApi
             return headerError;
         }
 
-        var (input, bodyError) = await ReadInputAsync(http.Request, options.Value.MaxBodyBytes);
+        var (input, bodyError) = await ReadInputAsync(http.Request, options.Value.MaxBodyBytes, options.Value.MaxDrainBytes);
         if (bodyError is not null)
         {
             return bodyError;
@@ -72,7 +72,8 @@ public static class FalQueueApi
         var status = handle.Submitted!;
         if (status.Result?.Error is { Code: ErrorCodes.QueueFull or ErrorCodes.InvalidInput } refused)
         {
-            return Error(refused.Code == ErrorCodes.QueueFull ? StatusCodes.Status429TooManyRequests : StatusCodes.Status400BadRequest, refused.Code, refused.Message);
+            // Headers and ids were checked above: an input refused now broke one of the app's declared limits.
+            return Error(refused.Code == ErrorCodes.QueueFull ? StatusCodes.Status429TooManyRequests : StatusCodes.Status422UnprocessableEntity, refused.Code, refused.Message);
         }
 
         http.Response.Headers[RequestIdHeader] = handle.RequestId;
@@ -84,6 +85,11 @@ public static class FalQueueApi
 
     private static async Task<IResult> StatusAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
     {
+        if (GatewayInput.MalformedRequestId(requestId, $"{owner}/{app}") is { } malformed)
+        {
+            return malformed;
+        }
+
         var status = await client.GetRequest(requestId).GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
         {
@@ -96,6 +102,12 @@ public static class FalQueueApi
 
     private static async Task StreamStatusAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
     {
+        if (GatewayInput.MalformedRequestId(requestId, $"{owner}/{app}") is { } malformed)
+        {
+            await malformed.ExecuteAsync(http);
+            return;
+        }
+
         var handle = client.GetRequest(requestId);
         var status = await handle.GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
@@ -131,6 +143,11 @@ public static class FalQueueApi
 
     private static async Task<IResult> ResultAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client, FileCache files)
     {
+        if (GatewayInput.MalformedRequestId(requestId, $"{owner}/{app}") is { } malformed)
+        {
+            return malformed;
+        }
+
         var status = await client.GetRequest(requestId).GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
         {
@@ -159,6 +176,11 @@ public static class FalQueueApi
 
     private static async Task<IResult> CancelAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
     {
+        if (GatewayInput.MalformedRequestId(requestId, $"{owner}/{app}") is { } malformed)
+        {
+            return malformed;
+        }
+
         var handle = client.GetRequest(requestId);
         var status = await handle.GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
@@ -217,11 +239,15 @@ public static class FalQueueApi
         return null;
     }
 
-    /// <summary>The body as a JSON object (an empty body is <c>{}</c>), or a 4xx naming what is wrong with it.</summary>
-    private static async Task<(string? Input, IResult? Error)> ReadInputAsync(HttpRequest request, long maxBytes)
+    /// <summary>
+    /// The body as a JSON object (an empty body is <c>{}</c>), or a 4xx naming what is wrong with it. A body over the
+    /// limit is read and dropped up to <paramref name="drainBytes"/>, so the caller hears the 413.
+    /// </summary>
+    private static async Task<(string? Input, IResult? Error)> ReadInputAsync(HttpRequest request, long maxBytes, long drainBytes)
     {
         if (request.ContentLength > maxBytes)
         {
+            await GatewayInput.DrainAsync(request, drainBytes);
             return (null, Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.InvalidInput, $"The body is {request.ContentLength} bytes; at most {maxBytes} are accepted."));
         }
 
@@ -232,6 +258,7 @@ public static class FalQueueApi
         {
             if (buffer.Length + read > maxBytes)
             {
+                await GatewayInput.DrainAsync(request, drainBytes);
                 return (null, Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.InvalidInput, $"The body is larger than the {maxBytes} bytes accepted."));
             }
 
@@ -241,6 +268,11 @@ public static class FalQueueApi
         if (buffer.Length == 0)
         {
             return ("{}", null);
+        }
+
+        if (GatewayInput.Utf8Problem(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)) is { } notUtf8)
+        {
+            return (null, Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, notUtf8));
         }
 
         try

@@ -73,7 +73,8 @@ public sealed class GatewayHost : IAsyncLifetime, IDisposable
 /// <summary>Fails every call to request grains whose id starts with <see cref="Prefix"/>, as a cluster whose directory is changing hands may.</summary>
 public sealed class UnavailableRequestFilter : IIncomingGrainCallFilter
 {
-    public const string Prefix = "unavailable-";
+    // Hex, so ids made with it have a request id's shape and reach the grain.
+    public const string Prefix = "deadbeef";
 
     public Task Invoke(IIncomingGrainCallContext context) =>
         context.Grain is IRequestGrain && context.TargetId.Key.ToString()!.StartsWith(Prefix, StringComparison.Ordinal)
