@@ -66,6 +66,6 @@ internal static class ServeCommand
         AnsiConsole.MarkupLine($"[green]FalHints is serving[/] [bold]{AnyModel.AppId}[/] on silo [bold]{Markup.Escape(name)}[/] ({mode} clustering, gateway port {gatewayPort}, HTTP {Markup.Escape(http)}, models in {Markup.Escape(store.Root)}).");
         AnsiConsole.MarkupLine($"Submit a request:  [bold]dotnet run --project Silo.Host --no-build -- submit --model {Markup.Escape(first)} --prompt \"a red fox\" --out fox.png[/]");
         await host.WaitForShutdownAsync(cancellationToken);
-        return 0;
+        return host.Services.GetRequiredService<NodeHealth>().ExitCode;
     }
 }

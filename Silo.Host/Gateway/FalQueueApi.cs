@@ -68,8 +68,14 @@ public static class FalQueueApi
             return bodyError;
         }
 
-        var handle = await client.EnqueueAsync(appId, input!, hint, "/" + (path ?? string.Empty), submitOptions, http.RequestAborted);
-        var status = handle.Submitted!;
+        var (handle, unavailable) = await StorageWait.EnqueueAsync(http, options.Value.StorageUnavailableWait,
+            cancellationToken => client.EnqueueAsync(appId, input!, hint, "/" + (path ?? string.Empty), submitOptions, cancellationToken));
+        if (unavailable is not null)
+        {
+            return unavailable;
+        }
+
+        var status = handle!.Submitted!;
         if (status.Result?.Error is { Code: ErrorCodes.QueueFull or ErrorCodes.InvalidInput } refused)
         {
             // Headers and ids were checked above: an input refused now broke one of the app's declared limits.

@@ -1,6 +1,7 @@
 using System.Text;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
+using FalHints.Host.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
@@ -22,6 +23,8 @@ public static partial class GatewayHosting
         var options = builder.Services.AddOptions<GatewayOptions>().Bind(builder.Configuration.GetSection(GatewayOptions.SectionName));
         options.Validate(o => Uri.TryCreate(o.Url, UriKind.Absolute, out _), $"{GatewayOptions.SectionName}:Url must be an absolute URL such as http://127.0.0.1:8080.")
             .Validate(o => o.MaxBodyBytes > 0 && o.FileCacheBytes > 0, $"{GatewayOptions.SectionName}:MaxBodyBytes and FileCacheBytes must be positive.")
+            .Validate(o => o.StorageUnavailableWait > TimeSpan.Zero && o.StorageUnavailableWait <= TimeSpan.FromMinutes(1),
+                $"{GatewayOptions.SectionName}:StorageUnavailableWait must be above 0 and at most 00:01:00.")
             .Validate(o => o.MaxDrainBytes >= 0 && o.MaxRequestLineBytes > 0 && o.MaxHeaderBytes > 0,
                 $"{GatewayOptions.SectionName}:MaxDrainBytes must not be negative, MaxRequestLineBytes and MaxHeaderBytes must be positive.")
             .Validate(o => o.ApiKeys.All(k => !string.IsNullOrWhiteSpace(k)), $"{GatewayOptions.SectionName}:ApiKeys must not hold empty keys.")
@@ -58,7 +61,9 @@ public static partial class GatewayHosting
         });
         app.Use(ServerLimits.EnforceAsync);
         app.Use(RequireApiKey);
-        app.MapGet("/health", () => Results.Text("ok"));
+        app.MapGet("/health", (IServiceProvider services) => services.GetService<NodeHealth>()?.Report is { Healthy: false } report
+            ? FalQueueApi.Error(StatusCodes.Status503ServiceUnavailable, "unhealthy", report.Problem!)
+            : Results.Text("ok"));
         app.MapFalQueueApi();
         return app;
     }

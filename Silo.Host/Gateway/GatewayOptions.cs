@@ -33,6 +33,12 @@ public sealed class GatewayOptions
     /// <summary>The most bytes of request headers answered with anything but 431.</summary>
     public int MaxHeaderBytes { get; set; } = 32 << 10;
 
+    /// <summary>
+    /// How long a submission waits for an unreachable request store (Redis down) before it is answered with a
+    /// retryable 503 <c>cluster_unavailable</c>. At most a minute.
+    /// </summary>
+    public TimeSpan StorageUnavailableWait { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Bytes of output files (images) the gateway keeps to serve by URL; the oldest go first.</summary>
     public long FileCacheBytes { get; set; } = 256L << 20;
 }

@@ -6,6 +6,7 @@ using FalHints.Router.Requests;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Runtime.Hosting;
@@ -37,6 +38,12 @@ public sealed class ClusterSettings
     /// <summary>The service id; keeps stored state apart between services sharing a Redis.</summary>
     public string ServiceId { get; set; } = "falhints";
 
+    /// <summary>How often a node checks that it is a live member and can reach its request store (<c>/health</c>).</summary>
+    public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a node whose row the membership table lost keeps running (unhealthy) before it exits to be restarted.</summary>
+    public TimeSpan MembershipLossExitAfter { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>True in Redis mode.</summary>
     public bool UsesRedis => string.Equals(Mode, Redis, StringComparison.OrdinalIgnoreCase);
 
@@ -47,6 +54,11 @@ public sealed class ClusterSettings
         if (!settings.UsesRedis && !string.Equals(settings.Mode, Localhost, StringComparison.OrdinalIgnoreCase))
         {
             throw new OptionsValidationException(SectionName, typeof(ClusterSettings), [$"{SectionName}:Mode is '{settings.Mode}'; use '{Localhost}' or '{Redis}'."]);
+        }
+
+        if (settings.HealthCheckInterval <= TimeSpan.Zero || settings.MembershipLossExitAfter <= TimeSpan.Zero)
+        {
+            throw new OptionsValidationException(SectionName, typeof(ClusterSettings), [$"{SectionName}:HealthCheckInterval and MembershipLossExitAfter must be positive."]);
         }
 
         if (settings.UsesRedis && string.IsNullOrWhiteSpace(settings.RedisConnection))
@@ -112,6 +124,29 @@ public static class ClusterSetup
                 silo.Services.AddSingleton<IUnfinishedRequests>(sp => sp.GetRequiredService<SqliteGrainStorage>());
                 return silo.AddFalHintsRequestRecovery();
         }
+    }
+
+    /// <summary>The node's own health checks (<see cref="NodeHealth"/>), for <c>/health</c> and for leaving a membership table that lost it.</summary>
+    public static ISiloBuilder AddFalHintsNodeHealth(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        var cluster = ClusterSettings.From(configuration);
+        var storage = StorageSettings.From(configuration, cluster);
+        silo.Services.AddSingleton(sp =>
+        {
+            Func<CancellationToken, Task> probe = storage.Mode switch
+            {
+                StorageSettings.Redis => NodeHealth.RedisProbe(cluster.RedisConnection!, cluster.HealthCheckInterval * 2),
+                StorageSettings.Sqlite => _ => sp.GetRequiredService<SqliteGrainStorage>().IsReachable()
+                    ? Task.CompletedTask
+                    : throw new InvalidOperationException($"The request store {storage.Path} does not answer."),
+                _ => _ => Task.CompletedTask,
+            };
+            return new NodeHealth(sp.GetRequiredService<IMembershipTable>(), sp.GetRequiredService<ILocalSiloDetails>(), probe,
+                storeSharesTable: storage.Mode == StorageSettings.Redis, sp.GetRequiredService<RequestStoreLosses>(), cluster,
+                sp.GetRequiredService<IHostApplicationLifetime>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<NodeHealth>>());
+        });
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<NodeHealth>());
+        return silo;
     }
 
     /// <summary>Clustering for a client: the local silo's gateway, or the gateways Redis lists; TLS when <c>FalHints:Tls</c> is set.</summary>

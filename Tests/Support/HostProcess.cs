@@ -50,7 +50,10 @@ public sealed class HostProcess : IDisposable
     /// Starts the program. A <c>serve</c> without <c>--data</c> or <c>--storage</c> gets a request store of its own in a
     /// temporary folder, so parallel tests never share one.
     /// </summary>
-    public static HostProcess Start(params string[] arguments)
+    public static HostProcess Start(params string[] arguments) => Start(null, arguments);
+
+    /// <summary>Starts the program with settings in its environment (such as <c>FalHints__Cluster__MembershipLossExitAfter</c>).</summary>
+    public static HostProcess Start(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         TempDirectory? data = null;
         if (arguments is ["serve", ..] && !arguments.Contains("--data") && !arguments.Contains("--storage"))
@@ -72,6 +75,11 @@ public sealed class HostProcess : IDisposable
         }
 
         start.Environment["DOTNET_gcServer"] = "0";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         var host = new HostProcess(new Process { StartInfo = start, EnableRaisingEvents = true }) { _data = data };
         host._process.OutputDataReceived += (_, e) => host.Append(e.Data);
         host._process.ErrorDataReceived += (_, e) => host.Append(e.Data);
