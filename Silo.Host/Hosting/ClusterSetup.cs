@@ -160,8 +160,13 @@ public static class ClusterSetup
             client.UseTls(tls.LoadCertificate(), tls.Configure);
         }
 
-        return settings.UsesRedis
-            ? client.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnection!))
-            : client.UseLocalhostClustering(configuration.GetValue("FalHints:Silo:GatewayPort", 30000));
+        if (!settings.UsesRedis)
+        {
+            return client.UseLocalhostClustering(configuration.GetValue("FalHints:Silo:GatewayPort", 30000));
+        }
+
+        // Orleans' default is a minute: a client would wait that long to find the nodes of a cluster that restarted.
+        client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+        return client.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnection!));
     }
 }

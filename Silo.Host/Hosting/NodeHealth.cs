@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using FalHints.Router.Requests;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans.Clustering.Redis;
 using StackExchange.Redis;
 
 namespace FalHints.Host.Hosting;
@@ -27,8 +29,9 @@ public sealed partial class NodeHealth : ILifecycleParticipant<ISiloLifecycle>, 
     /// <summary>The exit code of a node that stopped because its membership table lost it.</summary>
     public const int MembershipLostExitCode = 3;
 
-    // A node whose graceful stop hangs on the missing table is ended this long after it began to stop.
-    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(20);
+    // A node whose graceful stop hangs on the missing table (Orleans retries its last table updates) is ended this
+    // long after it began to stop.
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
 
     private readonly IMembershipTable _membership;
     private readonly ILocalSiloDetails _silo;
@@ -86,13 +89,21 @@ public sealed partial class NodeHealth : ILifecycleParticipant<ISiloLifecycle>, 
             member = row?.Item1.Status == SiloStatus.Active;
             if (row is null)
             {
-                OnLost(now);
-                problem = $"This silo is missing from the membership table (was the cluster's Redis emptied?); it stops in {(_lostSince!.Value + _settings.MembershipLossExitAfter - now).TotalSeconds:0} s so it can be started again.";
+                problem = Lost(now, "This silo is missing from the membership table");
             }
-            else if (!member)
+            else
             {
-                problem = $"The membership table lists this silo as {row.Item1.Status}.";
+                _lostSince = null;
+                if (!member)
+                {
+                    problem = $"The membership table lists this silo as {row.Item1.Status}.";
+                }
             }
+        }
+        catch (RedisClusteringException ex)
+        {
+            // Redis answered, but the table is gone: "The Redis membership table version is missing".
+            problem = Lost(now, $"The membership table is gone ({ex.Message})");
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -150,11 +161,12 @@ public sealed partial class NodeHealth : ILifecycleParticipant<ISiloLifecycle>, 
         }
     }
 
-    private void OnLost(DateTimeOffset now)
+    /// <summary>Notes that the table lost this silo (once per loss) and says so.</summary>
+    private string Lost(DateTimeOffset now, string what)
     {
-        if (_lostSince is not null)
+        if (_lostSince is { } since)
         {
-            return;
+            return Problem(since);
         }
 
         _lostSince = now;
@@ -165,6 +177,10 @@ public sealed partial class NodeHealth : ILifecycleParticipant<ISiloLifecycle>, 
         }
 
         LogMembershipLost(_logger, _silo.Name, _settings.MembershipLossExitAfter.TotalSeconds);
+        return Problem(now);
+
+        string Problem(DateTimeOffset since) =>
+            $"{what} (was the cluster's Redis emptied, or restarted without persistence?); this node stops in {Math.Max(0, (since + _settings.MembershipLossExitAfter - now).TotalSeconds):0} s so it can be started again.";
     }
 
     private void Exit()
@@ -180,9 +196,19 @@ public sealed partial class NodeHealth : ILifecycleParticipant<ISiloLifecycle>, 
         {
             await Task.Delay(StopGrace, _time);
             LogStopHung(_logger, StopGrace.TotalSeconds);
+            await Console.Error.FlushAsync();
+            if (OperatingSystem.IsLinux())
+            {
+                // Not Environment.Exit: its exit handlers wait for the very host stop that hangs.
+                ExitNow(MembershipLostExitCode);
+            }
+
             Process.GetCurrentProcess().Kill();
         });
     }
+
+    [DllImport("libc", EntryPoint = "_exit")]
+    private static extern void ExitNow(int status);
 
     private static async Task<bool> TryAsync(Func<CancellationToken, Task> probe, CancellationToken cancellationToken)
     {

@@ -20,7 +20,11 @@ public sealed class ClusterWorkload : IDisposable
     public ClusterWorkload(FalHintsClient client, int workers, int seed) =>
         _workers = [.. Enumerable.Range(0, workers).Select(i => Task.Run(() => RunAsync(client, new Random(seed + i))))];
 
-    public sealed record Outcome(TimeSpan Sent, TimeSpan Done, string? RunnerId, bool HintHit, string? Error);
+    /// <summary>What became of one request; <paramref name="Accepted"/> is false when the submission itself failed.</summary>
+    public sealed record Outcome(TimeSpan Sent, TimeSpan Done, string? RunnerId, bool HintHit, string? Error, bool Accepted = true);
+
+    /// <summary>Time since the workload started, on the clock of <see cref="Outcome.Sent"/>.</summary>
+    public TimeSpan Elapsed => _clock.Elapsed;
 
     public IReadOnlyList<Outcome> Outcomes => [.. _outcomes];
 
@@ -70,7 +74,7 @@ public sealed class ClusterWorkload : IDisposable
             }
             catch (Exception ex)
             {
-                _outcomes.Enqueue(new Outcome(sent, _clock.Elapsed, null, false, $"client {ex.GetType().Name}: {ex.GetBaseException().Message}"));
+                _outcomes.Enqueue(new Outcome(sent, _clock.Elapsed, null, false, $"client {ex.GetType().Name}: {ex.GetBaseException().Message}", accepted is not null));
             }
             finally
             {
