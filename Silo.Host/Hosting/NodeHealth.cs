@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using FalHints.Router.Requests;
 using Microsoft.Extensions.Hosting;
@@ -24,7 +25,8 @@ public sealed record NodeHealthReport(bool Healthy, bool Member, bool StorageRea
 /// their records back), and after <see cref="ClusterSettings.MembershipLossExitAfter"/> stops with exit code
 /// <see cref="MembershipLostExitCode"/> and a message that says why, so a supervisor starts it again into a new table.
 /// </summary>
-public sealed partial class NodeHealth : ILifecycleParticipant<ISiloLifecycle>, IDisposable
+[SuppressMessage("Design", "CA1001", Justification = "A CancellationTokenSource without timers or a wait handle holds nothing to dispose; the silo may stop it after the container disposed its services.")]
+public sealed partial class NodeHealth : ILifecycleParticipant<ISiloLifecycle>
 {
     /// <summary>The exit code of a node that stopped because its membership table lost it.</summary>
     public const int MembershipLostExitCode = 3;
@@ -66,13 +68,6 @@ public sealed partial class NodeHealth : ILifecycleParticipant<ISiloLifecycle>, 
     /// <inheritdoc />
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(NodeHealth), ServiceLifecycleStage.Active, StartAsync, _ => _stop.CancelAsync());
-
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _stop.Dispose();
-    }
 
     /// <summary>Checks once, now; the loop calls this every interval.</summary>
     public async Task CheckAsync(CancellationToken cancellationToken)
@@ -226,7 +221,7 @@ public sealed partial class NodeHealth : ILifecycleParticipant<ISiloLifecycle>, 
     [LoggerMessage(1, LogLevel.Warning, "Silo {Silo} is unhealthy: {Problem}")]
     private static partial void LogUnhealthy(ILogger logger, string silo, string problem);
 
-    [LoggerMessage(2, LogLevel.Information, "Silo {Silo} is healthy again")]
+    [LoggerMessage(2, LogLevel.Information, "Silo {Silo} is healthy")]
     private static partial void LogHealthy(ILogger logger, string silo);
 
     [LoggerMessage(3, LogLevel.Critical, "Silo {Silo} is missing from the membership table; it stops in {Seconds} s so a supervisor can start it again")]
