@@ -3,12 +3,8 @@ using System.Globalization;
 using FalHints.Client.Apps;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
-using FalHints.Host.Hosting;
 using FalHints.Tests.Support;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace FalHints.Tests.Cluster;
@@ -37,7 +33,7 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
             }
 
             await Task.WhenAll(running.Values.Select(n => n.WaitForOutputAsync("FalHints is serving", Startup)));
-            using var client = await ConnectAsync(redis);
+            using var client = await redis.ConnectClientAsync();
             var falClient = new FalHintsClient(client.Services.GetRequiredService<IClusterClient>());
             var router = client.Services.GetRequiredService<IClusterClient>().GetGrain<IRouterGrain>(AnyModel.AppId);
             using var load = new ClusterWorkload(falClient, workers: 6, seed: 3);
@@ -144,21 +140,6 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
         HostProcess.Start("serve", "--cluster", "redis", "--redis", redis.ConnectionString, "--silo-name", name,
             "--silo-port", ports.Silo.ToString(CultureInfo.InvariantCulture), "--gateway-port", ports.Gateway.ToString(CultureInfo.InvariantCulture),
             "--advertise", "127.0.0.1", "--runners", "2", "--models", models.Root, "--http-port", HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture));
-
-    private static async Task<IHost> ConnectAsync(RedisServer redis)
-    {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["FalHints:Cluster:Mode"] = "redis",
-            ["FalHints:Cluster:RedisConnection"] = redis.ConnectionString,
-        }).Build();
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.UseOrleansClient(c => c.UseFalHintsClustering(configuration, TimeSpan.FromSeconds(60)));
-        var host = builder.Build();
-        await host.StartAsync();
-        return host;
-    }
 
     private static async Task<RouterSnapshot?> SnapshotOrNullAsync(IRouterGrain router)
     {

@@ -3,10 +3,7 @@ using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
 using FalHints.Host.Hosting;
 using FalHints.Tests.Support;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace FalHints.Tests.Cluster;
@@ -33,7 +30,7 @@ public sealed class RedisLossTests(TinyModelStore models, ITestOutputHelper outp
     {
         using var redis = await RedisServer.StartAsync();
         await using var cluster = await Supervised.StartAsync(redis, models.Root);
-        using var client = await ConnectAsync(redis);
+        using var client = await redis.ConnectClientAsync();
         using var load = new ClusterWorkload(new FalHintsClient(client.Services.GetRequiredService<IClusterClient>()), workers: 4, seed: 5);
         await load.WaitForCompletedAsync(20, Startup);
 
@@ -54,7 +51,7 @@ public sealed class RedisLossTests(TinyModelStore models, ITestOutputHelper outp
     {
         using var redis = await RedisServer.StartAsync();
         await using var cluster = await Supervised.StartAsync(redis, models.Root);
-        using var client = await ConnectAsync(redis);
+        using var client = await redis.ConnectClientAsync();
         using var load = new ClusterWorkload(new FalHintsClient(client.Services.GetRequiredService<IClusterClient>()), workers: 4, seed: 7);
         await load.WaitForCompletedAsync(20, Startup);
 
@@ -97,21 +94,6 @@ public sealed class RedisLossTests(TinyModelStore models, ITestOutputHelper outp
         Assert.Empty(load.Pending);
         var named = typeof(ErrorCodes).GetFields().Select(f => (string)f.GetValue(null)!).ToHashSet(StringComparer.Ordinal);
         Assert.All(load.Outcomes.Where(o => o.Accepted && o.Error is not null), o => Assert.Contains(o.Error!, named));
-    }
-
-    private static async Task<IHost> ConnectAsync(RedisServer redis)
-    {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["FalHints:Cluster:Mode"] = "redis",
-            ["FalHints:Cluster:RedisConnection"] = redis.ConnectionString,
-        }).Build();
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.UseOrleansClient(c => c.UseFalHintsClustering(configuration, TimeSpan.FromSeconds(60)));
-        var host = builder.Build();
-        await host.StartAsync();
-        return host;
     }
 
     /// <summary>The three nodes, each started again under its name and ports when it exits, as a service manager would.</summary>

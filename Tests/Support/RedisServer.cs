@@ -1,5 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
+using FalHints.Host.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace FalHints.Tests.Support;
 
@@ -57,6 +61,22 @@ public sealed class RedisServer : IDisposable
         {
             throw new InvalidOperationException($"redis-cli FLUSHALL answered '{answer.Trim()}'.");
         }
+    }
+
+    /// <summary>A started Orleans client of the cluster whose nodes use this Redis, as a caller's program would connect.</summary>
+    public async Task<IHost> ConnectClientAsync()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["FalHints:Cluster:Mode"] = "redis",
+            ["FalHints:Cluster:RedisConnection"] = ConnectionString,
+        }).Build();
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.UseOrleansClient(c => c.UseFalHintsClustering(configuration, TimeSpan.FromSeconds(60)));
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
     }
 
     public void Dispose()
