@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Threading.Channels;
 using FalHints.Router.Requests;
 using FalHints.Router.Routing;
 using Microsoft.Data.Sqlite;
@@ -11,8 +12,9 @@ namespace FalHints.Host.Hosting;
 
 /// <summary>
 /// Grain storage in one SQLite file: the embedded default's request store, so accepted requests survive a crash or a
-/// restart of the node. Each write is a committed transaction of SQLite's write-ahead log, synced to disk, so a
-/// request is stored before its submission is answered. Request records also keep, in their own columns, whether they
+/// restart of the node. Each write is committed to SQLite's write-ahead log and synced to disk before it returns, so
+/// a request is stored before its submission is answered; writes that wait at the same moment share one transaction
+/// and one sync (group commit). Request records also keep, in their own columns, whether they
 /// are unfinished (and since when) and when their result expires: the node lists the unfinished ones at start
 /// (<see cref="IUnfinishedRequests"/>) and drops expired results. Versions are checked as Orleans expects: a write
 /// with a stale version fails with <see cref="InconsistentStateException"/>. One node uses a file at a time (a lock
@@ -29,6 +31,8 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IUnfinishedReque
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ITimer _purge;
+    private readonly Channel<PendingWrite> _pending = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _writer;
 
     /// <summary>Opens (creating if needed) the store at <paramref name="path"/> and takes its lock.</summary>
     /// <exception cref="InvalidOperationException">Another process holds the store.</exception>
@@ -65,6 +69,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IUnfinishedReque
             """);
         Purge();
         _purge = time.CreateTimer(_ => Purge(), null, PurgeInterval, PurgeInterval);
+        _writer = Task.Run(WriteAsync);
     }
 
     /// <summary>The database file.</summary>
@@ -90,34 +95,29 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IUnfinishedReque
     });
 
     /// <inheritdoc />
-    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Task.Run(() =>
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var payload = _serializer.SerializeToArray(grainState.State);
         var (unfinishedSince, expiresAt) = Describe(grainState.State);
-        lock (_gate)
+        var version = grainState.ETag is null ? 0 : long.Parse(grainState.ETag, CultureInfo.InvariantCulture);
+        var sql = grainState.ETag is null
+            ? """
+              INSERT INTO grain_state (state_name, grain_id, version, payload, unfinished_since, expires_at)
+              VALUES ($name, $id, 1, $payload, $unfinished, $expires) ON CONFLICT DO NOTHING
+              """
+            : """
+              UPDATE grain_state SET version = version + 1, payload = $payload, unfinished_since = $unfinished, expires_at = $expires
+              WHERE state_name = $name AND grain_id = $id AND version = $version
+              """;
+        var write = new PendingWrite(sql, stateName, grainId.ToString(), payload, unfinishedSince, expiresAt, version);
+        await _pending.Writer.WriteAsync(write);
+        if (!await write.Done.Task)
         {
-            var version = grainState.ETag is null ? 0 : long.Parse(grainState.ETag, CultureInfo.InvariantCulture);
-            using var command = grainState.ETag is null
-                ? Command("""
-                    INSERT INTO grain_state (state_name, grain_id, version, payload, unfinished_since, expires_at)
-                    VALUES ($name, $id, 1, $payload, $unfinished, $expires) ON CONFLICT DO NOTHING
-                    """, stateName, grainId)
-                : Command("""
-                    UPDATE grain_state SET version = version + 1, payload = $payload, unfinished_since = $unfinished, expires_at = $expires
-                    WHERE state_name = $name AND grain_id = $id AND version = $version
-                    """, stateName, grainId);
-            command.Parameters.AddWithValue("$payload", payload);
-            command.Parameters.AddWithValue("$unfinished", (object?)unfinishedSince ?? DBNull.Value);
-            command.Parameters.AddWithValue("$expires", (object?)expiresAt ?? DBNull.Value);
-            command.Parameters.AddWithValue("$version", version);
-            if (command.ExecuteNonQuery() == 0)
-            {
-                throw new InconsistentStateException($"The stored {stateName} of {grainId} is not at version {grainState.ETag ?? "none"}; another activation wrote it, or it was removed.");
-            }
-
-            (grainState.ETag, grainState.RecordExists) = ((version + 1).ToString(CultureInfo.InvariantCulture), true);
+            throw new InconsistentStateException($"The stored {stateName} of {grainId} is not at version {grainState.ETag ?? "none"}; another activation wrote it, or it was removed.");
         }
-    });
+
+        (grainState.ETag, grainState.RecordExists) = ((version + 1).ToString(CultureInfo.InvariantCulture), true);
+    }
 
     /// <inheritdoc />
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => Task.Run(() =>
@@ -175,6 +175,8 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IUnfinishedReque
     public void Dispose()
     {
         _purge.Dispose();
+        _pending.Writer.TryComplete();
+        _writer.Wait();
         lock (_gate)
         {
             _connection.Dispose();
@@ -189,6 +191,53 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IUnfinishedReque
         RequestRecord { CompletedAt: { } completed } => (null, (completed + _retention).UtcTicks),
         _ => (null, null),
     };
+
+    /// <summary>Writes whatever is waiting in one transaction, then tells each writer whether its version matched.</summary>
+    private async Task WriteAsync()
+    {
+        var batch = new List<PendingWrite>();
+        while (await _pending.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (_pending.Reader.TryRead(out var write))
+            {
+                batch.Add(write);
+            }
+
+            try
+            {
+                var applied = new bool[batch.Count];
+                lock (_gate)
+                {
+                    using var transaction = _connection.BeginTransaction();
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        using var command = _connection.CreateCommand();
+                        command.Transaction = transaction;
+                        command.CommandText = batch[i].Sql;
+                        command.Parameters.AddWithValue("$name", batch[i].StateName);
+                        command.Parameters.AddWithValue("$id", batch[i].GrainId);
+                        command.Parameters.AddWithValue("$payload", batch[i].Payload);
+                        command.Parameters.AddWithValue("$unfinished", (object?)batch[i].UnfinishedSince ?? DBNull.Value);
+                        command.Parameters.AddWithValue("$expires", (object?)batch[i].ExpiresAt ?? DBNull.Value);
+                        command.Parameters.AddWithValue("$version", batch[i].Version);
+                        applied[i] = command.ExecuteNonQuery() > 0;
+                    }
+
+                    transaction.Commit();
+                }
+
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Done.TrySetResult(applied[i]);
+                }
+            }
+            catch (Exception ex)
+            {
+                batch.ForEach(w => w.Done.TrySetException(ex));
+            }
+        }
+    }
 
     private void Purge()
     {
@@ -226,6 +275,11 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IUnfinishedReque
         using var command = _connection.CreateCommand();
         command.CommandText = sql;
         command.ExecuteNonQuery();
+    }
+
+    private sealed record PendingWrite(string Sql, string StateName, string GrainId, byte[] Payload, long? UnfinishedSince, long? ExpiresAt, long Version)
+    {
+        public TaskCompletionSource<bool> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     [LoggerMessage(1, LogLevel.Information, "Dropped {Count} expired results from the request store {Path}")]
