@@ -258,10 +258,18 @@ public sealed record HintsEvent(
 /// <summary>What an app tells routers about itself.</summary>
 /// <param name="HintField">A top-level input field whose string value is the hint when the caller sends none.</param>
 /// <param name="MeanInferenceMs">Mean time of the app's requests on the runner, in milliseconds (0 before the first).</param>
+/// <param name="InputLimits">Limits on the app's input that routers check when a request is submitted.</param>
 [GenerateSerializer, Immutable, Alias("falhints.AppRouting")]
 public sealed record AppRouting(
     [property: Id(0)] string? HintField,
-    [property: Id(1)] double MeanInferenceMs);
+    [property: Id(1)] double MeanInferenceMs,
+    [property: Id(2)] ImmutableArray<InputLimit> InputLimits = default);
+
+/// <summary>A limit an app puts on its input: the top-level string field <paramref name="Field"/> holds at most <paramref name="MaxLength"/> characters.</summary>
+[GenerateSerializer, Immutable, Alias("falhints.InputLimit")]
+public sealed record InputLimit(
+    [property: Id(0)] string Field,
+    [property: Id(1)] int MaxLength);
 
 /// <summary>A runner's pipeline cache at one moment.</summary>
 /// <param name="BytesUsed">Bytes of the pipelines held and being loaded.</param>

@@ -36,7 +36,7 @@ public sealed class FalHintsClient
         }
 
         EnsureJsonObject(inputJson);
-        var request = new InferenceRequest(Guid.NewGuid().ToString("N"), appId, inputJson, hint, path, options);
+        var request = new InferenceRequest(RequestIds.New(), appId, inputJson, hint, path, options);
         if (!Hints.TryValidate(request, out var hintError))
         {
             throw new ArgumentException(hintError, nameof(hint));

@@ -1,5 +1,6 @@
 using FalHints.Router.Metrics;
 using FalHints.Router.Placement;
+using FalHints.Router.Requests;
 using FalHints.Router.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -41,6 +42,7 @@ public static class RouterSiloBuilderExtensions
             .Validate(o => o.ResultRetention > TimeSpan.Zero, $"{Section}:ResultRetention must be positive.")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton<RequestStoreLosses>();
         builder.Services.AddMetrics();
         builder.Services.TryAddSingleton<RouterMetrics>();
         return builder;
@@ -55,6 +57,16 @@ public static class RouterSiloBuilderExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(create);
         builder.Services.AddSingleton(new PlacementPolicyRegistration(name, create));
+        return builder;
+    }
+
+    /// <summary>
+    /// On start, hands every request <paramref name="builder"/>'s request store lists as unfinished back to its router
+    /// (see <see cref="IUnfinishedRequests"/>); register the store as that service first.
+    /// </summary>
+    public static ISiloBuilder AddFalHintsRequestRecovery(this ISiloBuilder builder)
+    {
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, RequestRecovery>();
         return builder;
     }
 }

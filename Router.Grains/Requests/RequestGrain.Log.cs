@@ -6,4 +6,7 @@ public sealed partial class RequestGrain
 {
     [LoggerMessage(1, LogLevel.Warning, "Request {RequestId} could not reach the router of {AppId}; it will try again")]
     private static partial void LogRouterUnreachable(ILogger logger, Exception exception, string requestId, string appId);
+
+    [LoggerMessage(2, LogLevel.Warning, "Request {RequestId} was missing from the request store (emptied?); its record was written back")]
+    private static partial void LogRecordRestored(ILogger logger, Exception exception, string requestId);
 }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.Storage;
 
 namespace FalHints.Router.Requests;
 
@@ -19,10 +20,14 @@ public sealed partial class RequestGrain(
     [PersistentState("request", RequestStorage.Name)] IPersistentState<RequestRecord> record,
     IOptions<RouterOptions> options,
     IHostApplicationLifetime lifetime,
+    RequestStoreLosses storeLosses,
     TimeProvider time,
     ILogger<RequestGrain> logger) : Grain, IRequestGrain
 {
     private const int MaxLogLines = 100;
+
+    // What a finished request keeps of its input.
+    private const string FinishedInput = "{}";
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(25);
 
     // While the silo stops, a long wait would hold up the deactivation of this grain, and so the silo's exit.
@@ -33,11 +38,15 @@ public sealed partial class RequestGrain(
     private readonly SemaphoreSlim _writes = new(1, 1);
     private IGrainTimer? _resume;
 
+    // The store losses this activation has written its record back after (see RequestStoreLosses).
+    private int _storeLossesSeen;
+
     private RequestRecord State => record.State;
 
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _storeLossesSeen = storeLosses.Count;
         if (State.Request is null)
         {
             return;
@@ -50,6 +59,8 @@ public sealed partial class RequestGrain(
         }
         else
         {
+            // At once, not at the first tick: after a restart the router learns of its requests in the order they activate.
+            await ResumeAsync(cancellationToken);
             StartResuming();
         }
     }
@@ -121,6 +132,8 @@ public sealed partial class RequestGrain(
         {
             return NotFound();
         }
+
+        await RestoreIfStoreLostAsync();
 
         int? position = null;
         if (State.State == RequestState.Queued)
@@ -237,15 +250,27 @@ public sealed partial class RequestGrain(
             return;
         }
 
+        // The result may arrive before the router's notice that this attempt started (which is then dropped): the
+        // result's runner is the one that served it, so the status and the log name it either way.
+        if (result.RunnerId is { } runnerId && (!string.Equals(State.RunnerId, runnerId, StringComparison.Ordinal) || State.Attempts < result.Attempt))
+        {
+            Log($"started on runner {runnerId} (attempt {result.Attempt}, hint {(result.HintHit ? "hit" : "missed")})");
+            State.RunnerId = runnerId;
+            State.HintHit = result.HintHit;
+        }
+
         State.State = RequestState.Completed;
         State.Result = result with
         {
             RunnerId = result.RunnerId ?? State.RunnerId,
             HintHit = result.RunnerId is null ? State.HintHit : result.HintHit,
         };
-        // The result may arrive before the router's notice that this attempt started.
         State.Attempts = Math.Max(State.Attempts, result.Attempt);
         State.CompletedAt = time.GetUtcNow();
+
+        // The input is needed no more: a finished request keeps only its result, so a large body costs memory and
+        // storage only while the request is queued or running.
+        State.Request = State.Request with { InputJson = FinishedInput };
         Log(result.Error is { } error ? $"failed: {error.Code}: {error.Message}" : "completed");
         await SaveAsync();
         _resume?.Dispose();
@@ -269,6 +294,7 @@ public sealed partial class RequestGrain(
             return;
         }
 
+        await RestoreIfStoreLostAsync();
         try
         {
             await Router.ResumeAsync(new RequestTicket(request, State.AcceptedAt), State.State, State.RunnerId, State.Attempts);
@@ -296,11 +322,49 @@ public sealed partial class RequestGrain(
         await _writes.WaitAsync();
         try
         {
-            await record.WriteStateAsync();
+            await WriteOrRestoreAsync();
         }
         finally
         {
             _writes.Release();
+        }
+    }
+
+    /// <summary>
+    /// Writes the record. If the store no longer has it (Redis emptied by a flush, or restarted without persistence),
+    /// the write's version check fails: the record this activation holds is then written back whole, so the request
+    /// outlives the loss instead of answering <c>request_not_found</c> at its next activation.
+    /// </summary>
+    private async Task WriteOrRestoreAsync()
+    {
+        try
+        {
+            await record.WriteStateAsync();
+        }
+        catch (InconsistentStateException ex)
+        {
+            var held = record.State;
+            await record.ReadStateAsync();
+            if (record.RecordExists)
+            {
+                // Another writer's record, not a loss: it wins.
+                throw;
+            }
+
+            record.State = held;
+            await record.WriteStateAsync();
+            LogRecordRestored(logger, ex, this.GetPrimaryKeyString());
+        }
+    }
+
+    /// <summary>After the node has seen its store emptied, writes this request's record back once.</summary>
+    private async Task RestoreIfStoreLostAsync()
+    {
+        var losses = storeLosses.Count;
+        if (losses != _storeLossesSeen && State.Request is not null)
+        {
+            _storeLossesSeen = losses;
+            await SaveAsync();
         }
     }
 
@@ -335,6 +399,8 @@ public sealed partial class RequestGrain(
 
     private RequestStatus NotFound()
     {
+        // An unknown id costs no memory beyond this answer, however many are asked for.
+        this.DeactivateOnIdle();
         var id = this.GetPrimaryKeyString();
         return new RequestStatus(id, string.Empty, RequestState.Completed, null, null, false, 0,
             new InferenceResult(id, null, new RequestError(ErrorCodes.RequestNotFound, $"No request '{id}' is known; it was never submitted or its result has expired."), null, false),

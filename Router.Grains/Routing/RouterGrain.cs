@@ -77,6 +77,12 @@ public sealed partial class RouterGrain(
             return Task.FromResult(new EnqueueResult(RequestState.InProgress, null, null));
         }
 
+        // Refused now rather than after it waited for a runner that would refuse it.
+        if (_dispatcher.Index.Routing is { } routing && InputLimits.Violation(ticket.Request.InputJson, routing.InputLimits) is { } violation)
+        {
+            return Task.FromResult(new EnqueueResult(RequestState.Completed, null, new RequestError(ErrorCodes.InvalidInput, violation)));
+        }
+
         var placed = WithDeclaredHint(ticket);
         if (_dispatcher.Enqueue(placed) is { } error)
         {

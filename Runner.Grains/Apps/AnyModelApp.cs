@@ -25,8 +25,8 @@ public sealed class AnyModelApp : FalApp<AnyModelInput, AnyModelOutput>
     /// <inheritdoc />
     public override string AppId => AnyModel.AppId;
 
-    /// <summary>fal's defaults, with the input's <c>model</c> as the hint when the caller sends none.</summary>
-    public override FalAppSettings Settings { get; } = FalAppSettings.Default with { HintField = "model" };
+    /// <summary>fal's defaults, with the input's <c>model</c> as the hint when the caller sends none, and the prompt's limit checked at submission.</summary>
+    public override FalAppSettings Settings { get; } = FalAppSettings.Default with { HintField = "model", InputLimits = [new InputLimit("prompt", MaxPromptLength)] };
 
     /// <inheritdoc />
     public override Task SetupAsync(RunnerContext runner, CancellationToken cancellationToken)

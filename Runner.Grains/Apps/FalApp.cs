@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Text.Json;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
@@ -171,7 +172,9 @@ public abstract class FalApp<TInput, TOutput> : FalApp
 /// <param name="RequestTimeout">How long one request may run on a runner.</param>
 /// <param name="HintField">A top-level input field whose string value routers use as the hint when the caller sends
 /// none (so callers that omit the hint still get affinity); null: none.</param>
-public sealed record FalAppSettings(int MaxMultiplexing, TimeSpan RequestTimeout, string? HintField = null)
+/// <param name="InputLimits">Limits on input fields that routers check at submission, so a request the app would refuse
+/// is refused at once (422) instead of after it waited and reached a runner. The app still checks its input itself.</param>
+public sealed record FalAppSettings(int MaxMultiplexing, TimeSpan RequestTimeout, string? HintField = null, ImmutableArray<InputLimit> InputLimits = default)
 {
     /// <summary>One request at a time, five minutes each.</summary>
     public static FalAppSettings Default { get; } = new(1, TimeSpan.FromMinutes(5));

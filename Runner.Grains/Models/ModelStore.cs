@@ -16,7 +16,9 @@ public sealed record StoredModel(string Id, string Directory, long WeightBytes)
 
 /// <summary>
 /// The local model store: model ids <c>owner/name</c> resolve to <c>{root}/owner/name/</c>. Ids that could
-/// name anything outside the store are refused before the file system is touched.
+/// name anything outside the store are refused before the file system is touched; then every segment of the model's
+/// path, and of its files' paths, is resolved through its links, and what they lead to must lie inside the store too
+/// (links within it, as in Hugging Face cache layouts, are fine; sizes are those of the files the links lead to).
 /// </summary>
 public sealed partial class ModelStore
 {
@@ -66,20 +68,19 @@ public sealed partial class ModelStore
         }
 
         var directory = Path.GetFullPath(Path.Combine(Root, id));
-        EnsureInside(id, directory);
-        var info = new DirectoryInfo(directory);
-        if (info.LinkTarget is not null)
-        {
-            EnsureInside(id, info.ResolveLinkTarget(returnFinalTarget: true)!.FullName);
-        }
-
-        var weights = new FileInfo(Path.Combine(directory, WeightsFileName));
-        if (!info.Exists || !File.Exists(Path.Combine(directory, ConfigFileName)) || !weights.Exists)
+        EnsureInside(id, directory, Root);
+        var realRoot = RealPath(Root);
+        EnsureInside(id, RealPath(directory), realRoot);
+        var config = RealPath(Path.Combine(directory, ConfigFileName));
+        var weights = RealPath(Path.Combine(directory, WeightsFileName));
+        if (!Directory.Exists(directory) || !File.Exists(config) || !File.Exists(weights))
         {
             throw new ModelStoreException(ErrorCodes.ModelNotFound, $"Model '{id}' not found in the model store (see GET /models or 'falhints models list' for the models it has).");
         }
 
-        return new StoredModel(id, directory, weights.Length);
+        EnsureInside(id, config, realRoot);
+        EnsureInside(id, weights, realRoot);
+        return new StoredModel(id, directory, new FileInfo(weights).Length);
     }
 
     /// <summary>Every complete model in the store, ordered by id.</summary>
@@ -112,13 +113,43 @@ public sealed partial class ModelStore
         }
     }
 
-    private void EnsureInside(string id, string path)
+    private static void EnsureInside(string id, string path, string root)
     {
-        var prefix = Root.EndsWith(Path.DirectorySeparatorChar) ? Root : Root + Path.DirectorySeparatorChar;
+        var prefix = root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar;
         if (!path.StartsWith(prefix, StringComparison.Ordinal))
         {
             throw new ModelStoreException(ErrorCodes.InvalidInput, $"The model id '{id}' resolves outside the model store.");
         }
+    }
+
+    /// <summary>
+    /// The path with every link along it replaced by what it leads to, segment by segment from the file system's root
+    /// (what <c>realpath</c> gives; segments that do not exist are kept as they are).
+    /// </summary>
+    private static string RealPath(string path, int depth = 0)
+    {
+        // As the kernel does (ELOOP): a chain this long is a loop.
+        const int MaxLinks = 40;
+        var full = Path.GetFullPath(path);
+        var current = Path.GetPathRoot(full)!;
+        var segments = full[current.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var next = Path.Combine(current, segments[i]);
+            if (new FileInfo(next).LinkTarget is { } target)
+            {
+                if (depth >= MaxLinks)
+                {
+                    throw new ModelStoreException(ErrorCodes.InvalidInput, $"The path {path} goes through more than {MaxLinks} links.");
+                }
+
+                return RealPath(Path.Combine([Path.GetFullPath(target, current), .. segments[(i + 1)..]]), depth + 1);
+            }
+
+            current = next;
+        }
+
+        return current;
     }
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$", RegexOptions.CultureInvariant)]

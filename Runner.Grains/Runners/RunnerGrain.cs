@@ -369,7 +369,7 @@ public sealed partial class RunnerGrain(
         Kind: kind,
         Loading: hosted is null ? [] : Bounded(appId, "loading", Provided(hosted, h => h.App.ProvideLoading())),
         Cache: _pipelines?.Usage() ?? CacheUsage.None,
-        Routing: hosted is null ? null : new AppRouting(hosted.App.Settings.HintField, hosted.MeanInferenceMs),
+        Routing: hosted is null ? null : new AppRouting(hosted.App.Settings.HintField, hosted.MeanInferenceMs, hosted.App.Settings.InputLimits),
         Warm: hosted is null ? [] : Bounded(appId, "warm", Provided(hosted, h => h.App.ProvideWarm())));
 
     /// <summary>What the app reports; an app that throws or returns null reports nothing (and the error is logged).</summary>

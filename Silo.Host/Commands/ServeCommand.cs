@@ -25,6 +25,8 @@ internal static class ServeCommand
         var siloName = new Option<string?>("--silo-name") { Description = "This silo's name, unique in the cluster (default: the host name)." };
         var siloPort = new Option<int?>("--silo-port") { Description = "Silo-to-silo port (default: FalHints:Silo:SiloPort, 11111)." };
         var advertise = new Option<string?>("--advertise") { Description = "The IP address other silos and clients reach this silo at (Redis mode; default: this host's address)." };
+        var data = new Option<string?>("--data") { Description = "Folder of this node's request store, requests.db (default: FalHints:Storage:Path, else ~/.local/share/falhints)." };
+        var storage = new Option<string?>("--storage") { Description = "Where request state is kept: sqlite (the default on one node), redis (the default with --cluster redis) or memory (lost on restart)." };
         var noFill = new Option<bool>("--no-fill") { Description = "Do not write demo models into an empty model store." };
         var httpPort = new Option<int?>("--http-port") { Description = "Port of the HTTP gateway (fal's API), dashboard and runners view on 127.0.0.1 (default: FalHints:Gateway:Url, http://127.0.0.1:8080)." };
         var httpUrl = new Option<string?>("--http-url") { Description = "Full URL the HTTP gateway binds to, e.g. http://0.0.0.0:8080 to leave loopback." };
@@ -32,7 +34,7 @@ internal static class ServeCommand
         var redis = CommonOptions.Redis();
         var command = new Command("serve", "Start a silo with runners serving falhints/any-model (localhost clustering unless told otherwise).")
         {
-            models, runners, siloName, siloPort, clientPort, advertise, cluster, redis, httpPort, httpUrl, noFill,
+            models, runners, siloName, siloPort, clientPort, advertise, cluster, redis, httpPort, httpUrl, data, storage, noFill,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -42,6 +44,8 @@ internal static class ServeCommand
             overrides["FalHints:Silo:Name"] = parse.GetValue(siloName);
             overrides["FalHints:Silo:SiloPort"] = parse.GetValue(siloPort)?.ToString(CultureInfo.InvariantCulture);
             overrides["FalHints:Silo:AdvertisedAddress"] = parse.GetValue(advertise);
+            overrides["FalHints:Storage:Path"] = parse.GetValue(data) is { } folder ? Path.Combine(folder, StorageSettings.DefaultFileName) : null;
+            overrides["FalHints:Storage:Mode"] = parse.GetValue(storage);
             overrides["FalHints:ModelStore:FillOnStart"] = parse.GetValue(noFill) ? "false" : null;
             overrides["FalHints:Gateway:Url"] = parse.GetValue(httpUrl)
                 ?? (parse.GetValue(httpPort) is { } port ? $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}" : null);
@@ -68,7 +72,7 @@ internal static class ServeCommand
         }
 
         await host.WaitForShutdownAsync(cancellationToken);
-        return 0;
+        return host.Services.GetRequiredService<NodeHealth>().ExitCode;
     }
 
     /// <summary>What is serving where, with the commands that reach it as they must be typed for this node.</summary>

@@ -73,7 +73,7 @@ public static class FalQueueApi
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, webhookError!);
         }
 
-        var (input, bodyError) = await ReadInputAsync(http.Request, options.Value.MaxBodyBytes);
+        var (input, bodyError) = await ReadInputAsync(http.Request, options.Value.MaxBodyBytes, options.Value.MaxDrainBytes);
         if (bodyError is null)
         {
             (input, bodyError) = FalStorageApi.InlineFiles(input!, http.Request, files, storage.Value);
@@ -84,11 +84,18 @@ public static class FalQueueApi
             return bodyError;
         }
 
-        var handle = await client.EnqueueAsync(appId, input!, hint, "/" + (path ?? string.Empty), submitOptions, http.RequestAborted);
-        var status = handle.Submitted!;
+        var (handle, unavailable) = await StorageWait.EnqueueAsync(http, options.Value.StorageUnavailableWait,
+            cancellationToken => client.EnqueueAsync(appId, input!, hint, "/" + (path ?? string.Empty), submitOptions, cancellationToken));
+        if (unavailable is not null)
+        {
+            return unavailable;
+        }
+
+        var status = handle!.Submitted!;
         if (status.Result?.Error is { Code: ErrorCodes.QueueFull or ErrorCodes.InvalidInput } refused)
         {
-            return Error(refused.Code == ErrorCodes.QueueFull ? StatusCodes.Status429TooManyRequests : StatusCodes.Status400BadRequest, refused.Code, refused.Message);
+            // Headers and ids were checked above: an input refused now broke one of the app's declared limits.
+            return Error(refused.Code == ErrorCodes.QueueFull ? StatusCodes.Status429TooManyRequests : StatusCodes.Status422UnprocessableEntity, refused.Code, refused.Message);
         }
 
         if (webhook is not null)
@@ -97,11 +104,19 @@ public static class FalQueueApi
         }
 
         http.Response.Headers[RequestIdHeader] = handle.RequestId;
-        return Results.Json(Describe(http, status, logs: false), Json);
+
+        // fal answers a submission IN_QUEUE, even when a free runner has already started it by the time this answers.
+        var accepted = status.State == RequestState.InProgress ? status with { State = RequestState.Queued, QueuePosition = 0 } : status;
+        return Results.Json(Describe(http, accepted, logs: false), Json);
     }
 
     internal static async Task<IResult> StatusAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
     {
+        if (GatewayInput.MalformedRequestId(requestId, $"{owner}/{app}") is { } malformed)
+        {
+            return malformed;
+        }
+
         var status = await client.GetRequest(requestId).GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
         {
@@ -114,6 +129,12 @@ public static class FalQueueApi
 
     private static async Task StreamStatusAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
     {
+        if (GatewayInput.MalformedRequestId(requestId, $"{owner}/{app}") is { } malformed)
+        {
+            await malformed.ExecuteAsync(http);
+            return;
+        }
+
         var handle = client.GetRequest(requestId);
         var status = await handle.GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
@@ -149,6 +170,11 @@ public static class FalQueueApi
 
     internal static async Task<IResult> ResultAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client, FileCache files)
     {
+        if (GatewayInput.MalformedRequestId(requestId, $"{owner}/{app}") is { } malformed)
+        {
+            return malformed;
+        }
+
         var status = await client.GetRequest(requestId).GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
         {
@@ -177,6 +203,11 @@ public static class FalQueueApi
 
     internal static async Task<IResult> CancelAsync(HttpContext http, string owner, string app, string requestId, FalHintsClient client)
     {
+        if (GatewayInput.MalformedRequestId(requestId, $"{owner}/{app}") is { } malformed)
+        {
+            return malformed;
+        }
+
         var handle = client.GetRequest(requestId);
         var status = await handle.GetStatusAsync(http.RequestAborted);
         if (NotFound(status, $"{owner}/{app}") is { } missing)
@@ -250,11 +281,15 @@ public static class FalQueueApi
         return null;
     }
 
-    /// <summary>The body as a JSON object (an empty body is <c>{}</c>), or a 4xx naming what is wrong with it.</summary>
-    internal static async Task<(string? Input, IResult? Error)> ReadInputAsync(HttpRequest request, long maxBytes)
+    /// <summary>
+    /// The body as a JSON object (an empty body is <c>{}</c>), or a 4xx naming what is wrong with it. A body over the
+    /// limit is read and dropped up to <paramref name="drainBytes"/>, so the caller hears the 413.
+    /// </summary>
+    internal static async Task<(string? Input, IResult? Error)> ReadInputAsync(HttpRequest request, long maxBytes, long drainBytes)
     {
         if (request.ContentLength > maxBytes)
         {
+            await GatewayInput.DrainAsync(request, drainBytes);
             return (null, Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.InvalidInput, $"The body is {request.ContentLength} bytes; at most {maxBytes} are accepted."));
         }
 
@@ -265,6 +300,7 @@ public static class FalQueueApi
         {
             if (buffer.Length + read > maxBytes)
             {
+                await GatewayInput.DrainAsync(request, drainBytes);
                 return (null, Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.InvalidInput, $"The body is larger than the {maxBytes} bytes accepted."));
             }
 
@@ -274,6 +310,11 @@ public static class FalQueueApi
         if (buffer.Length == 0)
         {
             return ("{}", null);
+        }
+
+        if (GatewayInput.Utf8Problem(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)) is { } notUtf8)
+        {
+            return (null, Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, notUtf8));
         }
 
         try

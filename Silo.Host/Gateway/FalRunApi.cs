@@ -52,7 +52,7 @@ public static class FalRunApi
             return;
         }
 
-        var (input, bodyError) = await FalQueueApi.ReadInputAsync(http.Request, options.Value.MaxBodyBytes);
+        var (input, bodyError) = await FalQueueApi.ReadInputAsync(http.Request, options.Value.MaxBodyBytes, options.Value.MaxDrainBytes);
         if (bodyError is null)
         {
             (input, bodyError) = FalStorageApi.InlineFiles(input!, http.Request, files, storage.Value);
@@ -65,8 +65,15 @@ public static class FalRunApi
         }
 
         // fal never retries direct calls: a stream that started again on another runner would repeat its events.
-        var handle = await client.EnqueueAsync(appId, input!, hint, "/" + (path ?? string.Empty), submitOptions with { NoRetry = true }, http.RequestAborted);
-        if (handle.Submitted!.Result?.Error is { } refused)
+        var (handle, unavailable) = await StorageWait.EnqueueAsync(http, options.Value.StorageUnavailableWait,
+            cancellationToken => client.EnqueueAsync(appId, input!, hint, "/" + (path ?? string.Empty), submitOptions with { NoRetry = true }, cancellationToken));
+        if (unavailable is not null)
+        {
+            await unavailable.ExecuteAsync(http);
+            return;
+        }
+
+        if (handle!.Submitted!.Result?.Error is { } refused)
         {
             await FalQueueApi.Error(FalQueueApi.StatusFor(refused.Code), refused.Code, refused.Message).ExecuteAsync(http);
             return;

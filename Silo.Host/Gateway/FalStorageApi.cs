@@ -42,9 +42,9 @@ public static partial class FalStorageApi
     internal static bool IsUpload(HttpRequest request) =>
         HttpMethods.IsPut(request.Method) && request.Path.StartsWithSegments(UploadPrefix, out var rest) && rest.HasValue && rest.Value!.LastIndexOf('/') == 0;
 
-    private static async Task<IResult> InitiateAsync(HttpContext http, UploadTokens tokens)
+    private static async Task<IResult> InitiateAsync(HttpContext http, UploadTokens tokens, IOptions<GatewayOptions> options)
     {
-        var (body, error) = await FalQueueApi.ReadInputAsync(http.Request, MaxInitiateBytes);
+        var (body, error) = await FalQueueApi.ReadInputAsync(http.Request, MaxInitiateBytes, options.Value.MaxDrainBytes);
         if (error is not null)
         {
             return error;

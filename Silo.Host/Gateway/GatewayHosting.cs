@@ -1,6 +1,7 @@
 using System.Text;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
+using FalHints.Host.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
@@ -8,12 +9,13 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace FalHints.Host.Gateway;
 
 /// <summary>Wires the HTTP gateway into the host: options, services, API keys, JSON errors, routes.</summary>
-public static class GatewayHosting
+public static partial class GatewayHosting
 {
     /// <summary>Registers the gateway's services and binds Kestrel to <see cref="GatewayOptions.Url"/> (the silo provides the model store).</summary>
     public static WebApplicationBuilder AddFalHintsGateway(this WebApplicationBuilder builder)
@@ -21,11 +23,15 @@ public static class GatewayHosting
         var options = builder.Services.AddOptions<GatewayOptions>().Bind(builder.Configuration.GetSection(GatewayOptions.SectionName));
         options.Validate(o => Uri.TryCreate(o.Url, UriKind.Absolute, out _), $"{GatewayOptions.SectionName}:Url must be an absolute URL such as http://127.0.0.1:8080.")
             .Validate(o => o.MaxBodyBytes > 0 && o.FileCacheBytes > 0, $"{GatewayOptions.SectionName}:MaxBodyBytes and FileCacheBytes must be positive.")
+            .Validate(o => o.StorageUnavailableWait > TimeSpan.Zero && o.StorageUnavailableWait <= TimeSpan.FromMinutes(1),
+                $"{GatewayOptions.SectionName}:StorageUnavailableWait must be above 0 and at most 00:01:00.")
+            .Validate(o => o.MaxDrainBytes >= 0 && o.MaxRequestLineBytes > 0 && o.MaxHeaderBytes > 0,
+                $"{GatewayOptions.SectionName}:MaxDrainBytes must not be negative, MaxRequestLineBytes and MaxHeaderBytes must be positive.")
             .Validate(o => o.ApiKeys.All(k => !string.IsNullOrWhiteSpace(k)), $"{GatewayOptions.SectionName}:ApiKeys must not hold empty keys.")
             .ValidateOnStart();
         var settings = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
         builder.WebHost.UseUrls(settings.Url);
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = settings.MaxBodyBytes);
+        builder.WebHost.ConfigureKestrel(k => ServerLimits.Configure(k, settings));
         builder.Services.AddSingleton(sp => new FileCache(sp.GetRequiredService<IOptions<GatewayOptions>>().Value.FileCacheBytes));
         builder.Services.AddSingleton(sp => new FalHintsClient(sp.GetRequiredService<IGrainFactory>()));
         builder.Services.TryAddSingleton(TimeProvider.System);
@@ -51,26 +57,14 @@ public static class GatewayHosting
     /// <summary>API keys, JSON error bodies for anything unexpected, and the routes.</summary>
     public static WebApplication UseFalHintsGateway(this WebApplication app)
     {
-        app.UseExceptionHandler(error => error.Run(async http =>
+        app.UseExceptionHandler(new ExceptionHandlerOptions
         {
-            var failure = http.Features.Get<IExceptionHandlerFeature>()?.Error;
-            var (status, code, detail) = failure switch
-            {
-                BadHttpRequestException bad => (bad.StatusCode, ErrorCodes.InvalidInput, bad.Message),
-                ArgumentException argument => (StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, argument.Message),
+            ExceptionHandler = AnswerFailureAsync,
 
-                // A call into the cluster failed or was cancelled while a node joined or left: worth a retry.
-                { } transient when ClusterFailures.IsTransient(transient) => (StatusCodes.Status503ServiceUnavailable, ErrorCodes.ClusterUnavailable,
-                    "The cluster could not answer in time (a node may be joining or leaving); retry shortly."),
-                _ => (StatusCodes.Status500InternalServerError, "internal_error", "The gateway failed to handle the request; see the silo's log."),
-            };
-            if (status == StatusCodes.Status503ServiceUnavailable)
-            {
-                http.Response.Headers.RetryAfter = "1";
-            }
-
-            await FalQueueApi.Error(status, code, detail).ExecuteAsync(http);
-        }));
+            // A caller's mistake, or a cluster busy changing, is not the gateway's failure: logged in one line below.
+            SuppressDiagnosticsCallback = context => StatusFor(context.Exception).Status < StatusCodes.Status500InternalServerError
+                || StatusFor(context.Exception).Status == StatusCodes.Status503ServiceUnavailable,
+        });
         app.UseStatusCodePages(async context =>
         {
             var http = context.HttpContext;
@@ -80,16 +74,52 @@ public static class GatewayHosting
                     http.Response.StatusCode == StatusCodes.Status404NotFound ? $"No route for {http.Request.Method} {http.Request.Path}." : $"HTTP {http.Response.StatusCode}.").ExecuteAsync(http);
             }
         });
+        app.Use(ServerLimits.EnforceAsync);
         app.UseFalProxy();
         app.Use(RequireApiKey);
         app.UseRouting();
-        app.MapGet("/health", () => Results.Text("ok"));
+        app.MapGet("/health", (IServiceProvider services) => services.GetService<NodeHealth>()?.Report is { Healthy: false } report
+            ? FalQueueApi.Error(StatusCodes.Status503ServiceUnavailable, "unhealthy", report.Problem!)
+            : Results.Text("ok"));
         app.MapFalQueueApi();
         app.MapFalRunApi();
         app.MapFalStorageApi();
         app.MapAppOpenApi();
         return app;
     }
+
+    /// <summary>The answer to an exception no endpoint handled: a 4xx for bad input, a retryable 503, else a 500.</summary>
+    private static async Task AnswerFailureAsync(HttpContext http)
+    {
+        var failure = http.Features.Get<IExceptionHandlerFeature>()?.Error;
+        var (status, code, detail) = StatusFor(failure);
+        if (status == StatusCodes.Status503ServiceUnavailable)
+        {
+            http.Response.Headers.RetryAfter = "1";
+        }
+
+        if (status < StatusCodes.Status500InternalServerError || status == StatusCodes.Status503ServiceUnavailable)
+        {
+            var logger = http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GatewayHosting).FullName!);
+            LogRefused(logger, http.Request.Method, http.Request.Path, status, code, failure?.GetBaseException().Message ?? detail);
+        }
+
+        await FalQueueApi.Error(status, code, detail).ExecuteAsync(http);
+    }
+
+    private static (int Status, string Code, string Detail) StatusFor(Exception? failure) => failure switch
+    {
+        BadHttpRequestException bad => (bad.StatusCode, ErrorCodes.InvalidInput, bad.Message),
+        ArgumentException argument => (StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, argument.Message),
+
+        // A call into the cluster failed or was cancelled while a node joined or left: worth a retry.
+        { } transient when ClusterFailures.IsTransient(transient) => (StatusCodes.Status503ServiceUnavailable, ErrorCodes.ClusterUnavailable,
+            "The cluster could not answer in time (a node may be joining or leaving); retry shortly."),
+        _ => (StatusCodes.Status500InternalServerError, "internal_error", "The gateway failed to handle the request; see the silo's log."),
+    };
+
+    [LoggerMessage(1, LogLevel.Warning, "{Method} {Path} answered {Status} {Code}: {Reason}")]
+    private static partial void LogRefused(ILogger logger, string method, string path, int status, string code, string reason);
 
     /// <summary>The dashboard and the runners view (page and API): what an operator opens in a browser.</summary>
     internal static bool IsOperatorPage(PathString path) =>

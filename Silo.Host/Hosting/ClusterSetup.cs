@@ -1,11 +1,15 @@
 using System.Net;
 using System.Net.Sockets;
 using FalHints.Client.Requests;
+using FalHints.Router.Hosting;
+using FalHints.Router.Requests;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
 using StackExchange.Redis;
 
 namespace FalHints.Host.Hosting;
@@ -34,6 +38,12 @@ public sealed class ClusterSettings
     /// <summary>The service id; keeps stored state apart between services sharing a Redis.</summary>
     public string ServiceId { get; set; } = "falhints";
 
+    /// <summary>How often a node checks that it is a live member and can reach its request store (<c>/health</c>).</summary>
+    public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a node whose row the membership table lost keeps running (unhealthy) before it exits to be restarted.</summary>
+    public TimeSpan MembershipLossExitAfter { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>True in Redis mode.</summary>
     public bool UsesRedis => string.Equals(Mode, Redis, StringComparison.OrdinalIgnoreCase);
 
@@ -44,6 +54,11 @@ public sealed class ClusterSettings
         if (!settings.UsesRedis && !string.Equals(settings.Mode, Localhost, StringComparison.OrdinalIgnoreCase))
         {
             throw new OptionsValidationException(SectionName, typeof(ClusterSettings), [$"{SectionName}:Mode is '{settings.Mode}'; use '{Localhost}' or '{Redis}'."]);
+        }
+
+        if (settings.HealthCheckInterval <= TimeSpan.Zero || settings.MembershipLossExitAfter <= TimeSpan.Zero)
+        {
+            throw new OptionsValidationException(SectionName, typeof(ClusterSettings), [$"{SectionName}:HealthCheckInterval and MembershipLossExitAfter must be positive."]);
         }
 
         if (settings.UsesRedis && string.IsNullOrWhiteSpace(settings.RedisConnection))
@@ -87,17 +102,50 @@ public static class ClusterSetup
             : silo.ConfigureEndpoints(IPAddress.Parse(advertised), siloPort, gatewayPort, listenOnAnyHostAddress: true);
     }
 
-    /// <summary>Request state in Redis in Redis mode (it then survives any silo), else in memory.</summary>
+    /// <summary>
+    /// Request state as <see cref="StorageSettings"/> says: SQLite on this node by default (with the requests left
+    /// unfinished by a previous run resumed at start), Redis in Redis mode, or memory when asked for.
+    /// </summary>
     public static ISiloBuilder AddFalHintsRequestStorage(this ISiloBuilder silo, IConfiguration configuration, string storageName)
     {
-        var settings = ClusterSettings.From(configuration);
-        if (!settings.UsesRedis)
+        var cluster = ClusterSettings.From(configuration);
+        var storage = StorageSettings.From(configuration, cluster);
+        switch (storage.Mode)
         {
-            return silo.AddMemoryGrainStorage(storageName);
+            case StorageSettings.Memory:
+                return silo.AddMemoryGrainStorage(storageName);
+            case StorageSettings.Redis:
+                var redis = ConfigurationOptions.Parse(cluster.RedisConnection!);
+                silo.Services.AddRedisGrainStorage(storageName, o => o.ConfigurationOptions = redis);
+                return silo;
+            default:
+                silo.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp, storage.Path!));
+                silo.Services.AddGrainStorage(storageName, (sp, _) => sp.GetRequiredService<SqliteGrainStorage>());
+                silo.Services.AddSingleton<IUnfinishedRequests>(sp => sp.GetRequiredService<SqliteGrainStorage>());
+                return silo.AddFalHintsRequestRecovery();
         }
+    }
 
-        var redis = ConfigurationOptions.Parse(settings.RedisConnection!);
-        silo.Services.AddRedisGrainStorage(storageName, o => o.ConfigurationOptions = redis);
+    /// <summary>The node's own health checks (<see cref="NodeHealth"/>), for <c>/health</c> and for leaving a membership table that lost it.</summary>
+    public static ISiloBuilder AddFalHintsNodeHealth(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        var cluster = ClusterSettings.From(configuration);
+        var storage = StorageSettings.From(configuration, cluster);
+        silo.Services.AddSingleton(sp =>
+        {
+            Func<CancellationToken, Task> probe = storage.Mode switch
+            {
+                StorageSettings.Redis => NodeHealth.RedisProbe(cluster.RedisConnection!, cluster.HealthCheckInterval * 2),
+                StorageSettings.Sqlite => _ => sp.GetRequiredService<SqliteGrainStorage>().IsReachable()
+                    ? Task.CompletedTask
+                    : throw new InvalidOperationException($"The request store {storage.Path} does not answer."),
+                _ => _ => Task.CompletedTask,
+            };
+            return new NodeHealth(sp.GetRequiredService<IMembershipTable>(), sp.GetRequiredService<ILocalSiloDetails>(), probe,
+                storeSharesTable: storage.Mode == StorageSettings.Redis, sp.GetRequiredService<RequestStoreLosses>(), cluster,
+                sp.GetRequiredService<IHostApplicationLifetime>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<NodeHealth>>());
+        });
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<NodeHealth>());
         return silo;
     }
 
@@ -112,8 +160,13 @@ public static class ClusterSetup
             client.UseTls(tls.LoadCertificate(), tls.Configure);
         }
 
-        return settings.UsesRedis
-            ? client.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnection!))
-            : client.UseLocalhostClustering(configuration.GetValue("FalHints:Silo:GatewayPort", 30000));
+        if (!settings.UsesRedis)
+        {
+            return client.UseLocalhostClustering(configuration.GetValue("FalHints:Silo:GatewayPort", 30000));
+        }
+
+        // Orleans' default is a minute: a client would wait that long to find the nodes of a cluster that restarted.
+        client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+        return client.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnection!));
     }
 }

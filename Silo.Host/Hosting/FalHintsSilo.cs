@@ -13,10 +13,10 @@ namespace FalHints.Host.Hosting;
 public static class FalHintsSilo
 {
     /// <summary>
-    /// Memory streams for hints, memory grain storage for stream subscriptions and request state, routers, and runners serving the default
+    /// Memory streams for hints, memory grain storage for stream subscriptions, request state as <c>FalHints:Storage</c> says, routers, and runners serving the default
     /// <c>falhints/any-model</c> app from <paramref name="modelStoreRoot"/>. Settings come from
     /// <paramref name="configuration"/> (sections <c>FalHints:Runners</c>, <c>FalHints:Router</c> and, for where
-    /// request state is stored, <c>FalHints:Cluster</c>).
+    /// request state is stored, <c>FalHints:Storage</c> and <c>FalHints:Cluster</c>).
     /// </summary>
     public static ISiloBuilder AddFalHintsDefaults(this ISiloBuilder silo, IConfiguration configuration, string modelStoreRoot)
     {
@@ -35,8 +35,11 @@ public static class FalHintsSilo
         return silo;
     }
 
-    /// <summary>The default model store: <c>$XDG_DATA_HOME/falhints/models</c>, else <c>~/.local/share/falhints/models</c>.</summary>
-    public static string DefaultModelStoreRoot()
+    /// <summary>The default model store: <c>models</c> in the <see cref="DefaultDataDirectory"/>.</summary>
+    public static string DefaultModelStoreRoot() => Path.Combine(DefaultDataDirectory(), "models");
+
+    /// <summary>Where a node keeps its files by default: <c>$XDG_DATA_HOME/falhints</c>, else <c>~/.local/share/falhints</c>.</summary>
+    public static string DefaultDataDirectory()
     {
         var dataHome = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
         if (string.IsNullOrEmpty(dataHome))
@@ -44,6 +47,6 @@ public static class FalHintsSilo
             dataHome = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share");
         }
 
-        return Path.Combine(dataHome, "falhints", "models");
+        return Path.Combine(dataHome, "falhints");
     }
 }

@@ -44,6 +44,7 @@ public static class FalHintsWebHost
         {
             silo.UseFalHintsClustering(configuration, name);
             silo.AddFalHintsDefaults(configuration, storeRoot);
+            silo.AddFalHintsNodeHealth(configuration);
             silo.AddDashboard();
             configureSilo?.Invoke(silo);
         });

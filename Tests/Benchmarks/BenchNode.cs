@@ -20,6 +20,9 @@ internal static class BenchNode
         ["FalHints:Silo:SiloPort"] = FreePort(),
         ["FalHints:Silo:GatewayPort"] = FreePort(),
         ["FalHints:Gateway:Url"] = gatewayUrl ?? $"http://127.0.0.1:{FreePort()}",
+
+        // The figures are the router's: request state in memory, so no run inherits or leaves a request store.
+        ["FalHints:Storage:Mode"] = "memory",
         ["Logging:LogLevel:Default"] = "Warning",
         ["Logging:Console:LogToStandardErrorThreshold"] = "Trace",
     };

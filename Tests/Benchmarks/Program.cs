@@ -28,10 +28,15 @@ root.Add(FalHints.Benchmarks.Simulation.SimulateCommand.Create());
 
 var overheadCount = new Option<int>("--requests") { DefaultValueFactory = _ => 5_000 };
 var overheadConcurrency = new Option<int>("--concurrency") { DefaultValueFactory = _ => 16 };
-var overhead = new Command("overhead", "What the router adds over a direct runner call: a no-op app on an in-process node.") { overheadCount, overheadConcurrency };
+var overheadStorage = new Option<string>("--storage")
+{
+    Description = "Where request state is kept: memory (the router alone, the default here) or sqlite (the embedded default's store, in a temporary folder).",
+    DefaultValueFactory = _ => "memory",
+};
+var overhead = new Command("overhead", "What the router adds over a direct runner call: a no-op app on an in-process node.") { overheadCount, overheadConcurrency, overheadStorage };
 overhead.SetAction(async parse =>
 {
-    await RouterOverhead.RunAsync(parse.GetValue(overheadCount), parse.GetValue(overheadConcurrency));
+    await RouterOverhead.RunAsync(parse.GetValue(overheadCount), parse.GetValue(overheadConcurrency), parse.GetValue(overheadStorage)!);
     return 0;
 });
 root.Add(overhead);

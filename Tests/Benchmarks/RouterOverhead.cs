@@ -29,11 +29,13 @@ internal sealed record NoOpInput(int N);
 /// </summary>
 internal static class RouterOverhead
 {
-    public static async Task RunAsync(int count, int concurrency)
+    public static async Task RunAsync(int count, int concurrency, string storage)
     {
         var store = Directory.CreateTempSubdirectory("falhints-bench-store-");
         var settings = BenchNode.Settings("bench", store.FullName);
         settings["FalHints:Runners:CpuRunners"] = "2";
+        settings["FalHints:Storage:Mode"] = storage;
+        settings["FalHints:Storage:Path"] = Path.Combine(store.FullName, "requests.db");
         var host = FalHintsWebHost.Build(settings, CancellationToken.None, silo => silo.AddFalApp<NoOpApp>());
         await host.StartAsync();
         try

@@ -1,16 +1,10 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using FalHints.Client.Apps;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
-using FalHints.Host.Hosting;
 using FalHints.Tests.Support;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace FalHints.Tests.Cluster;
@@ -39,10 +33,10 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
             }
 
             await Task.WhenAll(running.Values.Select(n => n.WaitForOutputAsync("FalHints is serving", Startup)));
-            using var client = await ConnectAsync(redis);
+            using var client = await redis.ConnectClientAsync();
             var falClient = new FalHintsClient(client.Services.GetRequiredService<IClusterClient>());
             var router = client.Services.GetRequiredService<IClusterClient>().GetGrain<IRouterGrain>(AnyModel.AppId);
-            using var load = new Workload(falClient, workers: 6, seed: 3);
+            using var load = new ClusterWorkload(falClient, workers: 6, seed: 3);
             var clock = Stopwatch.StartNew();
 
             await load.WaitForCompletedAsync(30, Startup);
@@ -139,28 +133,13 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
         }
     }
 
-    private static double HitRate(List<Workload.Outcome> outcomes) =>
+    private static double HitRate(List<ClusterWorkload.Outcome> outcomes) =>
         outcomes.Count == 0 ? 0 : outcomes.Count(o => o.HintHit) / (double)outcomes.Count;
 
     private HostProcess StartNode(string name, (int Silo, int Gateway) ports, RedisServer redis) =>
         HostProcess.Start("serve", "--cluster", "redis", "--redis", redis.ConnectionString, "--silo-name", name,
             "--silo-port", ports.Silo.ToString(CultureInfo.InvariantCulture), "--gateway-port", ports.Gateway.ToString(CultureInfo.InvariantCulture),
             "--advertise", "127.0.0.1", "--runners", "2", "--models", models.Root, "--http-port", HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture));
-
-    private static async Task<IHost> ConnectAsync(RedisServer redis)
-    {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["FalHints:Cluster:Mode"] = "redis",
-            ["FalHints:Cluster:RedisConnection"] = redis.ConnectionString,
-        }).Build();
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.UseOrleansClient(c => c.UseFalHintsClustering(configuration, TimeSpan.FromSeconds(60)));
-        var host = builder.Build();
-        await host.StartAsync();
-        return host;
-    }
 
     private static async Task<RouterSnapshot?> SnapshotOrNullAsync(IRouterGrain router)
     {
@@ -171,85 +150,6 @@ public sealed class MultiNodeTests(TinyModelStore models, ITestOutputHelper outp
         catch (Exception ex) when (ex is OrleansException or TimeoutException)
         {
             return null;
-        }
-    }
-
-    /// <summary>Workers that each submit one hinted any-model request after another until stopped.</summary>
-    private sealed class Workload : IDisposable
-    {
-        private static readonly string[] Models = ["tiny/alpha", "tiny/alpha", "tiny/alpha", "tiny/beta", "tiny/beta", "tiny/gamma", "tiny/delta"];
-        private readonly ConcurrentQueue<Outcome> _outcomes = new();
-        private readonly ConcurrentDictionary<string, FalRequestHandle> _pending = new(StringComparer.Ordinal);
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private readonly Task[] _workers;
-        private int _outstanding;
-
-        public Workload(FalHintsClient client, int workers, int seed) =>
-            _workers = [.. Enumerable.Range(0, workers).Select(i => Task.Run(() => RunAsync(client, new Random(seed + i))))];
-
-        public sealed record Outcome(TimeSpan Sent, TimeSpan Done, string? RunnerId, bool HintHit, string? Error);
-
-        public IReadOnlyList<Outcome> Outcomes => [.. _outcomes];
-
-        /// <summary>Accepted requests whose result has not come back.</summary>
-        public IReadOnlyList<(string Id, FalRequestHandle Handle)> Pending => [.. _pending.Select(p => (p.Key, p.Value))];
-
-        public Task<int> WaitForCompletedAsync(int count, TimeSpan timeout) =>
-            Eventually.ValueAsync(() => Task.FromResult(_outcomes.Count), n => n >= count, timeout, $"{count} requests completed");
-
-        public Task<bool> WaitForServedByAsync(string runnerPrefix, TimeSpan since, TimeSpan timeout) =>
-            Eventually.ValueAsync(() => Task.FromResult(_outcomes.Any(o => o.Sent > since && o.RunnerId?.StartsWith(runnerPrefix, StringComparison.Ordinal) == true)),
-                served => served, timeout, $"a request served by {runnerPrefix}");
-
-        /// <summary>Stops sending and waits for what is in flight; returns how many never came back.</summary>
-        public async Task<int> StopAsync(TimeSpan timeout)
-        {
-            await _stop.CancelAsync();
-            try
-            {
-                await Task.WhenAll(_workers).WaitAsync(timeout);
-            }
-            catch (TimeoutException)
-            {
-            }
-
-            return Volatile.Read(ref _outstanding);
-        }
-
-        public void Dispose() => _stop.Dispose();
-
-        private async Task RunAsync(FalHintsClient client, Random random)
-        {
-            while (!_stop.IsCancellationRequested)
-            {
-                var model = Models[random.Next(Models.Length)];
-                var input = JsonSerializer.Serialize(new AnyModelInput(model, $"prompt {random.Next(1000)}"), FalJson.Options);
-                var sent = _clock.Elapsed;
-                Interlocked.Increment(ref _outstanding);
-                string? accepted = null;
-                try
-                {
-                    // SubmitAsync's two steps, so an accepted request that never comes back can be named.
-                    var handle = await client.EnqueueAsync(AnyModel.AppId, input, model);
-                    _pending[accepted = handle.RequestId] = handle;
-                    var result = await handle.GetResultAsync();
-                    _outcomes.Enqueue(new Outcome(sent, _clock.Elapsed, result.RunnerId, result.HintHit, result.Error?.Code));
-                }
-                catch (Exception ex)
-                {
-                    _outcomes.Enqueue(new Outcome(sent, _clock.Elapsed, null, false, $"client {ex.GetType().Name}: {ex.GetBaseException().Message}"));
-                }
-                finally
-                {
-                    if (accepted is not null)
-                    {
-                        _pending.TryRemove(accepted, out _);
-                    }
-
-                    Interlocked.Decrement(ref _outstanding);
-                }
-            }
         }
     }
 }

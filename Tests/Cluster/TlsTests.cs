@@ -34,6 +34,7 @@ public sealed class TlsTests : IDisposable
             ["FalHints:Silo:GatewayPort"] = gatewayPort,
             ["FalHints:Gateway:Url"] = $"http://127.0.0.1:{HostProcess.FreeTcpPort().ToString(CultureInfo.InvariantCulture)}",
             ["FalHints:Runners:CpuRunners"] = "1",
+            ["FalHints:Storage:Mode"] = "memory",
             ["FalHints:Tls:CertificatePath"] = clusterCertificate,
             ["FalHints:Tls:CertificatePassword"] = Password,
             ["FalHints:Tls:TrustedThumbprints:0"] = clusterThumbprint,

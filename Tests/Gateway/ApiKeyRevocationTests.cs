@@ -36,6 +36,7 @@ public sealed class ApiKeyRevocationTests : IDisposable
             ["FalHints:Gateway:ApiKeys:0"] = "config-key",
             ["FalHints:Gateway:ApiKeysFile"] = keysFile,
             ["FalHints:Runners:CpuRunners"] = "1",
+            ["FalHints:Storage:Mode"] = "memory",
             ["Logging:LogLevel:Default"] = "Warning",
         }, CancellationToken.None);
         await host.StartAsync();

@@ -15,6 +15,7 @@ public sealed class GatewayHost : IAsyncLifetime, IDisposable
     public const string ApiKey = "test-key-1";
 
     private readonly TinyModelStore _models = new();
+    private readonly TempDirectory _data = new();
     private WebApplication? _host;
 
     public IGrainFactory Grains => _host!.Services.GetRequiredService<IGrainFactory>();
@@ -45,6 +46,7 @@ public sealed class GatewayHost : IAsyncLifetime, IDisposable
             ["FalHints:Gateway:ApiKeys:1"] = "test-key-2",
             ["FalHints:Gateway:MaxBodyBytes"] = "65536",
             ["FalHints:Runners:CpuRunners"] = "2",
+            ["FalHints:Storage:Path"] = Path.Combine(_data.Path, "requests.db"),
             ["FalHints:Runners:HeartbeatInterval"] = "00:00:01",
             ["FalHints:Router:DiscoveryTimeout"] = "00:00:02",
             ["FalHints:Gateway:Storage:MaxFileBytes"] = "200000",
@@ -63,13 +65,18 @@ public sealed class GatewayHost : IAsyncLifetime, IDisposable
         }
     }
 
-    public void Dispose() => _models.Dispose();
+    public void Dispose()
+    {
+        _models.Dispose();
+        _data.Dispose();
+    }
 }
 
 /// <summary>Fails every call to request grains whose id starts with <see cref="Prefix"/>, as a cluster whose directory is changing hands may.</summary>
 public sealed class UnavailableRequestFilter : IIncomingGrainCallFilter
 {
-    public const string Prefix = "unavailable-";
+    // Hex, so ids made with it have a request id's shape and reach the grain.
+    public const string Prefix = "deadbeef";
 
     public Task Invoke(IIncomingGrainCallContext context) =>
         context.Grain is IRequestGrain && context.TargetId.Key.ToString()!.StartsWith(Prefix, StringComparison.Ordinal)

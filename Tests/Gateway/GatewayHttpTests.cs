@@ -58,7 +58,7 @@ public sealed class GatewayHttpTests(GatewayHost gateway) : IClassFixture<Gatewa
     public async Task A_cluster_that_cannot_answer_gets_a_retryable_503_not_a_500()
     {
         using var http = gateway.NewClient();
-        var id = $"{UnavailableRequestFilter.Prefix}{Guid.NewGuid():N}";
+        var id = $"{UnavailableRequestFilter.Prefix}{Guid.NewGuid():N}"[..RequestIds.Length];
 
         foreach (var path in new[] { $"{App}/requests/{id}/status", $"{App}/requests/{id}" })
         {

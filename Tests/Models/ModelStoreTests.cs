@@ -65,6 +65,57 @@ public sealed class ModelStoreTests : IClassFixture<TinyModelStore>
     }
 
     [Fact]
+    public void An_owner_folder_linked_outside_the_store_is_refused_and_not_listed()
+    {
+        using var outside = new TempDirectory();
+        using var storeDirectory = new TempDirectory();
+        DemoModels.Fill(new ModelStore(outside.Path), [new DemoModelSpec("ext/m", 64 << 10)]);
+        Directory.CreateSymbolicLink(Path.Combine(storeDirectory.Path, "ext"), Path.Combine(outside.Path, "ext"));
+        var store = new ModelStore(storeDirectory.Path);
+
+        var error = Assert.Throws<ModelStoreException>(() => store.Resolve("ext/m"));
+
+        Assert.Equal(ErrorCodes.InvalidInput, error.Code);
+        Assert.Contains("outside the model store", error.Message, StringComparison.Ordinal);
+        Assert.Empty(store.List());
+    }
+
+    [Fact]
+    public void A_weights_file_linked_within_the_store_is_served_with_the_size_of_its_target()
+    {
+        // A Hugging Face cache layout: the model folder holds links into a folder of blobs.
+        using var storeDirectory = new TempDirectory();
+        var store = new ModelStore(storeDirectory.Path);
+        DemoModels.Fill(store, [new DemoModelSpec("blobs/original", 64 << 10)]);
+        var blob = Path.Combine(storeDirectory.Path, "blobs", "original", ModelStore.WeightsFileName);
+        var model = Directory.CreateDirectory(Path.Combine(storeDirectory.Path, "hf", "linked")).FullName;
+        File.Copy(Path.Combine(storeDirectory.Path, "blobs", "original", ModelStore.ConfigFileName), Path.Combine(model, ModelStore.ConfigFileName));
+        File.CreateSymbolicLink(Path.Combine(model, ModelStore.WeightsFileName), Path.Combine("..", "..", "blobs", "original", ModelStore.WeightsFileName));
+
+        var resolved = store.Resolve("hf/linked");
+
+        Assert.Equal(new FileInfo(blob).Length, resolved.WeightBytes);
+        Assert.Contains("hf/linked", store.List().Select(m => m.Id));
+    }
+
+    [Fact]
+    public void A_weights_file_linked_outside_the_store_is_refused()
+    {
+        using var outside = new TempDirectory();
+        using var storeDirectory = new TempDirectory();
+        DemoModels.Fill(new ModelStore(outside.Path), [new DemoModelSpec("far/away", 64 << 10)]);
+        var store = new ModelStore(storeDirectory.Path);
+        DemoModels.Fill(store, [new DemoModelSpec("near/model", 64 << 10)]);
+        var weights = Path.Combine(storeDirectory.Path, "near", "model", ModelStore.WeightsFileName);
+        File.Delete(weights);
+        File.CreateSymbolicLink(weights, Path.Combine(outside.Path, "far", "away", ModelStore.WeightsFileName));
+
+        var error = Assert.Throws<ModelStoreException>(() => store.Resolve("near/model"));
+
+        Assert.Contains("outside the model store", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Lists_the_complete_models_in_id_order()
     {
         var listed = _fixture.Store.List().Select(m => m.Id);

@@ -41,8 +41,6 @@ public sealed class FailoverTests : IClassFixture<FalHintsCluster<FailoverProfil
         // Kill a silo that hosts neither the router nor the two request grains: their state is in memory storage here.
         var routerSilo = await management.GetActivationAddress(router);
         var doomed = _cluster.Cluster.Silos.First(s => !s.SiloAddress.Equals(routerSilo));
-        var retried = await RequestGrainAwayFromAsync(management, doomed);
-        var fragile = await RequestGrainAwayFromAsync(management, doomed);
 
         GatedLoadApp.Gate("failover-model").TrySetResult();
         var devices = Enumerable.Range(0, 4).Select(i => $"cpu:{i}").ToList();
@@ -55,14 +53,8 @@ public sealed class FailoverTests : IClassFixture<FalHintsCluster<FailoverProfil
             s => s.Runners.Count(r => r.RunnerId.StartsWith(doomed.Name + "/", StringComparison.Ordinal) && r.Hints.Contains("failover-model")) == 4,
             Patience, "the doomed silo's runners holding the model");
 
-        var input = JsonSerializer.Serialize(new KeyInput("failover-model", "failover-hold"), FalJson.Options);
-        await retried.Grain.SubmitAsync(new InferenceRequest(retried.Id, GatedLoadApp.Id, input, "failover-model"));
-        await fragile.Grain.SubmitAsync(new InferenceRequest(fragile.Id, GatedLoadApp.Id, input, "failover-model", "/", new SubmitOptions(NoRetry: true)));
-        foreach (var request in new[] { retried, fragile })
-        {
-            var running = await Eventually.ValueAsync(request.Grain.GetStatusAsync, s => s.State == RequestState.InProgress, Patience, "running");
-            Assert.StartsWith(doomed.Name + "/", running.RunnerId, StringComparison.Ordinal);
-        }
+        var retried = await RunAwayFromAsync(management, doomed, SubmitOptions.Default);
+        var fragile = await RunAwayFromAsync(management, doomed, new SubmitOptions(NoRetry: true));
 
         // The other silos' runners hold a model of their own, which they must keep through the death of a silo.
         GatedLoadApp.Gate("survivor-model").TrySetResult();
@@ -97,17 +89,28 @@ public sealed class FailoverTests : IClassFixture<FalHintsCluster<FailoverProfil
         Assert.True((await router.GetSnapshotAsync()).Retries >= 1);
     }
 
-    private async Task<(string Id, IRequestGrain Grain)> RequestGrainAwayFromAsync(IManagementGrain management, Orleans.TestingHost.SiloHandle silo)
+    /// <summary>
+    /// A request running on one of <paramref name="silo"/>'s runners (they alone hold its hint) whose grain lives on
+    /// another silo. A request grain is placed when first called, so one that lands on that silo is cancelled (which
+    /// frees its runner) and another id is tried.
+    /// </summary>
+    private async Task<(string Id, IRequestGrain Grain)> RunAwayFromAsync(IManagementGrain management, Orleans.TestingHost.SiloHandle silo, SubmitOptions options)
     {
+        var input = JsonSerializer.Serialize(new KeyInput("failover-model", "failover-hold"), FalJson.Options);
         while (true)
         {
-            var id = Guid.NewGuid().ToString("N");
+            var id = RequestIds.New();
             var grain = _cluster.Cluster.Client.GetGrain<IRequestGrain>(id);
-            await grain.GetStatusAsync();
+            await grain.SubmitAsync(new InferenceRequest(id, GatedLoadApp.Id, input, "failover-model", "/", options));
+            var running = await Eventually.ValueAsync(grain.GetStatusAsync, s => s.State == RequestState.InProgress, Patience, "running");
+            Assert.StartsWith(silo.Name + "/", running.RunnerId, StringComparison.Ordinal);
             if (!(await management.GetActivationAddress(grain))!.Equals(silo.SiloAddress))
             {
                 return (id, grain);
             }
+
+            await grain.CancelAsync();
+            await Eventually.ValueAsync(grain.GetStatusAsync, s => s.State == RequestState.Completed, Patience, "cancelled");
         }
     }
 }

@@ -50,6 +50,9 @@ public sealed class FalHintsCluster<TProfile> : IAsyncLifetime, IDisposable
             ["FalHints:Runners:CpuRunners"] = "2",
             ["FalHints:Runners:HeartbeatInterval"] = "00:00:01",
             ["FalHints:Router:DiscoveryTimeout"] = "00:00:05",
+
+            // Several silos share this process; tests that need a durable store set their own.
+            ["FalHints:Storage:Mode"] = "memory",
         };
         foreach (var (key, value) in _profile.Settings)
         {

@@ -12,6 +12,9 @@ public sealed class HostProcess : IDisposable
     private readonly StringBuilder _output = new();
     private readonly List<(string Marker, TaskCompletionSource Seen)> _waiters = [];
 
+    // The request store of a 'serve' started without one of its own, removed on dispose.
+    private TempDirectory? _data;
+
     private HostProcess(Process process) => _process = process;
 
     public string Output
@@ -43,8 +46,22 @@ public sealed class HostProcess : IDisposable
 
     public static string HostAssembly { get; } = FindHostAssembly();
 
-    public static HostProcess Start(params string[] arguments)
+    /// <summary>
+    /// Starts the program. A <c>serve</c> without <c>--data</c> or <c>--storage</c> gets a request store of its own in a
+    /// temporary folder, so parallel tests never share one.
+    /// </summary>
+    public static HostProcess Start(params string[] arguments) => Start(null, arguments);
+
+    /// <summary>Starts the program with settings in its environment (such as <c>FalHints__Cluster__MembershipLossExitAfter</c>).</summary>
+    public static HostProcess Start(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
+        TempDirectory? data = null;
+        if (arguments is ["serve", ..] && !arguments.Contains("--data") && !arguments.Contains("--storage"))
+        {
+            data = new TempDirectory();
+            arguments = [.. arguments, "--data", data.Path];
+        }
+
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -58,7 +75,12 @@ public sealed class HostProcess : IDisposable
         }
 
         start.Environment["DOTNET_gcServer"] = "0";
-        var host = new HostProcess(new Process { StartInfo = start, EnableRaisingEvents = true });
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
+        var host = new HostProcess(new Process { StartInfo = start, EnableRaisingEvents = true }) { _data = data };
         host._process.OutputDataReceived += (_, e) => host.Append(e.Data);
         host._process.ErrorDataReceived += (_, e) => host.Append(e.Data);
         host._process.Start();
@@ -116,6 +138,7 @@ public sealed class HostProcess : IDisposable
         }
 
         _process.Dispose();
+        _data?.Dispose();
     }
 
     private void Append(string? line)
