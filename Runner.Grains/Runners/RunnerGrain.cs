@@ -389,11 +389,12 @@ public sealed partial class RunnerGrain(
     /// <summary>Keeps the first entries that fit the limits, in the app's order, and logs an error naming what was cut.</summary>
     private ImmutableArray<string> Bounded(string appId, string what, IReadOnlyList<string> hints)
     {
-        var limits = options.Value;
-        var kept = hints.Where(h => h is not null && h.Length <= limits.MaxHintLength).Take(limits.MaxHints).ToImmutableArray();
+        // Callers may send hints of up to Hints.MaxLength characters: a runner keeps every hint a caller could match.
+        var maxHints = options.Value.MaxHints;
+        var kept = hints.Where(h => Client.Contracts.Hints.TryValidate(h, out _)).Take(maxHints).ToImmutableArray();
         if (kept.Length != hints.Count)
         {
-            LogHintsTruncated(logger, appId, _key.ToString(), what, hints.Count, kept.Length, limits.MaxHints, limits.MaxHintLength);
+            LogHintsTruncated(logger, appId, _key.ToString(), what, hints.Count, kept.Length, maxHints, Client.Contracts.Hints.MaxLength);
         }
 
         return kept;

@@ -83,6 +83,4 @@ public sealed class RunnerOptions
     /// <summary>Most hints a runner reports per app; longer lists are truncated (first ones kept).</summary>
     public int MaxHints { get; set; } = 64;
 
-    /// <summary>Longest hint reported, in characters; longer hints are dropped.</summary>
-    public int MaxHintLength { get; set; } = 256;
 }

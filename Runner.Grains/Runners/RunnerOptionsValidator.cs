@@ -52,9 +52,9 @@ internal sealed class RunnerOptionsValidator : IValidateOptions<RunnerOptions>
             failures.Add($"{RunnerOptions.SectionName}:WeightLoader must be {string.Join(" or ", Enum.GetNames<WeightLoader>())}, not {options.WeightLoader}.");
         }
 
-        if (options.MaxHints < 1 || options.MaxHintLength < 1)
+        if (options.MaxHints < 1)
         {
-            failures.Add($"{RunnerOptions.SectionName}:MaxHints and MaxHintLength must be at least 1.");
+            failures.Add($"{RunnerOptions.SectionName}:MaxHints must be at least 1, not {options.MaxHints}.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

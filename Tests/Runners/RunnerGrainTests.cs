@@ -109,6 +109,22 @@ public sealed class RunnerGrainTests : IClassFixture<FalHintsCluster<RunnerProfi
     }
 
     [Fact]
+    public async Task A_hint_as_long_as_callers_may_send_is_kept_by_its_runner_and_matched()
+    {
+        var hint = new string('m', FalHints.Client.Contracts.Hints.MaxLength);
+        GatedLoadApp.Gate(hint).TrySetResult();
+        var client = _cluster.Client;
+
+        var first = await client.SubmitAsync(GatedLoadApp.Id, Json(new KeyInput(hint)), hint);
+        var second = await client.SubmitAsync(GatedLoadApp.Id, Json(new KeyInput(hint)), hint);
+
+        Assert.Null(first.Error);
+        var held = await _cluster.Cluster.Client.GetGrain<IRunnerGrain>(first.RunnerId!).GetStatusAsync();
+        Assert.Contains(hint, held.Apps.Single(a => a.AppId == GatedLoadApp.Id).Hints);
+        Assert.Equal((first.RunnerId, true), (second.RunnerId, second.HintHit));
+    }
+
+    [Fact]
     public async Task App_failures_end_that_request_only_and_the_runner_keeps_serving()
     {
         var client = _cluster.Client;

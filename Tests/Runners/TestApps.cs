@@ -65,7 +65,7 @@ public sealed class NoisyHintsApp : FalApp<KeyInput, KeyOutput>
     public override string AppId => Id;
 
     public override IReadOnlyList<string> ProvideHints() =>
-        [new string('x', 1000), .. Enumerable.Range(0, 100).Select(i => $"h{i:000}")];
+        [new string('x', FalHints.Client.Contracts.Hints.MaxLength + 1), .. Enumerable.Range(0, 100).Select(i => $"h{i:000}")];
 
     protected override Task<KeyOutput> RunAsync(KeyInput input, CancellationToken cancellationToken) =>
         Task.FromResult(new KeyOutput(input.Key, "noisy"));
