@@ -9,7 +9,9 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Persistence;
 using Orleans.Runtime.Hosting;
+using Orleans.Storage;
 using StackExchange.Redis;
 
 namespace FalHints.Host.Hosting;
@@ -113,10 +115,13 @@ public static class ClusterSetup
         switch (storage.Mode)
         {
             case StorageSettings.Memory:
-                return silo.AddMemoryGrainStorage(storageName);
+                silo.AddMemoryGrainStorage(storageName);
+                silo.Services.AddOptions<MemoryGrainStorageOptions>(storageName).Configure<IServiceProvider>((o, sp) => o.GrainStorageSerializer = RequestSerializer(sp));
+                return silo;
             case StorageSettings.Redis:
                 var redis = ConfigurationOptions.Parse(cluster.RedisConnection!);
                 silo.Services.AddRedisGrainStorage(storageName, o => o.ConfigurationOptions = redis);
+                silo.Services.AddOptions<RedisStorageOptions>(storageName).Configure<IServiceProvider>((o, sp) => o.GrainStorageSerializer = RequestSerializer(sp));
                 return silo;
             default:
                 silo.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp, storage.Path!));
@@ -125,6 +130,9 @@ public static class ClusterSetup
                 return silo.AddFalHintsRequestRecovery();
         }
     }
+
+    private static RequestStoreSerializer RequestSerializer(IServiceProvider services) =>
+        new(services.GetRequiredService<Orleans.Serialization.Serializer>(), services.GetRequiredService<IGrainStorageSerializer>());
 
     /// <summary>The node's own health checks (<see cref="NodeHealth"/>), for <c>/health</c> and for leaving a membership table that lost it.</summary>
     public static ISiloBuilder AddFalHintsNodeHealth(this ISiloBuilder silo, IConfiguration configuration)
