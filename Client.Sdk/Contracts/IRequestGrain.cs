@@ -11,6 +11,13 @@ public interface IRequestGrain : IGrainWithStringKey
     [Alias("SubmitAsync")]
     Task<RequestStatus> SubmitAsync(InferenceRequest request);
 
+    /// <summary>
+    /// Accepts the request like <see cref="SubmitAsync"/>, then waits like <see cref="WaitAsync"/>: a caller that wants
+    /// the result makes one call, answered as soon as the request completes (or after <paramref name="maxWait"/>).
+    /// </summary>
+    [Alias("SubmitAndWaitAsync")]
+    Task<RequestStatus> SubmitAndWaitAsync(InferenceRequest request, TimeSpan maxWait);
+
     /// <summary>The status, with the queue position while queued.</summary>
     [Alias("GetStatusAsync")]
     Task<RequestStatus> GetStatusAsync();
@@ -26,7 +33,7 @@ public interface IRequestGrain : IGrainWithStringKey
     [Alias("CancelAsync")]
     Task<RequestStatus> CancelAsync();
 
-    /// <summary>Router: the request was dispatched to a runner.</summary>
+    /// <summary>Router: the request was dispatched to a runner from the queue (a start at submission comes with the enqueue's answer).</summary>
     [Alias("StartedAsync")]
     Task StartedAsync(string runnerId, bool hintHit, int attempt);
 

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Orleans.Concurrency;
 
 namespace FalHints.Client.Contracts;
 
@@ -9,7 +10,10 @@ namespace FalHints.Client.Contracts;
 [Alias("falhints.IRouterGrain")]
 public interface IRouterGrain : IGrainWithStringKey
 {
-    /// <summary>Queues a request and places it at once if a runner is free.</summary>
+    /// <summary>
+    /// Queues a request and places it at once if a runner is free; the answer then names the runner, and the request
+    /// grain stores that start with the request (no separate start notice is sent for it).
+    /// </summary>
     [Alias("EnqueueAsync")]
     Task<EnqueueResult> EnqueueAsync(RequestTicket ticket);
 
@@ -17,7 +21,7 @@ public interface IRouterGrain : IGrainWithStringKey
     [Alias("GetPositionAsync")]
     Task<int?> GetPositionAsync(string requestId);
 
-    /// <summary>Removes a queued request (true), or signals a running one's runner to cancel it (false).</summary>
+    /// <summary>Removes a queued request (true); false when it is not queued (a running one is cancelled through its runner).</summary>
     [Alias("CancelAsync")]
     Task<bool> CancelAsync(string requestId);
 
@@ -28,8 +32,11 @@ public interface IRouterGrain : IGrainWithStringKey
     [Alias("ResumeAsync")]
     Task ResumeAsync(RequestTicket ticket, RequestState state, string? runnerId, int attempts);
 
-    /// <summary>Runner: a dispatched request finished; <paramref name="hints"/> is the runner's state after it.</summary>
-    [Alias("CompletedAsync")]
+    /// <summary>
+    /// Runner: a dispatched request finished and its request grain has the result; <paramref name="hints"/> is the
+    /// runner's state after it. One-way: a notice lost on the way is found by the router's check of requests in flight.
+    /// </summary>
+    [Alias("CompletedAsync"), OneWay]
     Task CompletedAsync(string requestId, HintsEvent hints);
 
     /// <summary>Asks up to <paramref name="runners"/> runners that do not hold <paramref name="hint"/> to load it now; returns those that did.</summary>

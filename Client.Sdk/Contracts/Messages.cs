@@ -187,12 +187,18 @@ public sealed record RequestTicket(
 /// <param name="QueuePosition">The 0-based position while queued.</param>
 /// <param name="Error">Why it was refused.</param>
 /// <param name="DeclaredHint">The hint the router took from the app's hint field, when the caller sent none.</param>
+/// <param name="RunnerId">When this enqueue started the request: the runner it was sent to.</param>
+/// <param name="Attempt">Then its attempt (1).</param>
+/// <param name="HintHit">Then whether that runner held its hint.</param>
 [GenerateSerializer, Immutable, Alias("falhints.EnqueueResult")]
 public sealed record EnqueueResult(
     [property: Id(0)] RequestState State,
     [property: Id(1)] int? QueuePosition,
     [property: Id(2)] RequestError? Error,
-    [property: Id(3)] string? DeclaredHint = null);
+    [property: Id(3)] string? DeclaredHint = null,
+    [property: Id(4)] string? RunnerId = null,
+    [property: Id(5)] int Attempt = 0,
+    [property: Id(6)] bool HintHit = false);
 
 /// <summary>A runner's answer: the output or the error, and its hints after the response.</summary>
 [GenerateSerializer, Immutable, Alias("falhints.RunnerResponse")]

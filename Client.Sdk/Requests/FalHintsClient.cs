@@ -13,17 +13,46 @@ public sealed class FalHintsClient
 
     /// <summary>Creates a client over a connected Orleans cluster client (or a silo's grain factory).</summary>
     public FalHintsClient(IGrainFactory grains)
+        : this(grains, TimeProvider.System)
+    {
+    }
+
+    /// <summary>Creates a client over a connected Orleans cluster client, reading time from <paramref name="time"/>.</summary>
+    public FalHintsClient(IGrainFactory grains, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(grains);
+        ArgumentNullException.ThrowIfNull(time);
         _grains = grains;
+        Apps = new HostedAppCatalog(grains, time);
     }
+
+    /// <summary>The apps the cluster serves, as this client last read them; submissions for others fail at once.</summary>
+    public HostedAppCatalog Apps { get; }
 
     /// <summary>
     /// Queues <paramref name="inputJson"/> for <paramref name="appId"/> with an optional routing hint and returns a
     /// handle at once; the request runs whether or not anyone waits for it.
     /// </summary>
     /// <exception cref="ArgumentException">The app id, path or input JSON is malformed.</exception>
+    /// <exception cref="AppNotFoundException">Every silo of the cluster has said what it serves, and none serves the app.</exception>
     public async Task<FalRequestHandle> EnqueueAsync(string appId, string inputJson, string? hint, string path = "/", SubmitOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var request = NewRequest(appId, inputJson, hint, path, options);
+        if (await Apps.RefusesAsync(appId, cancellationToken).ConfigureAwait(false))
+        {
+            throw new AppNotFoundException(request.RequestId, AppNotFound(appId));
+        }
+
+        var grain = _grains.GetGrain<IRequestGrain>(request.RequestId);
+        var submitted = await FalRequestHandle.RetryTransientAsync(() => grain.SubmitAsync(request), cancellationToken).ConfigureAwait(false);
+        return new FalRequestHandle(grain, request.RequestId, submitted);
+    }
+
+    /// <summary>The error of a request for an app no silo serves.</summary>
+    public static RequestError AppNotFound(string appId) => new(ErrorCodes.AppNotFound, $"No silo of this cluster serves app '{appId}'.");
+
+    /// <summary>A new request, checked as <see cref="EnqueueAsync"/> documents.</summary>
+    private static InferenceRequest NewRequest(string appId, string inputJson, string? hint, string path, SubmitOptions? options)
     {
         if (!AppIds.TryValidate(appId, out var appError))
         {
@@ -42,9 +71,7 @@ public sealed class FalHintsClient
             throw new ArgumentException(hintError, nameof(hint));
         }
 
-        var grain = _grains.GetGrain<IRequestGrain>(request.RequestId);
-        var submitted = await FalRequestHandle.RetryTransientAsync(() => grain.SubmitAsync(request), cancellationToken).ConfigureAwait(false);
-        return new FalRequestHandle(grain, request.RequestId, submitted);
+        return request;
     }
 
     /// <summary>
@@ -57,12 +84,33 @@ public sealed class FalHintsClient
 
     /// <summary>
     /// Sends <paramref name="inputJson"/> to the endpoint <paramref name="path"/> of <paramref name="appId"/> with
-    /// <paramref name="options"/>; see <see cref="SubmitAsync(string, string, string?, CancellationToken)"/>.
+    /// <paramref name="options"/>; see <see cref="SubmitAsync(string, string, string?, CancellationToken)"/>. One call
+    /// submits and waits, answered when the request completes (a request still running after a long-poll interval is
+    /// then waited for as <see cref="FalRequestHandle.GetResultAsync(CancellationToken)"/> does).
     /// </summary>
     public async Task<InferenceResult> SubmitAsync(string appId, string inputJson, string? hint, string path, SubmitOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var handle = await EnqueueAsync(appId, inputJson, hint, path, options, cancellationToken).ConfigureAwait(false);
-        return await handle.GetResultAsync(cancellationToken).ConfigureAwait(false);
+        var request = NewRequest(appId, inputJson, hint, path, options);
+        if (await Apps.RefusesAsync(appId, cancellationToken).ConfigureAwait(false))
+        {
+            return new InferenceResult(request.RequestId, null, AppNotFound(appId), null, HintHit: false);
+        }
+
+        var grain = _grains.GetGrain<IRequestGrain>(request.RequestId);
+        var handle = new FalRequestHandle(grain, request.RequestId);
+        RequestStatus submitted;
+        try
+        {
+            submitted = await FalRequestHandle.RetryTransientAsync(() => grain.SubmitAndWaitAsync(request, FalRequestHandle.PollWait), cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await grain.CancelAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return submitted.State == RequestState.Completed ? submitted.Result! : await handle.GetResultAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Queues a typed input (serialized in fal's snake_case) and returns a handle at once.</summary>

@@ -6,7 +6,7 @@ namespace FalHints.Client.Requests;
 public sealed class FalRequestHandle
 {
     // Under Orleans' default 30 s grain call timeout.
-    private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(20);
+    internal static readonly TimeSpan PollWait = TimeSpan.FromSeconds(20);
 
     // While a silo dies, calls to grains it hosted fail until the membership declares it dead and they reactivate
     // elsewhere; Orleans' own detection takes some tens of seconds.

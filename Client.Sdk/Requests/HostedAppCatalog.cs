@@ -1,14 +1,13 @@
 using FalHints.Client.Contracts;
-using FalHints.Client.Requests;
 
-namespace FalHints.Host.Gateway;
+namespace FalHints.Client.Requests;
 
 /// <summary>
-/// The gateway's view of the apps the cluster serves, read from the app registry at most once per
+/// A client's view of the apps the cluster serves, read from the app registry at most once per
 /// <see cref="RefreshInterval"/>, so a flood of requests for made-up apps costs the cluster one call a second and
-/// creates no router or request grain.
+/// creates no router or request grain. <see cref="FalHintsClient"/> checks every submission against it.
 /// </summary>
-public sealed class HostedAppCatalog(FalHintsClient client, TimeProvider time)
+public sealed class HostedAppCatalog(IGrainFactory grains, TimeProvider time)
 {
     /// <summary>How long one answer of the registry is used.</summary>
     public static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(1);
@@ -40,14 +39,15 @@ public sealed class HostedAppCatalog(FalHintsClient client, TimeProvider time)
         }
     }
 
-    private Task<HostedApps> Current(bool refresh = false)
+    /// <summary>The registry's answer, at most <see cref="RefreshInterval"/> old.</summary>
+    internal Task<HostedApps> Current(bool refresh = false)
     {
         lock (_gate)
         {
             var age = time.GetElapsedTime(_readAt);
             if (_current is null || _current.IsFaulted || age >= RefreshInterval || (refresh && _current.IsCompleted && age >= RefreshInterval / 4))
             {
-                _current = client.GetHostedAppsAsync(CancellationToken.None);
+                _current = grains.GetGrain<IAppRegistryGrain>(0).GetAppsAsync();
                 _readAt = time.GetTimestamp();
             }
 

@@ -10,7 +10,9 @@ using Orleans.Storage;
 namespace FalHints.Router.Requests;
 
 /// <summary>
-/// One request: its state lives in grain storage, so it survives its router's reactivation. Until it completes it
+/// One request: its state lives in grain storage, so it survives its router's reactivation. A request placed on a
+/// runner when it is submitted is stored once, accepted and started together; one that waits in the queue is stored
+/// again when it starts; its outcome is stored when it ends. Until it completes it
 /// reminds its router of itself every <see cref="RouterOptions.ResumeInterval"/>; the first completion reported wins;
 /// a completed request's status and result are kept for <see cref="RouterOptions.ResultRetention"/>.
 /// </summary>
@@ -37,6 +39,7 @@ public sealed partial class RequestGrain(
     // The grain is reentrant: writes must not overlap, or the second fails its ETag check.
     private readonly SemaphoreSlim _writes = new(1, 1);
     private IGrainTimer? _resume;
+    private IRouterGrain? _router;
 
     // The store losses this activation has written its record back after (see RequestStoreLosses).
     private int _storeLossesSeen;
@@ -85,17 +88,10 @@ public sealed partial class RequestGrain(
         }
 
         Log(request.Hint is null ? "accepted without a hint" : $"accepted with hint '{request.Hint}'");
-        try
-        {
-            await SaveAsync();
-        }
-        catch
-        {
-            // Not accepted: a retried submission starts afresh instead of finding a request nobody queued.
-            record.State = new RequestRecord();
-            throw;
-        }
 
+        // Enqueued before it is stored, so that a request placed at once is stored once, accepted and started. The
+        // caller hears of it only once it is stored; if the write fails, the router forgets it and a retried
+        // submission (the same id) finds it running or queues it afresh.
         EnqueueResult accepted;
         try
         {
@@ -103,7 +99,7 @@ public sealed partial class RequestGrain(
         }
         catch (Exception ex)
         {
-            // The request is stored; the resume timer hands it to the router once it answers.
+            // Stored below; the resume timer hands it to the router once it answers.
             LogRouterUnreachable(logger, ex, request.RequestId, request.AppId);
             accepted = new EnqueueResult(RequestState.Queued, null, null);
         }
@@ -111,18 +107,45 @@ public sealed partial class RequestGrain(
         if (accepted.Error is { } error)
         {
             await CompleteAsync(new InferenceResult(request.RequestId, null, error, null, HintHit: false));
+            return Status(null);
         }
-        else
-        {
-            if (accepted.DeclaredHint is { } declared)
-            {
-                Log($"routed with hint '{declared}' from the app's hint field");
-            }
 
+        if (accepted.DeclaredHint is { } declared)
+        {
+            Log($"routed with hint '{declared}' from the app's hint field");
+        }
+
+        // Its runner may have finished it already (the completion is then stored); a notice of a lost attempt may too.
+        if (accepted.RunnerId is { } runnerId && State.State == RequestState.Queued && State.Attempts < accepted.Attempt)
+        {
+            Started(runnerId, accepted.HintHit, accepted.Attempt);
+        }
+
+        try
+        {
+            await SaveAsync();
+        }
+        catch
+        {
+            // Not accepted: a retried submission starts afresh instead of finding a request nobody stored.
+            record.State = new RequestRecord();
+            await ForgetAsync(request);
+            throw;
+        }
+
+        if (State.State != RequestState.Completed)
+        {
             StartResuming();
         }
 
         return Status(State.State == RequestState.Queued ? accepted.QueuePosition : null);
+    }
+
+    /// <inheritdoc />
+    public async Task<RequestStatus> SubmitAndWaitAsync(InferenceRequest request, TimeSpan maxWait)
+    {
+        var submitted = await SubmitAsync(request);
+        return submitted.State == RequestState.Completed ? submitted : await WaitAsync(maxWait);
     }
 
     /// <inheritdoc />
@@ -214,11 +237,7 @@ public sealed partial class RequestGrain(
             return;
         }
 
-        State.State = RequestState.InProgress;
-        State.RunnerId = runnerId;
-        State.HintHit = hintHit;
-        State.Attempts = attempt;
-        Log($"started on runner {runnerId} (attempt {attempt}, hint {(hintHit ? "hit" : "missed")})");
+        Started(runnerId, hintHit, attempt);
         await SaveAsync();
     }
 
@@ -279,7 +298,30 @@ public sealed partial class RequestGrain(
         await ScheduleExpiryAsync();
     }
 
-    private IRouterGrain Router => GrainFactory.GetGrain<IRouterGrain>(State.Request!.AppId);
+    // Made once: making a grain reference reads the interface's attributes each time.
+    private IRouterGrain Router => _router ??= GrainFactory.GetGrain<IRouterGrain>(State.Request!.AppId);
+
+    private void Started(string runnerId, bool hintHit, int attempt)
+    {
+        State.State = RequestState.InProgress;
+        State.RunnerId = runnerId;
+        State.HintHit = hintHit;
+        State.Attempts = attempt;
+        Log($"started on runner {runnerId} (attempt {attempt}, hint {(hintHit ? "hit" : "missed")})");
+    }
+
+    /// <summary>Takes back from the router a request that could not be stored (one already running runs on, unanswered).</summary>
+    private async Task ForgetAsync(InferenceRequest request)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IRouterGrain>(request.AppId).CancelAsync(request.RequestId);
+        }
+        catch (Exception ex)
+        {
+            LogRouterUnreachable(logger, ex, request.RequestId, request.AppId);
+        }
+    }
 
     private void StartResuming()
     {

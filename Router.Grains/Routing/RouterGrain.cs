@@ -30,6 +30,7 @@ public sealed partial class RouterGrain(
 
     // Requests whose dispatch call has not returned yet: their runner may not have them yet either.
     private readonly HashSet<InFlightRequest> _sending = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<string, IRunnerGrain> _runners = new(StringComparer.Ordinal);
     private Dispatcher _dispatcher = null!;
     private string _appId = null!;
 
@@ -89,11 +90,11 @@ public sealed partial class RouterGrain(
             return Task.FromResult(new EnqueueResult(RequestState.Completed, null, error));
         }
 
-        Pump();
+        var started = Pump(answering: ticket.RequestId);
         var declared = ReferenceEquals(placed, ticket) ? null : placed.Request.Hint;
         return Task.FromResult(_dispatcher.Queue.Position(ticket.RequestId) is { } position
             ? new EnqueueResult(RequestState.Queued, position, null, declared)
-            : new EnqueueResult(RequestState.InProgress, null, null, declared));
+            : new EnqueueResult(RequestState.InProgress, null, null, declared, started?.RunnerId, started?.Attempt ?? 0, started?.HintHit ?? false));
     }
 
     /// <inheritdoc />
@@ -217,13 +218,20 @@ public sealed partial class RouterGrain(
             ? ticket with { Request = ticket.Request with { Hint = hint } }
             : ticket;
 
-    private void Pump()
+    /// <summary>
+    /// Sends what the dispatcher starts now. The start of the request being <paramref name="answering"/> (an enqueue)
+    /// goes back in that call's answer; each other start is told to its request grain. Returns the answered start.
+    /// </summary>
+    private Dispatch? Pump(string? answering = null)
     {
         var now = time.GetUtcNow();
+        Dispatch? answered = null;
         foreach (var dispatch in _dispatcher.Pump(now))
         {
             metrics.Dispatched(_appId, dispatch.Ticket.Request.Hint is not null, dispatch.HintHit, now - dispatch.Ticket.AcceptedAt);
-            _ = DispatchAsync(dispatch);
+            var inAnswer = string.Equals(dispatch.Ticket.RequestId, answering, StringComparison.Ordinal);
+            answered = inAnswer ? dispatch : answered;
+            _ = DispatchAsync(dispatch, tellRequest: !inAnswer);
         }
 
         if (_dispatcher.NextWake is { } wake && wake < _wakeAt && wake - now < options.Value.SweepInterval)
@@ -237,16 +245,18 @@ public sealed partial class RouterGrain(
                 return Task.CompletedTask;
             }, new GrainTimerCreationOptions(wake > now ? wake - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan) { Interleave = true });
         }
+
+        return answered;
     }
 
-    private async Task DispatchAsync(Dispatch dispatch)
+    private async Task DispatchAsync(Dispatch dispatch, bool tellRequest)
     {
         var request = dispatch.Ticket.Request;
         var sent = _dispatcher.FindInFlight(request.RequestId)!;
         _sending.Add(sent);
         try
         {
-            await GrainFactory.GetGrain<IRunnerGrain>(dispatch.RunnerId).DispatchAsync(
+            await Runner(dispatch.RunnerId).DispatchAsync(
                 new RunnerInvocation(request.RequestId, _appId, request.InputJson, request.Path, dispatch.Attempt, dispatch.HintHit));
         }
         catch (Exception ex)
@@ -275,6 +285,11 @@ public sealed partial class RouterGrain(
         finally
         {
             _sending.Remove(sent);
+        }
+
+        if (!tellRequest)
+        {
+            return;
         }
 
         try
@@ -498,6 +513,17 @@ public sealed partial class RouterGrain(
     }
 
     private IRequestGrain Request(string requestId) => GrainFactory.GetGrain<IRequestGrain>(requestId);
+
+    // Made once per runner: making a grain reference reads the interface's attributes each time.
+    private IRunnerGrain Runner(string runnerId)
+    {
+        if (!_runners.TryGetValue(runnerId, out var runner))
+        {
+            _runners[runnerId] = runner = GrainFactory.GetGrain<IRunnerGrain>(runnerId);
+        }
+
+        return runner;
+    }
 
     private static InferenceResult Failed(RequestTicket ticket, string code, string message) =>
         new(ticket.RequestId, null, new RequestError(code, message), null, HintHit: false);

@@ -75,7 +75,7 @@ public sealed partial class RunnerGrain(
         {
             var app = registration.Create(services);
             await app.SetupAsync(new RunnerContext(id, _key.Device, executor, models, _pipelines.For(app.AppId), settings.WeightLoader), cancellationToken);
-            _apps.Add(app.AppId, new HostedApp(app));
+            _apps.Add(app.AppId, new HostedApp(app, GrainFactory.GetGrain<IRouterGrain>(app.AppId)));
         }
 
         this.RegisterGrainTimer(HeartbeatAsync, new GrainTimerCreationOptions(options.Value.HeartbeatInterval, options.Value.HeartbeatInterval)
@@ -186,7 +186,11 @@ public sealed partial class RunnerGrain(
         }
     }
 
-    /// <summary>Runs a dispatched request, then completes its request grain and tells the app's router.</summary>
+    /// <summary>
+    /// Runs a dispatched request, then completes its request grain and, once the request has its result, tells the
+    /// app's router (one-way). A request that could not be told is left for the router to find: its check of requests
+    /// in flight sees that this runner no longer has it, and retries it.
+    /// </summary>
     private async Task RunAndReportAsync(RunnerInvocation invocation)
     {
         RunnerResponse response;
@@ -207,8 +211,16 @@ public sealed partial class RunnerGrain(
         var result = new InferenceResult(invocation.RequestId, response.OutputJson, response.Error, _key.ToString(), hintHit, invocation.Attempt);
         try
         {
-            await ReportAsync(() => GrainFactory.GetGrain<IRequestGrain>(invocation.RequestId).CompleteAsync(result), invocation.RequestId, "request");
-            await ReportAsync(() => GrainFactory.GetGrain<IRouterGrain>(invocation.AppId).CompletedAsync(invocation.RequestId, response.Hints), invocation.RequestId, "router");
+            if (await CompleteRequestAsync(result))
+            {
+                await (_apps.TryGetValue(invocation.AppId, out var hosted) ? hosted.Router : GrainFactory.GetGrain<IRouterGrain>(invocation.AppId))
+                    .CompletedAsync(invocation.RequestId, response.Hints);
+            }
+        }
+        catch (Exception ex)
+        {
+            // A one-way call fails only here, on this side; the router's check frees the slot.
+            LogReportFailed(logger, ex, invocation.RequestId, "router");
         }
         finally
         {
@@ -218,18 +230,18 @@ public sealed partial class RunnerGrain(
     }
 
     /// <summary>
-    /// Sends a report, trying again while the cluster answers with a transient failure (a node joining or leaving), so
-    /// that a finished result is delivered rather than computed again. A report that still fails is logged; the
-    /// router finds the request when it next asks this runner about its requests.
+    /// Sends the result to the request grain, trying again while the cluster answers with a transient failure (a node
+    /// joining or leaving), so that a finished result is delivered rather than computed again. A report that still
+    /// fails is logged (false); the router finds the request when it next asks this runner about its requests.
     /// </summary>
-    private async Task ReportAsync(Func<Task> report, string requestId, string party)
+    private async Task<bool> CompleteRequestAsync(InferenceResult result)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await report();
-                return;
+                await GrainFactory.GetGrain<IRequestGrain>(result.RequestId).CompleteAsync(result);
+                return true;
             }
             catch (Exception ex) when (attempt < ReportAttempts && ClusterFailures.IsTransient(ex))
             {
@@ -237,8 +249,8 @@ public sealed partial class RunnerGrain(
             }
             catch (Exception ex)
             {
-                LogReportFailed(logger, ex, requestId, party);
-                return;
+                LogReportFailed(logger, ex, result.RequestId, "request");
+                return false;
             }
         }
     }
@@ -431,9 +443,12 @@ public sealed partial class RunnerGrain(
         }
     }
 
-    private sealed class HostedApp(FalApp app)
+    private sealed class HostedApp(FalApp app, IRouterGrain router)
     {
         public FalApp App { get; } = app;
+
+        // Made once: making a grain reference reads the interface's attributes each time.
+        public IRouterGrain Router { get; } = router;
 
         private long _completed;
         private double _totalMs;

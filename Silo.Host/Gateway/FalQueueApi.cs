@@ -48,7 +48,7 @@ public static class FalQueueApi
     /// <summary>An error in fal's shape (<c>detail</c>, <c>error_type</c>, its headers), with FalHints' code (<c>error_code</c>).</summary>
     public static IResult Error(int status, string code, string detail) => new FalErrorResult(status, code, detail);
 
-    internal static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, HostedAppCatalog catalog,
+    internal static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client,
         FileCache files, WebhookSender webhooks, IOptions<GatewayOptions> options, IOptions<StorageOptions> storage, IOptions<WebhookOptions> webhookOptions)
     {
         var appId = $"{owner}/{app}";
@@ -57,7 +57,7 @@ public static class FalQueueApi
             return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidInput, appError);
         }
 
-        if (await catalog.RefusesAsync(appId, http.RequestAborted))
+        if (await client.Apps.RefusesAsync(appId, http.RequestAborted))
         {
             return AppNotFound(appId);
         }
@@ -332,7 +332,7 @@ public static class FalQueueApi
 
     /// <summary>The 404 for an app no silo of the cluster serves.</summary>
     internal static IResult AppNotFound(string appId) =>
-        Error(StatusCodes.Status404NotFound, ErrorCodes.AppNotFound, $"No silo of this cluster serves app '{appId}'.");
+        Error(StatusCodes.Status404NotFound, ErrorCodes.AppNotFound, FalHintsClient.AppNotFound(appId).Message);
 
     private static IResult? NotFound(RequestStatus status, string appId) =>
         status.Result?.Error?.Code == ErrorCodes.RequestNotFound || !string.Equals(status.AppId, appId, StringComparison.Ordinal)

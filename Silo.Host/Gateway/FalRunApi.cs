@@ -31,7 +31,7 @@ public static class FalRunApi
     }
 
     internal static async Task RunAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client, IGrainFactory grains,
-        HostedAppCatalog catalog, FileCache files, IOptions<GatewayOptions> options, IOptions<StorageOptions> storage)
+        FileCache files, IOptions<GatewayOptions> options, IOptions<StorageOptions> storage)
     {
         var appId = $"{owner}/{app}";
         if (!AppIds.TryValidate(appId, out var appError))
@@ -40,7 +40,7 @@ public static class FalRunApi
             return;
         }
 
-        if (await catalog.RefusesAsync(appId, http.RequestAborted))
+        if (await client.Apps.RefusesAsync(appId, http.RequestAborted))
         {
             await FalQueueApi.AppNotFound(appId).ExecuteAsync(http);
             return;

@@ -33,10 +33,9 @@ public static partial class GatewayHosting
         builder.WebHost.UseUrls(settings.Url);
         builder.WebHost.ConfigureKestrel(k => ServerLimits.Configure(k, settings));
         builder.Services.AddSingleton(sp => new FileCache(sp.GetRequiredService<IOptions<GatewayOptions>>().Value.FileCacheBytes));
-        builder.Services.AddSingleton(sp => new FalHintsClient(sp.GetRequiredService<IGrainFactory>()));
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(sp => new FalHintsClient(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<ApiKeyStore>();
-        builder.Services.AddSingleton<HostedAppCatalog>();
         builder.Services.AddOptions<StorageOptions>().Bind(builder.Configuration.GetSection(StorageOptions.SectionName))
             .Validate(o => o.MaxFileBytes > 0 && o.MaxInputFileBytes > 0 && o.MaxPendingUploads > 0 && o.UploadUrlLifetime > TimeSpan.Zero,
                 $"{StorageOptions.SectionName}: MaxFileBytes, MaxInputFileBytes, MaxPendingUploads and UploadUrlLifetime must be positive.")

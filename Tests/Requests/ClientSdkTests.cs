@@ -175,6 +175,20 @@ public sealed class ClientSdkTests(FalHintsCluster<SdkProfile> cluster) : IClass
     }
 
     [Fact]
+    public async Task Enqueue_for_an_app_no_silo_serves_is_refused_at_once_without_a_router_or_request()
+    {
+        const string app = "nobody/enqueued";
+
+        var error = await Assert.ThrowsAsync<AppNotFoundException>(() => Client.EnqueueInputAsync(app, new KeyInput("k"), null));
+
+        Assert.Equal(ErrorCodes.AppNotFound, error.Error.Code);
+        var management = cluster.Cluster.Client.GetGrain<IManagementGrain>(0);
+        var grains = await management.GetDetailedGrainStatistics();
+        Assert.DoesNotContain(grains, g => g.GrainId.Key.ToString() == app);
+        Assert.Equal(ErrorCodes.RequestNotFound, (await Client.GetRequest(error.RequestId).GetStatusAsync()).Result!.Error!.Code);
+    }
+
+    [Fact]
     public void Runner_failures_map_to_a_runner_failed_exception_and_unknown_codes_to_the_base_type()
     {
         Assert.IsType<RunnerFailedException>(FalRequestException.From("r", new RequestError(ErrorCodes.RunnerFailed, "lost")));

@@ -207,6 +207,19 @@ public sealed class LifecycleTests : IClassFixture<FalHintsCluster<LifecycleProf
     }
 
     [Fact]
+    public async Task A_request_cancelled_as_soon_as_it_is_submitted_ends_cancelled()
+    {
+        var key = NewKey("instant-cancel");
+        GatedLoadApp.Gate(key).SetResult();
+
+        var handle = await _cluster.Client.EnqueueAsync(GatedLoadApp.Id, Input(key, NewKey("never-opened")), key);
+        await handle.CancelAsync();
+
+        var result = await handle.GetResultAsync().WaitAsync(Patience);
+        Assert.Equal(ErrorCodes.Cancelled, result.Error!.Code);
+    }
+
+    [Fact]
     public async Task Unknown_request_id_reports_request_not_found()
     {
         var status = await _cluster.Client.GetRequest("no-such-request").GetStatusAsync();
