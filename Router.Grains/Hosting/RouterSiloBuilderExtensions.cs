@@ -1,3 +1,4 @@
+using FalHints.Client.Contracts;
 using FalHints.Router.Metrics;
 using FalHints.Router.Placement;
 using FalHints.Router.Requests;
@@ -43,6 +44,7 @@ public static class RouterSiloBuilderExtensions
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<RequestStoreLosses>();
+        builder.Services.TryAddSingleton(typeof(GrainReferences<>));
         builder.Services.AddMetrics();
         builder.Services.TryAddSingleton<RouterMetrics>();
         return builder;

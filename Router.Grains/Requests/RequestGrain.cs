@@ -23,6 +23,7 @@ public sealed partial class RequestGrain(
     IOptions<RouterOptions> options,
     IHostApplicationLifetime lifetime,
     RequestStoreLosses storeLosses,
+    GrainReferences<IRouterGrain> routers,
     TimeProvider time,
     ILogger<RequestGrain> logger) : Grain, IRequestGrain
 {
@@ -298,8 +299,7 @@ public sealed partial class RequestGrain(
         await ScheduleExpiryAsync();
     }
 
-    // Made once: making a grain reference reads the interface's attributes each time.
-    private IRouterGrain Router => _router ??= GrainFactory.GetGrain<IRouterGrain>(State.Request!.AppId);
+    private IRouterGrain Router => _router ??= routers.Get(State.Request!.AppId);
 
     private void Started(string runnerId, bool hintHit, int attempt)
     {

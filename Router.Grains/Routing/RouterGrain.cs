@@ -23,6 +23,8 @@ public sealed partial class RouterGrain(
     PlacementPolicyCatalog policies,
     IClusterMembershipService membership,
     RouterMetrics metrics,
+    GrainReferences<IRequestGrain> requests,
+    GrainReferences<IRunnerGrain> runners,
     TimeProvider time,
     ILogger<RouterGrain> logger) : Grain, IRouterGrain
 {
@@ -30,7 +32,6 @@ public sealed partial class RouterGrain(
 
     // Requests whose dispatch call has not returned yet: their runner may not have them yet either.
     private readonly HashSet<InFlightRequest> _sending = new(ReferenceEqualityComparer.Instance);
-    private readonly Dictionary<string, IRunnerGrain> _runners = new(StringComparer.Ordinal);
     private Dispatcher _dispatcher = null!;
     private string _appId = null!;
 
@@ -512,18 +513,9 @@ public sealed partial class RouterGrain(
         }
     }
 
-    private IRequestGrain Request(string requestId) => GrainFactory.GetGrain<IRequestGrain>(requestId);
+    private IRequestGrain Request(string requestId) => requests.Get(requestId);
 
-    // Made once per runner: making a grain reference reads the interface's attributes each time.
-    private IRunnerGrain Runner(string runnerId)
-    {
-        if (!_runners.TryGetValue(runnerId, out var runner))
-        {
-            _runners[runnerId] = runner = GrainFactory.GetGrain<IRunnerGrain>(runnerId);
-        }
-
-        return runner;
-    }
+    private IRunnerGrain Runner(string runnerId) => runners.Get(runnerId);
 
     private static InferenceResult Failed(RequestTicket ticket, string code, string message) =>
         new(ticket.RequestId, null, new RequestError(code, message), null, HintHit: false);

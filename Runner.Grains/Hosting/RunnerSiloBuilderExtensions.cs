@@ -1,3 +1,4 @@
+using FalHints.Client.Contracts;
 using FalHints.Runner.Apps;
 using FalHints.Runner.Devices;
 using FalHints.Runner.Metrics;
@@ -32,6 +33,7 @@ public static class RunnerSiloBuilderExtensions
         services.AddSingleton<IValidateOptions<RunnerOptions>, RunnerOptionsValidator>();
         services.AddSingleton(new ModelStore(modelStoreRoot));
         services.AddSingleton<DeviceExecutors>();
+        services.TryAddSingleton(typeof(GrainReferences<>));
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.TryAddSingleton<RunnerMetrics>();

@@ -34,6 +34,7 @@ public sealed partial class RunnerGrain(
     DeviceExecutors executors,
     IOptions<RunnerOptions> options,
     RunnerMetrics metrics,
+    GrainReferences<IRequestGrain> requests,
     TimeProvider time,
     ILogger<RunnerGrain> logger) : Grain, IRunnerGrain
 {
@@ -240,7 +241,7 @@ public sealed partial class RunnerGrain(
         {
             try
             {
-                await GrainFactory.GetGrain<IRequestGrain>(result.RequestId).CompleteAsync(result);
+                await requests.Get(result.RequestId).CompleteAsync(result);
                 return true;
             }
             catch (Exception ex) when (attempt < ReportAttempts && ClusterFailures.IsTransient(ex))
