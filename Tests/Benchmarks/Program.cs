@@ -33,10 +33,15 @@ var overheadStorage = new Option<string>("--storage")
     Description = "Where request state is kept: memory (the router alone, the default here) or sqlite (the embedded default's store, in a temporary folder).",
     DefaultValueFactory = _ => "memory",
 };
-var overhead = new Command("overhead", "What the router adds over a direct runner call: a no-op app on an in-process node.") { overheadCount, overheadConcurrency, overheadStorage };
+var overheadRounds = new Option<int>("--rounds")
+{
+    Description = "Rounds, each measuring the direct path and then the routed one; the figures are the medians.",
+    DefaultValueFactory = _ => 3,
+};
+var overhead = new Command("overhead", "What the router adds over a direct runner call: a no-op app on an in-process node.") { overheadCount, overheadConcurrency, overheadStorage, overheadRounds };
 overhead.SetAction(async parse =>
 {
-    await RouterOverhead.RunAsync(parse.GetValue(overheadCount), parse.GetValue(overheadConcurrency), parse.GetValue(overheadStorage)!);
+    await RouterOverhead.RunAsync(parse.GetValue(overheadCount), parse.GetValue(overheadConcurrency), parse.GetValue(overheadStorage)!, parse.GetValue(overheadRounds));
     return 0;
 });
 root.Add(overhead);

@@ -29,8 +29,9 @@ internal sealed record NoOpInput(int N);
 /// </summary>
 internal static class RouterOverhead
 {
-    public static async Task RunAsync(int count, int concurrency, string storage)
+    public static async Task RunAsync(int count, int concurrency, string storage, int rounds)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rounds, 1);
         var store = Directory.CreateTempSubdirectory("falhints-bench-store-");
         var settings = BenchNode.Settings("bench", store.FullName);
         settings["FalHints:Runners:CpuRunners"] = "2";
@@ -46,11 +47,20 @@ internal static class RouterOverhead
             Task Routed(int i) => client.SubmitAsync(NoOpApp.Id, $$"""{"n":{{i}}}""", null);
             Task Direct(int i) => runners[i % 2].InvokeAsync(new RunnerInvocation($"direct-{i}", NoOpApp.Id, $$"""{"n":{{i}}}"""));
 
-            // Warm up both paths (grain activations, JIT), then measure them alternately.
+            // Warm up both paths (grain activations, JIT), then measure them alternately, round after round, so that
+            // load from elsewhere on a shared machine falls on both; the figures are the medians of the rounds.
             await MeasureAsync(Routed, 500, concurrency);
             await MeasureAsync(Direct, 500, concurrency);
-            var direct = await MeasureAsync(Direct, count, concurrency);
-            var routed = await MeasureAsync(Routed, count, concurrency);
+            var directRounds = new List<Measure>();
+            var routedRounds = new List<Measure>();
+            for (var round = 0; round < rounds; round++)
+            {
+                directRounds.Add(await MeasureAsync(Direct, count, concurrency));
+                routedRounds.Add(await MeasureAsync(Routed, count, concurrency));
+            }
+
+            var (direct, routed) = (Median(directRounds), Median(routedRounds));
+            Console.WriteLine($"storage {storage}, concurrency {concurrency}, {rounds} rounds of {count} requests per path (medians)");
             Console.WriteLine("| path | requests | concurrency | req/s | p50 (ms) | p99 (ms) |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|");
             foreach (var (name, m) in new[] { ("direct runner call", direct), ("through the router", routed) })
@@ -59,7 +69,7 @@ internal static class RouterOverhead
             }
 
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"\nrouted / direct: p50 {routed.P50 / direct.P50:0.0}x, p99 {routed.P99 / direct.P99:0.0}x, throughput {routed.PerSecond / direct.PerSecond:0.00}x"));
+                $"\nrouted / direct: p50 +{routed.P50 - direct.P50:0.00} ms ({routed.P50 / direct.P50:0.0}x), p99 {routed.P99 / direct.P99:0.0}x, throughput {routed.PerSecond / direct.PerSecond:0.00}x"));
         }
         finally
         {
@@ -69,7 +79,13 @@ internal static class RouterOverhead
         }
     }
 
-    private static async Task<(double PerSecond, double P50, double P99)> MeasureAsync(Func<int, Task> call, int count, int concurrency)
+    private static Measure Median(List<Measure> rounds)
+    {
+        static double Mid(IEnumerable<double> values) => values.Order().ElementAt(values.Count() / 2);
+        return new Measure(Mid(rounds.Select(r => r.PerSecond)), Mid(rounds.Select(r => r.P50)), Mid(rounds.Select(r => r.P99)));
+    }
+
+    private static async Task<Measure> MeasureAsync(Func<int, Task> call, int count, int concurrency)
     {
         var latencies = new double[count];
         var next = -1;
@@ -86,7 +102,9 @@ internal static class RouterOverhead
         }));
         clock.Stop();
         Array.Sort(latencies);
-        return (count / clock.Elapsed.TotalSeconds, latencies[count / 2], latencies[(int)(count * 0.99)]);
+        return new Measure(count / clock.Elapsed.TotalSeconds, latencies[count / 2], latencies[(int)(count * 0.99)]);
     }
+
+    private readonly record struct Measure(double PerSecond, double P50, double P99);
 
 }
