@@ -4,7 +4,9 @@ using FalHints.Router.Placement;
 using FalHints.Router.Requests;
 using FalHints.Router.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace FalHints.Router.Hosting;
 
@@ -15,33 +17,26 @@ public static class RouterSiloBuilderExtensions
     /// Lets this silo host router and request grains, with <see cref="RouterOptions"/>. The silo must also register
     /// grain storage named <see cref="Requests.RequestStorage.Name"/> for request state.
     /// </summary>
-    public static ISiloBuilder AddFalHintsRouter(this ISiloBuilder builder, Action<RouterOptions>? configure = null)
+    public static ISiloBuilder AddFalHintsRouter(this ISiloBuilder builder, Action<RouterOptions>? configure = null) =>
+        builder.AddFalHintsRouter(options => options.Configure(configure ?? (_ => { })));
+
+    /// <summary>Lets this silo host router and request grains, with <see cref="RouterOptions"/> bound from <paramref name="section"/>.</summary>
+    public static ISiloBuilder AddFalHintsRouter(this ISiloBuilder builder, IConfiguration section) =>
+        builder.AddFalHintsRouter(options => options.Bind(section));
+
+    private static ISiloBuilder AddFalHintsRouter(this ISiloBuilder builder, Action<OptionsBuilder<RouterOptions>> bind)
     {
         var options = builder.Services.AddOptions<RouterOptions>();
-        if (configure is not null)
-        {
-            options.Configure(configure);
-        }
+        bind(options);
 
-        const string Section = RouterOptions.SectionName;
         foreach (var policy in PlacementPolicies.BuiltIn)
         {
             builder.Services.AddSingleton(policy);
         }
 
         builder.Services.TryAddSingleton(sp => new PlacementPolicyCatalog(sp.GetServices<PlacementPolicyRegistration>()));
-        options.Validate<PlacementPolicyCatalog>((o, catalog) => catalog.Contains(o.Policy),
-                $"{Section}:Policy must name a registered placement policy (built in: {string.Join(", ", PlacementPolicies.Names)}).")
-            .Validate(o => o.DiscoveryTimeout > TimeSpan.Zero, $"{Section}:DiscoveryTimeout must be positive.")
-            .Validate(o => o.MaxAttempts >= 1, $"{Section}:MaxAttempts must be at least 1.")
-            .Validate(o => o.HeadBypassLimit >= 0, $"{Section}:HeadBypassLimit must not be negative.")
-            .Validate(o => o.MaxQueueLength >= 1, $"{Section}:MaxQueueLength must be at least 1.")
-            .Validate(o => o.RunnerTimeout > TimeSpan.Zero, $"{Section}:RunnerTimeout must be positive.")
-            .Validate(o => o.SweepInterval > TimeSpan.Zero, $"{Section}:SweepInterval must be positive.")
-            .Validate(o => o.ResumeInterval > TimeSpan.Zero, $"{Section}:ResumeInterval must be positive.")
-            .Validate(o => o.InFlightCheckInterval > TimeSpan.Zero, $"{Section}:InFlightCheckInterval must be positive.")
-            .Validate(o => o.ResultRetention > TimeSpan.Zero, $"{Section}:ResultRetention must be positive.")
-            .ValidateOnStart();
+        options.ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<RouterOptions>, RouterOptionsValidator>();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<RequestStoreLosses>();
         builder.Services.TryAddSingleton(typeof(GrainReferences<>));

@@ -22,7 +22,7 @@ public sealed class RouterOptions
     public TimeSpan DiscoveryTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Tries per request when runners die (not when the app itself reports an error); fal's default is 10.</summary>
-    public int MaxAttempts { get; set; } = 10;
+    public int MaxAttempts { get; set; } = DispatcherOptions.Default.MaxAttempts;
 
     /// <summary>
     /// How many younger requests may start while a request is the oldest of its priority class (FalHints' policies
@@ -32,7 +32,7 @@ public sealed class RouterOptions
     public int HeadBypassLimit { get; set; } = DispatcherOptions.Default.HeadBypassLimit;
 
     /// <summary>Requests an app may have waiting; more are refused with <c>queue_full</c>.</summary>
-    public int MaxQueueLength { get; set; } = 10_000;
+    public int MaxQueueLength { get; set; } = DispatcherOptions.Default.MaxQueueLength;
 
     /// <summary>A runner not heard from for this long is dropped and its requests retried (keep it above a few heartbeats).</summary>
     public TimeSpan RunnerTimeout { get; set; } = TimeSpan.FromSeconds(35);

@@ -5,6 +5,7 @@ using FalHints.Runner.Metrics;
 using FalHints.Runner.Models;
 using FalHints.Runner.Placement;
 using FalHints.Runner.Runners;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -19,16 +20,19 @@ public static class RunnerSiloBuilderExtensions
     /// <see cref="AddFalApp{TApp}"/> from the model store at <paramref name="modelStoreRoot"/>. Every silo of a
     /// cluster must call this (with zero runners if it hosts none), since it registers the runners' placement.
     /// </summary>
-    public static ISiloBuilder AddFalHintsRunners(this ISiloBuilder builder, string modelStoreRoot, Action<RunnerOptions>? configure = null)
+    public static ISiloBuilder AddFalHintsRunners(this ISiloBuilder builder, string modelStoreRoot, Action<RunnerOptions>? configure = null) =>
+        builder.AddFalHintsRunners(modelStoreRoot, options => options.Configure(configure ?? (_ => { })));
+
+    /// <summary>Hosts runners on this silo with <see cref="RunnerOptions"/> bound from <paramref name="section"/>; see the other overload.</summary>
+    public static ISiloBuilder AddFalHintsRunners(this ISiloBuilder builder, string modelStoreRoot, IConfiguration section) =>
+        builder.AddFalHintsRunners(modelStoreRoot, options => options.Bind(section));
+
+    private static ISiloBuilder AddFalHintsRunners(this ISiloBuilder builder, string modelStoreRoot, Action<OptionsBuilder<RunnerOptions>> bind)
     {
         builder.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
         var services = builder.Services;
         var runnerOptions = services.AddOptions<RunnerOptions>();
-        if (configure is not null)
-        {
-            runnerOptions.Configure(configure);
-        }
-
+        bind(runnerOptions);
         runnerOptions.ValidateOnStart();
         services.AddSingleton<IValidateOptions<RunnerOptions>, RunnerOptionsValidator>();
         services.AddSingleton(new ModelStore(modelStoreRoot));

@@ -71,7 +71,7 @@ public sealed partial class RunnerGrain(
         var settings = options.Value;
         var gpuRunners = RunnerStarter.ResolveDevices(settings).Count(d => d.StartsWith("cuda:", StringComparison.Ordinal));
         var hostBudget = settings.HostBudgetFor(device, gpuRunners, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
-        _pipelines = new PipelineCache(settings.BudgetFor(device), executor, time, load => metrics.Loaded(device, load), hostBudget);
+        _pipelines = new PipelineCache(settings.BudgetFor(device, DeviceMemory.TotalBytes(device)), executor, time, load => metrics.Loaded(device, load), hostBudget);
         foreach (var registration in services.GetServices<FalAppRegistration>())
         {
             var app = registration.Create(services);

@@ -28,17 +28,20 @@ public sealed class RunnerOptions
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Bytes of pipelines one runner may hold. Unset: 90% of the device's memory on CUDA (read through NVML), split
-    /// evenly between the runners that share the device, else <see cref="DefaultCpuBudgetBytes"/>.
+    /// Bytes of pipelines one runner may hold. Unset: 90% of the device's memory on CUDA (as the runner reads it from the
+    /// driver), split evenly between the runners that share the device, else <see cref="DefaultCpuBudgetBytes"/>.
     /// </summary>
     public long? PipelineBudgetBytes { get; set; }
 
     /// <summary>The budget of a CPU runner when none is configured: 2 GiB.</summary>
     public const long DefaultCpuBudgetBytes = 2L << 30;
 
-    /// <summary>The budget for <paramref name="device"/>: configured, else from the device's memory, else the CPU default.</summary>
-    public long BudgetFor(string device) =>
-        PipelineBudgetBytes ?? (DeviceMemory.TotalBytes(device) is { } total ? total / 10 * 9 / SharersOf(device) : DefaultCpuBudgetBytes);
+    /// <summary>
+    /// The budget for <paramref name="device"/>, whose physical device has <paramref name="deviceBytes"/> of memory (null
+    /// when unknown, as on CPU): configured, else from the device's memory, else the CPU default.
+    /// </summary>
+    public long BudgetFor(string device, long? deviceBytes) =>
+        PipelineBudgetBytes ?? (deviceBytes is { } total ? total / 10 * 9 / SharersOf(device) : DefaultCpuBudgetBytes);
 
     /// <summary>
     /// Bytes of pipelines one GPU runner keeps in host memory (pinned) after they leave the device, so that bringing one

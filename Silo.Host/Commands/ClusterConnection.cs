@@ -1,3 +1,4 @@
+using FalHints.Host.Gateway;
 using System.CommandLine;
 using FalHints.Client.Requests;
 using FalHints.Host.Hosting;
@@ -30,7 +31,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
 
         public Option<string?> Url { get; } = new("--url")
         {
-            Description = "Go through the HTTP gateway at this URL (e.g. http://127.0.0.1:8080) instead of the Orleans client port.",
+            Description = $"Go through the HTTP gateway at this URL (e.g. {GatewayOptions.DefaultUrl}) instead of the Orleans client port.",
         };
 
         public Option<string?> Key { get; } = new("--key")
@@ -80,7 +81,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
             host.Dispose();
             var where = ClusterSettings.From(configuration).UsesRedis
                 ? $"through Redis at {configuration["FalHints:Cluster:RedisConnection"]}"
-                : $"on the localhost Orleans client port {configuration.GetValue("FalHints:Silo:GatewayPort", 30000)}";
+                : $"on the localhost Orleans client port {SiloSettings.From(configuration).GatewayPort}";
             // A TLS mismatch (one side with FalHints:Tls, the other without, or an unaccepted certificate) looks like a
             // refused connection from here, so say so.
             var tls = ClusterTls.From(configuration) is null

@@ -1,3 +1,4 @@
+using FalHints.Host.Hosting;
 using System.CommandLine;
 
 namespace FalHints.Host.Commands;
@@ -13,7 +14,7 @@ internal static class CommonOptions
     /// <summary>Orleans' client port (Orleans calls it the gateway port, hence the old name <c>--gateway-port</c>).</summary>
     public static Option<int?> ClientPort() => new("--client-port", "--gateway-port")
     {
-        Description = "The silo's Orleans client port, where the Orleans client and these commands connect (default: FalHints:Silo:GatewayPort, 30000).",
+        Description = $"The silo's Orleans client port, where the Orleans client and these commands connect (default: {SiloSettings.SectionName}:GatewayPort, {SiloSettings.DefaultGatewayPort}).",
     };
 
     /// <summary>Prints stack traces with errors (a recursive option of the root command).</summary>

@@ -1,3 +1,4 @@
+using FalHints.Host.Gateway;
 using System.CommandLine;
 using System.Globalization;
 using System.Net.Http.Headers;
@@ -25,7 +26,7 @@ internal sealed class HttpGateway : IDisposable
 
         if (!Uri.TryCreate(url, UriKind.Absolute, out var baseUri) || (baseUri.Scheme != Uri.UriSchemeHttp && baseUri.Scheme != Uri.UriSchemeHttps))
         {
-            throw new CommandLineException($"--url '{url}' is not an http or https URL such as http://127.0.0.1:8080.");
+            throw new CommandLineException($"--url '{url}' is not an http or https URL such as {GatewayOptions.DefaultUrl}.");
         }
 
         var http = new HttpClient { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };

@@ -23,12 +23,12 @@ internal static class ServeCommand
         var clientPort = CommonOptions.ClientPort();
         var runners = new Option<int?>("--runners") { Description = "CPU runners on this silo (default: FalHints:Runners:CpuRunners, 2)." };
         var siloName = new Option<string?>("--silo-name") { Description = "This silo's name, unique in the cluster (default: the host name)." };
-        var siloPort = new Option<int?>("--silo-port") { Description = "Silo-to-silo port (default: FalHints:Silo:SiloPort, 11111)." };
+        var siloPort = new Option<int?>("--silo-port") { Description = $"Silo-to-silo port (default: {SiloSettings.SectionName}:SiloPort, {SiloSettings.DefaultSiloPort})." };
         var advertise = new Option<string?>("--advertise") { Description = "The IP address other silos and clients reach this silo at (Redis mode; default: this host's address)." };
         var data = new Option<string?>("--data") { Description = "Folder of this node's request store, requests.db (default: FalHints:Storage:Path, else ~/.local/share/falhints)." };
         var storage = new Option<string?>("--storage") { Description = "Where request state is kept: sqlite (the default on one node), redis (the default with --cluster redis) or memory (lost on restart)." };
         var noFill = new Option<bool>("--no-fill") { Description = "Do not write demo models into an empty model store." };
-        var httpPort = new Option<int?>("--http-port") { Description = "Port of the HTTP gateway (fal's API), dashboard and runners view on 127.0.0.1 (default: FalHints:Gateway:Url, http://127.0.0.1:8080)." };
+        var httpPort = new Option<int?>("--http-port") { Description = $"Port of the HTTP gateway (fal's API), dashboard and runners view on 127.0.0.1 (default: {GatewayOptions.SectionName}:Url, {GatewayOptions.DefaultUrl})." };
         var httpUrl = new Option<string?>("--http-url") { Description = "Full URL the HTTP gateway binds to, e.g. http://0.0.0.0:8080 to leave loopback." };
         var cluster = CommonOptions.Cluster();
         var redis = CommonOptions.Redis();
@@ -83,8 +83,8 @@ internal static class ServeCommand
         var model = stored.Count > 0 ? stored[0].Id : "owner/name";
         var name = host.Services.GetRequiredService<ILocalSiloDetails>().Name;
         var cluster = ClusterSettings.From(configuration);
-        var siloPort = configuration.GetValue("FalHints:Silo:SiloPort", 11111);
-        var clientPort = configuration.GetValue("FalHints:Silo:GatewayPort", 30000);
+        var endpoints = SiloSettings.From(configuration);
+        var (siloPort, clientPort) = (endpoints.SiloPort, endpoints.GatewayPort);
         var http = (host.Urls.FirstOrDefault() ?? host.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.Url).TrimEnd('/');
         var runners = new RunnerOptions();
         configuration.GetSection(RunnerOptions.SectionName).Bind(runners);
@@ -93,7 +93,7 @@ internal static class ServeCommand
         var submit = $"dotnet run --project Silo.Host --no-build -- submit --model {model} --prompt \"a red fox\" --out fox.png";
         var viaClient = cluster.UsesRedis
             ? $" --cluster redis --redis {cluster.RedisConnection}"
-            : clientPort == 30000 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $" --client-port {clientPort}");
+            : clientPort == SiloSettings.DefaultGatewayPort ? string.Empty : string.Create(CultureInfo.InvariantCulture, $" --client-port {clientPort}");
 
         yield return $"FalHints is serving {AnyModel.AppId} on silo {name} ({cluster.Mode} clustering; {devices.Count} runners{(devices.Count > 0 ? ": " + string.Join(", ", devices) : string.Empty)}; models in {host.Services.GetRequiredService<ModelStore>().Root}).";
         if (noRunners is not null)

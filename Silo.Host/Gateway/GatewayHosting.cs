@@ -20,15 +20,13 @@ public static partial class GatewayHosting
     /// <summary>Registers the gateway's services and binds Kestrel to <see cref="GatewayOptions.Url"/> (the silo provides the model store).</summary>
     public static WebApplicationBuilder AddFalHintsGateway(this WebApplicationBuilder builder)
     {
-        var options = builder.Services.AddOptions<GatewayOptions>().Bind(builder.Configuration.GetSection(GatewayOptions.SectionName));
-        options.Validate(o => Uri.TryCreate(o.Url, UriKind.Absolute, out _), $"{GatewayOptions.SectionName}:Url must be an absolute URL such as http://127.0.0.1:8080.")
-            .Validate(o => o.MaxBodyBytes > 0 && o.FileCacheBytes > 0, $"{GatewayOptions.SectionName}:MaxBodyBytes and FileCacheBytes must be positive.")
-            .Validate(o => o.StorageUnavailableWait > TimeSpan.Zero && o.StorageUnavailableWait <= TimeSpan.FromMinutes(1),
-                $"{GatewayOptions.SectionName}:StorageUnavailableWait must be above 0 and at most 00:01:00.")
-            .Validate(o => o.MaxDrainBytes >= 0 && o.MaxRequestLineBytes > 0 && o.MaxHeaderBytes > 0,
-                $"{GatewayOptions.SectionName}:MaxDrainBytes must not be negative, MaxRequestLineBytes and MaxHeaderBytes must be positive.")
-            .Validate(o => o.ApiKeys.All(k => !string.IsNullOrWhiteSpace(k)), $"{GatewayOptions.SectionName}:ApiKeys must not hold empty keys.")
-            .ValidateOnStart();
+        // Each section: bound, checked at start by its one validator.
+        builder.Services.AddOptions<GatewayOptions>().Bind(builder.Configuration.GetSection(GatewayOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        builder.Services.AddOptions<StorageOptions>().Bind(builder.Configuration.GetSection(StorageOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>();
+        builder.Services.AddOptions<WebhookOptions>().Bind(builder.Configuration.GetSection(WebhookOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookOptionsValidator>();
         var settings = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
         builder.WebHost.UseUrls(settings.Url);
         builder.WebHost.ConfigureKestrel(k => ServerLimits.Configure(k, settings));
@@ -36,17 +34,7 @@ public static partial class GatewayHosting
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sp => new FalHintsClient(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<ApiKeyStore>();
-        builder.Services.AddOptions<StorageOptions>().Bind(builder.Configuration.GetSection(StorageOptions.SectionName))
-            .Validate(o => o.MaxFileBytes > 0 && o.MaxInputFileBytes > 0 && o.MaxPendingUploads > 0 && o.UploadUrlLifetime > TimeSpan.Zero,
-                $"{StorageOptions.SectionName}: MaxFileBytes, MaxInputFileBytes, MaxPendingUploads and UploadUrlLifetime must be positive.")
-            .ValidateOnStart();
         builder.Services.AddSingleton<UploadTokens>();
-        builder.Services.AddOptions<WebhookOptions>().Bind(builder.Configuration.GetSection(WebhookOptions.SectionName))
-            .Validate(o => o.AllowedHosts.All(WebhookOptions.IsValidEntry),
-                $"{WebhookOptions.SectionName}:AllowedHosts holds an entry that is not a host name, *.domain, IP address or CIDR range.")
-            .Validate(o => o.MaxAttempts >= 1 && o.FirstRetryDelay > TimeSpan.Zero && o.MaxRetryDelay >= o.FirstRetryDelay && o.Timeout > TimeSpan.Zero,
-                $"{WebhookOptions.SectionName}: MaxAttempts must be at least 1, FirstRetryDelay and Timeout positive, MaxRetryDelay at least FirstRetryDelay.")
-            .ValidateOnStart();
         builder.Services.AddSingleton<WebhookSender>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookSender>());
         builder.AddAppOpenApi();

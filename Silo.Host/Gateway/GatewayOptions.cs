@@ -6,8 +6,11 @@ public sealed class GatewayOptions
     /// <summary>The configuration section.</summary>
     public const string SectionName = "FalHints:Gateway";
 
-    /// <summary>Where the gateway listens; loopback unless told otherwise.</summary>
-    public string Url { get; set; } = "http://127.0.0.1:8080";
+    /// <summary>Where the gateway listens by default: loopback, port 8080.</summary>
+    public const string DefaultUrl = "http://127.0.0.1:8080";
+
+    /// <summary>Where the gateway listens; loopback unless told otherwise (<see cref="DefaultUrl"/>).</summary>
+    public string Url { get; set; } = DefaultUrl;
 
     /// <summary>Keys callers must send as <c>Authorization: Key ...</c>; none configured (and no keys file): no key needed. Remove one to revoke it.</summary>
     public IList<string> ApiKeys { get; } = [];

@@ -49,26 +49,35 @@ public sealed class ClusterSettings
     /// <summary>True in Redis mode.</summary>
     public bool UsesRedis => string.Equals(Mode, Redis, StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Reads and checks the section; a bad setting is an error that names it.</summary>
+    /// <summary>Reads and checks the section (before the host is built: it chooses the clustering); a bad setting is an error that names it.</summary>
     public static ClusterSettings From(IConfiguration configuration)
     {
         var settings = configuration.GetSection(SectionName).Get<ClusterSettings>() ?? new ClusterSettings();
-        if (!settings.UsesRedis && !string.Equals(settings.Mode, Localhost, StringComparison.OrdinalIgnoreCase))
+        var result = new ClusterSettingsValidator().Validate(null, settings);
+        return result.Failed ? throw new OptionsValidationException(SectionName, typeof(ClusterSettings), result.Failures) : settings;
+    }
+}
+
+/// <summary>Checks <see cref="ClusterSettings"/>, naming the setting at fault.</summary>
+internal sealed class ClusterSettingsValidator : IValidateOptions<ClusterSettings>
+{
+    private const string Section = ClusterSettings.SectionName;
+
+    public ValidateOptionsResult Validate(string? name, ClusterSettings options)
+    {
+        if (!options.UsesRedis && !string.Equals(options.Mode, ClusterSettings.Localhost, StringComparison.OrdinalIgnoreCase))
         {
-            throw new OptionsValidationException(SectionName, typeof(ClusterSettings), [$"{SectionName}:Mode is '{settings.Mode}'; use '{Localhost}' or '{Redis}'."]);
+            return ValidateOptionsResult.Fail($"{Section}:Mode is '{options.Mode}'; use '{ClusterSettings.Localhost}' or '{ClusterSettings.Redis}'.");
         }
 
-        if (settings.HealthCheckInterval <= TimeSpan.Zero || settings.MembershipLossExitAfter <= TimeSpan.Zero)
+        if (options.HealthCheckInterval <= TimeSpan.Zero || options.MembershipLossExitAfter <= TimeSpan.Zero)
         {
-            throw new OptionsValidationException(SectionName, typeof(ClusterSettings), [$"{SectionName}:HealthCheckInterval and MembershipLossExitAfter must be positive."]);
+            return ValidateOptionsResult.Fail($"{Section}:HealthCheckInterval and MembershipLossExitAfter must be positive.");
         }
 
-        if (settings.UsesRedis && string.IsNullOrWhiteSpace(settings.RedisConnection))
-        {
-            throw new OptionsValidationException(SectionName, typeof(ClusterSettings), [$"{SectionName}:RedisConnection is required when {SectionName}:Mode is '{Redis}'."]);
-        }
-
-        return settings;
+        return options.UsesRedis && string.IsNullOrWhiteSpace(options.RedisConnection)
+            ? ValidateOptionsResult.Fail($"{Section}:RedisConnection is required when {Section}:Mode is '{ClusterSettings.Redis}'.")
+            : ValidateOptionsResult.Success;
     }
 }
 
@@ -82,8 +91,8 @@ public static class ClusterSetup
     public static ISiloBuilder UseFalHintsClustering(this ISiloBuilder silo, IConfiguration configuration, string siloName)
     {
         var settings = ClusterSettings.From(configuration);
-        var siloPort = configuration.GetValue("FalHints:Silo:SiloPort", 11111);
-        var gatewayPort = configuration.GetValue("FalHints:Silo:GatewayPort", 30000);
+        var endpoints = SiloSettings.From(configuration);
+        var (siloPort, gatewayPort) = (endpoints.SiloPort, endpoints.GatewayPort);
         silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (settings.ClusterId, settings.ServiceId));
         silo.Configure<SiloOptions>(o => o.SiloName = siloName);
         if (ClusterTls.From(configuration) is { } tls)
@@ -98,7 +107,7 @@ public static class ClusterSetup
 
         var redis = ConfigurationOptions.Parse(settings.RedisConnection!);
         silo.UseRedisClustering(o => o.ConfigurationOptions = redis);
-        var advertised = configuration["FalHints:Silo:AdvertisedAddress"];
+        var advertised = endpoints.AdvertisedAddress;
         return string.IsNullOrWhiteSpace(advertised)
             ? silo.ConfigureEndpoints(Dns.GetHostName(), siloPort, gatewayPort, AddressFamily.InterNetwork, listenOnAnyHostAddress: true)
             : silo.ConfigureEndpoints(IPAddress.Parse(advertised), siloPort, gatewayPort, listenOnAnyHostAddress: true);
@@ -170,7 +179,7 @@ public static class ClusterSetup
 
         if (!settings.UsesRedis)
         {
-            return client.UseLocalhostClustering(configuration.GetValue("FalHints:Silo:GatewayPort", 30000));
+            return client.UseLocalhostClustering(SiloSettings.From(configuration).GatewayPort);
         }
 
         // Orleans' default is a minute: a client would wait that long to find the nodes of a cluster that restarted.

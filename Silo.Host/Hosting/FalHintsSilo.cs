@@ -29,8 +29,8 @@ public static class FalHintsSilo
         silo.AddMemoryGrainStorage("PubSubStore");
         silo.AddFalHintsRequestStorage(configuration, RequestStorage.Name);
         silo.AddMemoryStreams(HintStream.ProviderName);
-        silo.AddFalHintsRouter(o => configuration.GetSection(RouterOptions.SectionName).Bind(o));
-        silo.AddFalHintsRunners(modelStoreRoot, o => configuration.GetSection(RunnerOptions.SectionName).Bind(o));
+        silo.AddFalHintsRouter(configuration.GetSection(RouterOptions.SectionName));
+        silo.AddFalHintsRunners(modelStoreRoot, configuration.GetSection(RunnerOptions.SectionName));
         silo.AddFalApp<AnyModelApp>();
         return silo;
     }

@@ -2,6 +2,7 @@ using FalHints.Client.Contracts;
 using FalHints.Host.Commands;
 using FalHints.Host.Gateway;
 using FalHints.Runner.Models;
+using FalHints.Runner.Runners;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -35,10 +36,10 @@ public static class FalHintsWebHost
             ModelStoreFiller.Fill(store, DemoModels.Defaults, cancellationToken);
         }
 
-        var name = configuration["FalHints:Silo:Name"];
-        name = string.IsNullOrWhiteSpace(name) ? Environment.MachineName : name;
+        var name = SiloSettings.From(configuration).EffectiveName;
+
         // A stopping silo drains its runners first (see RunnerOptions.DrainTimeout); give it the time.
-        var drain = configuration.GetValue("FalHints:Runners:DrainTimeout", TimeSpan.FromMinutes(1));
+        var drain = (configuration.GetSection(RunnerOptions.SectionName).Get<RunnerOptions>() ?? new RunnerOptions()).DrainTimeout;
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = drain + TimeSpan.FromSeconds(30));
         builder.UseOrleans(silo =>
         {

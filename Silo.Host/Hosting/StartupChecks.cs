@@ -22,26 +22,22 @@ public static class StartupChecks
     public static void EnsurePortsFree(IConfiguration configuration)
     {
         var anyAddress = ClusterSettings.From(configuration).UsesRedis;
+        var endpoints = SiloSettings.From(configuration);
         var silo = anyAddress ? IPAddress.Any : IPAddress.Loopback;
         var http = configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>()?.Url ?? new GatewayOptions().Url;
         if (!Uri.TryCreate(http.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var httpUrl))
         {
-            throw new StartupException($"{GatewayOptions.SectionName}:Url '{http}' is not an absolute URL such as http://127.0.0.1:8080.");
+            throw new StartupException($"{GatewayOptions.SectionName}:Url '{http}' is not an absolute URL such as {GatewayOptions.DefaultUrl}.");
         }
 
         var ports = new (string What, string Setting, IPAddress Address, int Port)[]
         {
-            ("silo port", "--silo-port or FalHints:Silo:SiloPort", silo, configuration.GetValue("FalHints:Silo:SiloPort", 11111)),
-            ("Orleans client port", "--client-port or FalHints:Silo:GatewayPort", silo, configuration.GetValue("FalHints:Silo:GatewayPort", 30000)),
+            ("silo port", $"--silo-port or {SiloSettings.SectionName}:SiloPort", silo, endpoints.SiloPort),
+            ("Orleans client port", $"--client-port or {SiloSettings.SectionName}:GatewayPort", silo, endpoints.GatewayPort),
             ("HTTP port", $"--http-port, --http-url or {GatewayOptions.SectionName}:Url", HttpAddress(httpUrl), httpUrl.Port),
         };
         for (var i = 0; i < ports.Length; i++)
         {
-            if (ports[i].Port is < 0 or > 65535)
-            {
-                throw new StartupException($"The {ports[i].What} {ports[i].Port} is not a TCP port (0-65535); set {ports[i].Setting}.");
-            }
-
             for (var j = i + 1; j < ports.Length; j++)
             {
                 if (ports[i].Port == ports[j].Port && ports[i].Port != 0)

@@ -30,34 +30,52 @@ public sealed class StorageSettings
     /// <summary>The SQLite file; default <c>requests.db</c> in the data directory (see <see cref="FalHintsSilo.DefaultDataDirectory"/>).</summary>
     public string? Path { get; set; }
 
-    /// <summary>Reads and checks the section against the clustering; a bad setting is an error that names it.</summary>
+    /// <summary>The modes, as written in the section.</summary>
+    internal static readonly string[] Modes = [Auto, Sqlite, Redis, Memory];
+
+    /// <summary>
+    /// Reads and checks the section against the clustering (before the host is built: it chooses the store), then
+    /// resolves <see cref="Auto"/> and the default path; a bad setting is an error that names it.
+    /// </summary>
     public static StorageSettings From(IConfiguration configuration, ClusterSettings cluster)
     {
         var settings = configuration.GetSection(SectionName).Get<StorageSettings>() ?? new StorageSettings();
-        string[] modes = [Auto, Sqlite, Redis, Memory];
-        var mode = modes.FirstOrDefault(m => string.Equals(m, settings.Mode, StringComparison.OrdinalIgnoreCase));
-        if (mode is null)
+        var result = new StorageSettingsValidator(cluster).Validate(null, settings);
+        if (result.Failed)
         {
-            throw Invalid($"{SectionName}:Mode is '{settings.Mode}'; use {string.Join(", ", modes.Select(m => $"'{m}'"))}.");
+            throw new OptionsValidationException(SectionName, typeof(StorageSettings), result.Failures);
         }
 
+        var mode = Modes.First(m => string.Equals(m, settings.Mode, StringComparison.OrdinalIgnoreCase));
         settings.Mode = mode == Auto ? (cluster.UsesRedis ? Redis : Sqlite) : mode;
-        if (settings.Mode == Redis && string.IsNullOrWhiteSpace(cluster.RedisConnection))
-        {
-            throw Invalid($"{SectionName}:Mode '{Redis}' needs {ClusterSettings.SectionName}:RedisConnection.");
-        }
-
-        if (settings.Mode == Sqlite && cluster.UsesRedis)
-        {
-            // Request grains live on any node: a file on one node would leave the others unable to read them.
-            throw Invalid($"{SectionName}:Mode '{Sqlite}' keeps requests on one node; a cluster in {ClusterSettings.SectionName}:Mode '{ClusterSettings.Redis}' needs '{Redis}' (or '{Memory}', which loses requests).");
-        }
-
         settings.Path = string.IsNullOrWhiteSpace(settings.Path)
             ? System.IO.Path.Combine(FalHintsSilo.DefaultDataDirectory(), DefaultFileName)
             : System.IO.Path.GetFullPath(settings.Path);
         return settings;
     }
+}
 
-    private static OptionsValidationException Invalid(string message) => new(SectionName, typeof(StorageSettings), [message]);
+/// <summary>Checks <see cref="StorageSettings"/> against the clustering it is used with, naming the setting at fault.</summary>
+internal sealed class StorageSettingsValidator(ClusterSettings cluster) : IValidateOptions<StorageSettings>
+{
+    private const string Section = StorageSettings.SectionName;
+
+    public ValidateOptionsResult Validate(string? name, StorageSettings options)
+    {
+        var mode = StorageSettings.Modes.FirstOrDefault(m => string.Equals(m, options.Mode, StringComparison.OrdinalIgnoreCase));
+        if (mode is null)
+        {
+            return ValidateOptionsResult.Fail($"{Section}:Mode is '{options.Mode}'; use {string.Join(", ", StorageSettings.Modes.Select(m => $"'{m}'"))}.");
+        }
+
+        if (mode == StorageSettings.Redis && string.IsNullOrWhiteSpace(cluster.RedisConnection))
+        {
+            return ValidateOptionsResult.Fail($"{Section}:Mode '{StorageSettings.Redis}' needs {ClusterSettings.SectionName}:RedisConnection.");
+        }
+
+        // Request grains live on any node: a file on one node would leave the others unable to read them.
+        return mode == StorageSettings.Sqlite && cluster.UsesRedis
+            ? ValidateOptionsResult.Fail($"{Section}:Mode '{StorageSettings.Sqlite}' keeps requests on one node; a cluster in {ClusterSettings.SectionName}:Mode '{ClusterSettings.Redis}' needs '{StorageSettings.Redis}' (or '{StorageSettings.Memory}', which loses requests).")
+            : ValidateOptionsResult.Success;
+    }
 }

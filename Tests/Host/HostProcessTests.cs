@@ -132,6 +132,7 @@ public sealed class HostProcessTests : IClassFixture<TinyModelStore>
     [InlineData("--runners", "0", "error: FalHints:Runners:CpuRunners is 0 and TorchSharp sees no CUDA device, so this node would serve nothing")]
     [InlineData("--cluster", "nowhere", "error: FalHints:Cluster:Mode is 'nowhere'; use 'localhost' or 'redis'.")]
     [InlineData("--http-url", "not a url", "error: FalHints:Gateway:Url 'not a url' is not an absolute URL")]
+    [InlineData("--advertise", "somewhere", "error: FalHints:Silo:AdvertisedAddress 'somewhere' is not an IP address.")]
     public async Task A_node_that_cannot_start_says_why_in_one_line(string option, string value, string line)
     {
         var result = await HostProcess.RunAsync(Startup, "serve", "--models", _models.Root, option, value,

@@ -46,8 +46,17 @@ public sealed class RunnerDeviceTests
     [Fact]
     public void A_configured_budget_applies_to_each_runner_and_cpu_runners_get_the_default()
     {
-        Assert.Equal(1L << 30, new RunnerOptions { PipelineBudgetBytes = 1L << 30, RunnersPerGpu = 4 }.BudgetFor("cuda:0.1"));
-        Assert.Equal(RunnerOptions.DefaultCpuBudgetBytes, new RunnerOptions().BudgetFor("cpu:0"));
+        Assert.Equal(1L << 30, new RunnerOptions { PipelineBudgetBytes = 1L << 30, RunnersPerGpu = 4 }.BudgetFor("cuda:0.1", deviceBytes: 80L << 30));
+        Assert.Equal(RunnerOptions.DefaultCpuBudgetBytes, new RunnerOptions().BudgetFor("cpu:0", deviceBytes: null));
+    }
+
+    [Fact]
+    public void Unconfigured_gpu_runners_share_nine_tenths_of_their_devices_memory()
+    {
+        const long device = 80L << 30;
+
+        Assert.Equal(device / 10 * 9 / 4, new RunnerOptions { RunnersPerGpu = 4 }.BudgetFor("cuda:0.1", device));
+        Assert.Equal(device / 10 * 9, new RunnerOptions().BudgetFor("cuda:1", device));
     }
 
     [Fact]
