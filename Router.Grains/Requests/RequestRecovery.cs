@@ -5,7 +5,7 @@ namespace FalHints.Router.Requests;
 
 /// <summary>
 /// A request store that can list the requests it holds that were accepted and have not finished, so a node that
-/// restarts can hand them to their routers again (SQLite; not Redis, whose keys cannot be listed cheaply).
+/// restarts can hand them to their routers again (SQLite; Redis through an index of unfinished requests).
 /// </summary>
 public interface IUnfinishedRequests
 {
@@ -27,7 +27,18 @@ internal sealed partial class RequestRecovery(IUnfinishedRequests store, IGrainF
 
     private async Task ResumeAllAsync(CancellationToken cancellationToken)
     {
-        var unfinished = await store.ListUnfinishedAsync(cancellationToken);
+        IReadOnlyList<string> unfinished;
+        try
+        {
+            unfinished = await store.ListUnfinishedAsync(cancellationToken);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The store does not answer now (Redis down): each request resumes when next asked for.
+            LogListFailed(logger, ex);
+            return;
+        }
+
         if (unfinished.Count == 0)
         {
             return;
@@ -57,6 +68,9 @@ internal sealed partial class RequestRecovery(IUnfinishedRequests store, IGrainF
 
     [LoggerMessage(2, LogLevel.Warning, "Request {RequestId} could not be resumed at start; it resumes when next asked for")]
     private static partial void LogResumeFailed(ILogger logger, Exception exception, string requestId);
+
+    [LoggerMessage(4, LogLevel.Warning, "Could not list the requests accepted before this node started; each resumes when next asked for")]
+    private static partial void LogListFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(3, LogLevel.Information, "Resumed {Resumed} of {Count} requests accepted before this node stopped")]
     private static partial void LogResumed(ILogger logger, int resumed, int count);

@@ -128,10 +128,19 @@ public static class ClusterSetup
                 silo.Services.AddOptions<MemoryGrainStorageOptions>(storageName).Configure<IServiceProvider>((o, sp) => o.GrainStorageSerializer = RequestSerializer(sp));
                 return silo;
             case StorageSettings.Redis:
+                // Orleans' Redis storage writes the records (its keys do not name the provider); the index lists the unfinished.
                 var redis = ConfigurationOptions.Parse(cluster.RedisConnection!);
-                silo.Services.AddRedisGrainStorage(storageName, o => o.ConfigurationOptions = redis);
-                silo.Services.AddOptions<RedisStorageOptions>(storageName).Configure<IServiceProvider>((o, sp) => o.GrainStorageSerializer = RequestSerializer(sp));
-                return silo;
+                var records = storageName + ".records";
+                silo.Services.AddRedisGrainStorage(records, o => o.ConfigurationOptions = redis);
+                silo.Services.AddOptions<RedisStorageOptions>(records).Configure<IServiceProvider>((o, sp) => o.GrainStorageSerializer = RequestSerializer(sp));
+                var indexOptions = redis.Clone();
+                indexOptions.AbortOnConnectFail = false;
+                var connection = new Lazy<Task<IConnectionMultiplexer>>(async () => await ConnectionMultiplexer.ConnectAsync(indexOptions));
+                silo.Services.AddSingleton(sp => new RedisRequestIndex(
+                    sp.GetRequiredKeyedService<IGrainStorage>(records), () => connection.Value, cluster.ServiceId));
+                silo.Services.AddGrainStorage(storageName, (sp, _) => sp.GetRequiredService<RedisRequestIndex>());
+                silo.Services.AddSingleton<IUnfinishedRequests>(sp => sp.GetRequiredService<RedisRequestIndex>());
+                return silo.AddFalHintsRequestRecovery();
             default:
                 silo.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp, storage.Path!));
                 silo.Services.AddGrainStorage(storageName, (sp, _) => sp.GetRequiredService<SqliteGrainStorage>());
