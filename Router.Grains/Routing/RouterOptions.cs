@@ -31,6 +31,13 @@ public sealed class RouterOptions
     /// </summary>
     public int HeadBypassLimit { get; set; } = DispatcherOptions.Default.HeadBypassLimit;
 
+    /// <summary>
+    /// Whether the placement policy may ask runners to load models in the background (copies of models in demand, into
+    /// memory the runners do not use), default on. A runner is busy while it loads; no request waits for such a load.
+    /// An app that refuses a background load gets no more from its router until the router restarts.
+    /// </summary>
+    public bool PolicyPrewarms { get; set; } = true;
+
     /// <summary>Requests an app may have waiting; more are refused with <c>queue_full</c>.</summary>
     public int MaxQueueLength { get; set; } = 10_000;
 

@@ -29,6 +29,7 @@ public sealed class StarvationTests
         var random = new Random(7);
         var waiting = new SortedSet<(DateTimeOffset At, string Id)>();
         var running = new List<Dispatch>();
+        var loading = new List<PrewarmChoice>();
         var worst = 0;
         string? trackedHead = null;
         var bypasses = 0;
@@ -50,6 +51,14 @@ public sealed class StarvationTests
                 dispatcher.Complete(done.Ticket.RequestId, done.RunnerId);
             }
 
+            // Background copies the policy asked for take a while too.
+            if (loading.Count > 0 && random.NextDouble() < 0.3)
+            {
+                var loaded = loading[0];
+                loading.RemoveAt(0);
+                dispatcher.PrewarmDone(loaded);
+            }
+
             // The head before each start, from the test's own record of who waits.
             foreach (var dispatch in dispatcher.Pump(now))
             {
@@ -67,6 +76,8 @@ public sealed class StarvationTests
                 waiting.Remove((dispatch.Ticket.AcceptedAt, dispatch.Ticket.RequestId));
                 running.Add(dispatch);
             }
+
+            loading.AddRange(dispatcher.Prewarms);
         }
 
         Assert.InRange(worst, 1, Limit);
