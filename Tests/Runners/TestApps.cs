@@ -114,3 +114,37 @@ public sealed class FaultyApp : FalApp<FaultInput, FaultOutput>
         return new FaultOutput(input.Mode, 1);
     }
 }
+
+/// <summary>Loads a pipeline per key at once and refuses every prewarm, counting the refusals.</summary>
+public sealed class NoPrewarmApp : FalApp<KeyInput, KeyOutput>
+{
+    public const string Id = "test/no-prewarm";
+
+    private static int _refused;
+    private RunnerContext _runner = null!;
+
+    public override string AppId => Id;
+
+    /// <summary>Prewarms refused so far, by every runner.</summary>
+    public static int Refused => Volatile.Read(ref _refused);
+
+    public override Task SetupAsync(RunnerContext runner, CancellationToken cancellationToken)
+    {
+        _runner = runner;
+        return Task.CompletedTask;
+    }
+
+    public override IReadOnlyList<string> ProvideHints() => _runner.Pipelines.Keys;
+
+    public override Task PrewarmAsync(string hint, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _refused);
+        return base.PrewarmAsync(hint, cancellationToken);
+    }
+
+    protected override async Task<KeyOutput> RunAsync(KeyInput input, CancellationToken cancellationToken)
+    {
+        using var lease = await _runner.Pipelines.AcquireAsync(input.Key, 1, () => Task.FromResult(new MemoryStream()), cancellationToken);
+        return new KeyOutput(input.Key, _runner.RunnerId);
+    }
+}
