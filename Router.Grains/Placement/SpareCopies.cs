@@ -9,28 +9,32 @@ namespace FalHints.Router.Placement;
 /// what it holds goes to other runners or waits meanwhile). A runner without room qualifies when its cache would evict
 /// a copy of a model other runners hold too and the new copy is worth more than twice that stale one, so copies follow
 /// demand as it drifts. Only hints some runner holds are copied: no request ever waits for a prewarm of a model nobody
-/// has. Each policy keeps one.
+/// has. After a look that finds nothing to copy, the next comes <see cref="LookEvery"/> placements later. Each policy
+/// keeps one.
 /// </summary>
 public sealed class SpareCopies(HintDemand demand)
 {
     /// <summary>Recent requests a hint needs before it is worth a copy, so a cold start does not copy noise.</summary>
     public const double MinDemand = 2;
 
-    // One look per placement; after a look that found no runner with room, placements to wait (memory rarely frees up).
-    private const int RescanAfter = 64;
-    private long _lookedAt = -1;
+    /// <summary>
+    /// Placements between a look that found nothing to copy and the next: memory rarely frees up, and copies made at
+    /// every chance churn as demand drifts. (The first look comes at the first chance, usually before any hint is in
+    /// demand, so a cold start copies nothing for its first placements: models not seen yet get the memory first.)
+    /// </summary>
+    public const int LookEvery = 64;
+
     private long _nextLook;
 
     /// <summary>The next spare copy to load, or null.</summary>
     public PrewarmChoice? Next(PlacementContext context)
     {
         var runners = context.Runners;
-        if (!context.CanPrewarm || runners.Free.Count < 2 || demand.Placed == _lookedAt || demand.Placed < _nextLook || demand.Hottest.Count == 0)
+        if (!context.CanPrewarm || runners.Free.Count < 2 || demand.Placed < _nextLook || demand.Hottest.Count == 0)
         {
             return null;
         }
 
-        _lookedAt = demand.Placed;
         var meanBytes = Candidates.MeanModelBytes(runners);
         RunnerState? target = null;
         var targetServed = 0.0;
@@ -83,19 +87,12 @@ public sealed class SpareCopies(HintDemand demand)
             best = null;
         }
 
-        if (target is null)
+        if (target is null || best is null || 2 * bestPerCopy <= targetServed)
         {
-            _nextLook = demand.Placed + RescanAfter;
+            _nextLook = demand.Placed + LookEvery;
             return null;
         }
 
-        if (best is null || 2 * bestPerCopy <= targetServed)
-        {
-            return null;
-        }
-
-        // Booked at once, so the dispatcher may ask for another copy in the same round.
-        _lookedAt = -1;
         return PrewarmChoice.Of(best, target);
     }
 }

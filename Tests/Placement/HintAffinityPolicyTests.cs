@@ -169,18 +169,25 @@ public sealed class HintAffinityPolicyTests
     }
 
     [Fact]
-    public void With_nothing_waiting_a_copy_of_the_most_demanded_hint_is_loaded_into_memory_a_free_runner_does_not_use()
+    public void With_nothing_waiting_a_copy_of_a_hint_in_demand_is_loaded_into_memory_a_free_runner_does_not_use()
     {
         var dispatcher = new Dispatcher(new HintAffinityPolicy(), DispatcherOptions.Default);
         dispatcher.Index.Apply(Event("a", hints: ["hot"], cache: Cache(used: 1, budget: 8)), T0);
         dispatcher.Index.Apply(Event("b", hints: ["cold"], cache: Cache(used: 8, budget: 8)), T0);
         dispatcher.Index.Apply(Event("c", cache: Cache(used: 0, budget: 8)), T0);
-        Serve(dispatcher, "hot");
-        Assert.Empty(dispatcher.Prewarms);
+        dispatcher.Index.Apply(Event("d", hints: ["warm"], cache: Cache(used: 1, budget: 8)), T0);
 
-        // Once the hint is in demand: b has no room, c has room and serves nothing.
-        Serve(dispatcher, "hot");
-        Assert.Equal(new PrewarmChoice("hot", "c"), Assert.Single(dispatcher.Prewarms));
+        // hot is in demand (served by a while b and d are busy, so c is the only other free runner and stays free).
+        dispatcher.Index.MarkDispatched("b", "cold");
+        dispatcher.Index.MarkDispatched("d", "warm");
+        Serve(dispatcher, "hot", "hot", "hot");
+        Assert.Empty(dispatcher.Prewarms);
+        dispatcher.Index.MarkCompleted("b", "cold");
+        dispatcher.Index.MarkCompleted("d", "warm");
+
+        // Nothing waits and every runner is free: b has no room, a holds hot already; c and d have room and serve no demand.
+        Assert.Empty(dispatcher.Pump(T0));
+        Assert.Equal([new PrewarmChoice("hot", "c"), new PrewarmChoice("hot", "d")], dispatcher.Prewarms);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
+using FalHints.Router.Placement;
 using FalHints.Runner.Hosting;
 using FalHints.Tests.Runners;
 using FalHints.Tests.Support;
@@ -33,9 +34,12 @@ public sealed class PolicyPrewarmTests(FalHintsCluster<PolicyPrewarmProfile> clu
         GatedLoadApp.Gate(key).SetResult();
         var router = cluster.Cluster.Client.GetGrain<IRouterGrain>(GatedLoadApp.Id);
 
-        // Twice on one runner (the second a hit), with the other runner idle and its memory unused.
-        await RunAsync(GatedLoadApp.Id, key);
-        await RunAsync(GatedLoadApp.Id, key);
+        // One after another on one runner (all but the first hits), with the other runner idle and its memory unused,
+        // until the policy looks for a copy to make again.
+        for (var i = 0; i < SpareCopies.LookEvery + 2; i++)
+        {
+            await RunAsync(GatedLoadApp.Id, key);
+        }
 
         var snapshot = await Eventually.ValueAsync(router.GetSnapshotAsync, s => s.Runners.Count(r => r.Hints.Contains(key)) == 2, Patience,
             $"both runners holding {key}");
@@ -45,14 +49,14 @@ public sealed class PolicyPrewarmTests(FalHintsCluster<PolicyPrewarmProfile> clu
     [Fact]
     public async Task An_app_that_refuses_a_prewarm_is_not_asked_again()
     {
-        var (first, second) = ($"first-{Guid.NewGuid():N}", $"second-{Guid.NewGuid():N}");
-        foreach (var key in new[] { first, first, first, second, second, second })
+        var key = $"hot-{Guid.NewGuid():N}";
+        for (var i = 0; i < SpareCopies.LookEvery + 5; i++)
         {
             await RunAsync(NoPrewarmApp.Id, key);
         }
 
-        // The policy asked once, when the first key was in demand; the refusal turned its background loads off, so the
-        // second key, as much in demand, got none. (Each ask reaches the runner within milliseconds of a completion.)
+        // The policy asked once the key was in demand; had the refusal not turned its background loads off, it would have
+        // asked again after the next completions (each ask reaches the runner within milliseconds of one).
         await Eventually.ValueAsync(() => Task.FromResult(NoPrewarmApp.Refused), n => n >= 1, Patience, "a prewarm refused");
         await Task.Delay(TimeSpan.FromMilliseconds(500));
         Assert.Equal(1, NoPrewarmApp.Refused);
