@@ -21,6 +21,23 @@ public static class Candidates
         return best;
     }
 
+    /// <summary>True when some runner that is not draining holds one of the request's hints (free or busy, loaded or loading).</summary>
+    public static bool HasHolder(RequestTicket ticket, IRunnerIndex runners)
+    {
+        foreach (var hint in RequestHints.Of(ticket))
+        {
+            foreach (var holder in runners.Holding(hint))
+            {
+                if (!holder.Draining)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>The best free holder of the request's hints, the most specific hint first.</summary>
     public static RunnerState? BestFreeHolder(RequestTicket ticket, IRunnerIndex runners)
     {

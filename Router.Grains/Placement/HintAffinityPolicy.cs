@@ -15,10 +15,13 @@ namespace FalHints.Router.Placement;
 /// </list>
 /// With nothing waiting, it copies the most demanded hints into memory a free runner does not use, in the background
 /// (<see cref="SpareCopies"/>), never on the last free runner, so later requests find a free holder more often.
-/// Starvation guarantee: once a request is the oldest of its priority class, at most
-/// <see cref="PlacementContext.BypassLimit"/> younger requests of that class start before it; then it starts on the
-/// next runner that frees up (a holder of its hint if one is free). Each forced start costs at most one load, so at
-/// most one start in <c>limit + 1</c> is forced, however long an overload lasts.
+/// Starvation guarantee: once a request is the oldest of its priority class and
+/// <see cref="PlacementContext.BypassLimit"/> younger requests of that class have started before it, it starts on the
+/// next free runner holding its hint, and no such runner takes another request first; if no runner holds its hint, it
+/// starts on the next runner that frees up. So it waits, past the limit, at most for one request (or load) under way on
+/// a holder of its hint. Only a request whose model nobody holds is forced onto a runner that must load it, so forced
+/// loads stay few however long an overload lasts (the earlier rule, the next free runner whatever it held, turned a
+/// load under way on a holder into a cascade of loads elsewhere).
 /// </summary>
 public sealed class HintAffinityPolicy : IPlacementPolicy
 {
@@ -40,7 +43,10 @@ public sealed class HintAffinityPolicy : IPlacementPolicy
             return null;
         }
 
-        if (!context.HeadDue && Candidates.OldestHeld(context) is { } held)
+        // A head that is due starts first on a free holder of its hint; while its holders are all busy it waits for the
+        // first of them, and only a head whose hint nobody holds takes the next free runner at once.
+        var due = context.HeadDue && (Candidates.BestFreeHolder(head, context.Runners) is not null || !Candidates.HasHolder(head, context.Runners));
+        if (!due && Candidates.OldestHeld(context) is { } held)
         {
             return Record(held);
         }

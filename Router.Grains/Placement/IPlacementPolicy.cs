@@ -47,7 +47,10 @@ public sealed class PlacementContext(DateTimeOffset now, IRunnerIndex runners, I
     /// <summary>True when the router can ask runners to load a model in the background (<see cref="IPlacementPolicy.Prewarm"/>); false when the app refused it.</summary>
     public bool CanPrewarm { get; } = canPrewarm;
 
-    /// <summary>True when the head has been passed over as often as it may: policies that give the starvation guarantee start it next.</summary>
+    /// <summary>
+    /// True when the head has been passed over as often as it may: policies that give the starvation guarantee start it
+    /// first on a free runner holding its hint, or, when no runner holds it, on the next free runner.
+    /// </summary>
     public bool HeadDue => HeadBypasses >= BypassLimit;
 
     /// <summary>The earliest time a policy asked to be called again, if any.</summary>

@@ -21,8 +21,9 @@ namespace FalHints.Router.Placement;
 /// </list>
 /// With runners to spare it also copies the most demanded hints into memory nobody uses (<see cref="SpareCopies"/>),
 /// which shortens the waits for a busy holder. It gives the same starvation guarantee as
-/// <see cref="HintAffinityPolicy"/>: once a request is the oldest of its class, at most
-/// <see cref="PlacementContext.BypassLimit"/> younger ones start before it.
+/// <see cref="HintAffinityPolicy"/>: once a request is the oldest of its class and
+/// <see cref="PlacementContext.BypassLimit"/> younger ones have started before it, it starts on the next free holder of
+/// its hint, or on the next free runner when nobody holds it.
 /// </summary>
 public sealed class WaitForHolderPolicy : IPlacementPolicy
 {
@@ -45,7 +46,9 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             return null;
         }
 
-        if (context.HeadDue)
+        // A head that is due starts first on a free holder of its hint, or, when nobody holds its hint, on the next free
+        // runner; while its holders are all busy it waits for the first of them.
+        if (context.HeadDue && (Candidates.BestFreeHolder(head, runners) is not null || !Candidates.HasHolder(head, runners)))
         {
             return Record(PlacementChoice.Of(head, Candidates.BestFreeHolder(head, runners) ?? Candidates.LeastEvicting(free, runners, _demand)!));
         }

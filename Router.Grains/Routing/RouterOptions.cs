@@ -25,9 +25,10 @@ public sealed class RouterOptions
     public int MaxAttempts { get; set; } = 10;
 
     /// <summary>
-    /// How many younger requests may start while a request is the oldest of its priority class (FalHints' policies
-    /// then start it on the next runner free). Bounds how long a request is passed over without bounding throughput:
-    /// at most one start in <c>HeadBypassLimit + 1</c> is forced, however long an overload lasts.
+    /// How many younger requests may start while a request is the oldest of its priority class before FalHints'
+    /// policies start it first: on the next free runner holding its hint, or, when no runner holds it, on the next free
+    /// runner. Bounds how long a request is passed over without costing throughput under sustained overload: only a
+    /// request whose model nobody holds is forced onto a runner that must load it.
     /// </summary>
     public int HeadBypassLimit { get; set; } = DispatcherOptions.Default.HeadBypassLimit;
 
