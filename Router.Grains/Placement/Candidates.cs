@@ -3,7 +3,10 @@ using FalHints.Router.Hints;
 
 namespace FalHints.Router.Placement;
 
-/// <summary>The choices FalHints' policies share: the best holder of a hint, the runner cheapest to repurpose, the oldest request a free runner holds, where memory has room.</summary>
+/// <summary>
+/// The choices FalHints' policies share: the best holder of a hint, the free runner whose load costs least, the oldest
+/// request a free runner holds, and what runners have room for.
+/// </summary>
 public static class Candidates
 {
     /// <summary>The free holder of <paramref name="hint"/> with the fewest requests in flight, then the most recent user of the hint, then the lower id.</summary>
@@ -68,6 +71,7 @@ public static class Candidates
     public static RunnerState? LeastBlocking(IReadOnlyCollection<RunnerState> free, IRunnerIndex runners, HintDemand demand)
     {
         var meanBytes = MeanModelBytes(runners);
+        var freeHolders = new Dictionary<string, int>(StringComparer.Ordinal);
         RunnerState? best = null;
         var bestCost = 0.0;
         foreach (var runner in free)
@@ -75,13 +79,20 @@ public static class Candidates
             var cost = 0.0;
             foreach (var hint in runner.AllHeld)
             {
-                var others = 0;
-                foreach (var holder in runners.Holding(hint))
+                var wanted = demand.Of(hint);
+                if (wanted == 0)
                 {
-                    others += holder != runner && holder.IsFree ? 1 : 0;
+                    continue;
                 }
 
-                cost += demand.Of(hint) / (others + 1);
+                if (!freeHolders.TryGetValue(hint, out var holding))
+                {
+                    holding = runners.Holding(hint).Count(h => h.IsFree);
+                    freeHolders[hint] = holding;
+                }
+
+                // The other free holders share what this one cannot serve while it loads (it is one of the free holders).
+                cost += wanted / Math.Max(1, holding);
             }
 
             if (!HasRoom(runner, meanBytes) && LeastRecentlyUsed(runner) is { } victim)
