@@ -264,6 +264,7 @@ public sealed partial class RouterGrain(
         catch (Exception ex)
         {
             LogPrewarmFailed(logger, ex, prewarm.RunnerId, prewarm.Hint, ex.Message);
+            SuspectSiloOf(prewarm.RunnerId);
             return (false, null);
         }
         finally
@@ -286,17 +287,8 @@ public sealed partial class RouterGrain(
         {
             LogDispatchFailed(logger, ex, dispatch.RunnerId, request.RequestId, dispatch.Attempt);
 
-            // The runner's silo may be gone, or only this call failed (a timeout, a lookup cancelled while a node joins):
-            // the runner and its siblings take nothing more until they answer the router directly, and only this request
-            // is taken back. If the silo is gone, the sweep drops its runners, and their requests, once the membership
-            // says so; a runner that answers is used again.
-            if (_dispatcher.Index.Find(dispatch.RunnerId)?.Silo is { } silo)
-            {
-                foreach (var suspect in _dispatcher.Index.Suspect(silo).Where(_confirming.Add))
-                {
-                    _ = ConfirmAsync(suspect);
-                }
-            }
+            // Only this request is taken back; the runner and its siblings wait to be confirmed.
+            SuspectSiloOf(dispatch.RunnerId);
 
             if (ReferenceEquals(_dispatcher.FindInFlight(request.RequestId), sent))
             {
@@ -317,6 +309,23 @@ public sealed partial class RouterGrain(
         catch (Exception ex)
         {
             LogRequestUnreachable(logger, ex, request.RequestId);
+        }
+    }
+
+    /// <summary>
+    /// A call to a runner failed: its silo may be gone, or only this call failed (a timeout, a lookup cancelled while a
+    /// node joins). The runner and its siblings take nothing more until they answer the router directly. If the silo
+    /// is gone, the sweep drops its runners, and their requests, once the membership says so; a runner that answers is
+    /// used again.
+    /// </summary>
+    private void SuspectSiloOf(string runnerId)
+    {
+        if (_dispatcher.Index.Find(runnerId)?.Silo is { } silo)
+        {
+            foreach (var suspect in _dispatcher.Index.Suspect(silo).Where(_confirming.Add))
+            {
+                _ = ConfirmAsync(suspect);
+            }
         }
     }
 

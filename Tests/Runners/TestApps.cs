@@ -115,7 +115,7 @@ public sealed class FaultyApp : FalApp<FaultInput, FaultOutput>
     }
 }
 
-/// <summary>Loads a pipeline per key at once and refuses every prewarm, counting the refusals.</summary>
+/// <summary>Loads a pipeline per key at once (a request with a hold waits for that gate of <see cref="GatedLoadApp"/>) and refuses every prewarm, counting the refusals.</summary>
 public sealed class NoPrewarmApp : FalApp<KeyInput, KeyOutput>
 {
     public const string Id = "test/no-prewarm";
@@ -145,6 +145,11 @@ public sealed class NoPrewarmApp : FalApp<KeyInput, KeyOutput>
     protected override async Task<KeyOutput> RunAsync(KeyInput input, CancellationToken cancellationToken)
     {
         using var lease = await _runner.Pipelines.AcquireAsync(input.Key, 1, () => Task.FromResult(new MemoryStream()), cancellationToken);
+        if (input.Hold is { } hold)
+        {
+            await GatedLoadApp.Gate(hold).Task.WaitAsync(cancellationToken);
+        }
+
         return new KeyOutput(input.Key, _runner.RunnerId);
     }
 }
