@@ -9,9 +9,9 @@ namespace FalHints.Router.Placement;
 /// whichever holder frees first:
 /// <list type="number">
 /// <item>A free runner takes the oldest waiting request whose hint it holds.</item>
-/// <item>A waiting hint that no runner holds is loaded by its oldest request, on the free runner where the load loses
-/// no model (<see cref="Candidates.LeastEvicting"/>: room first, then one whose cache evicts a copy of a model others
-/// hold).</item>
+/// <item>A waiting hint that no runner holds is loaded by its oldest request, on the free runner where the load costs
+/// least and loses no model (<see cref="Candidates.LeastEvicting"/>: one keeping the hint in host memory first, then
+/// room or a host tier, then one whose cache evicts a copy of a model others hold).</item>
 /// <item>A waiting hint whose backlog (requests waiting for it, over the copies serving it) would take longer to drain
 /// than a load gets another copy, loaded in the background on the free runner where the load loses no model, so no
 /// request pays for the load: each still goes to whichever holder frees first, the new copy included. (Where the app
@@ -50,7 +50,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
         // runner; while its holders are all busy it waits for the first of them.
         if (context.HeadDue && (Candidates.BestFreeHolder(head, runners) is not null || !Candidates.HasHolder(head, runners)))
         {
-            return Record(PlacementChoice.Of(head, Candidates.BestFreeHolder(head, runners) ?? Candidates.LeastEvicting(free, runners, _demand)!));
+            return Record(PlacementChoice.Of(head, Candidates.BestFreeHolder(head, runners) ?? Candidates.LeastEvicting(free, runners, _demand, head.Request.Hint, context.LoadCost)!));
         }
 
         if (Candidates.OldestHeld(context) is { } held)
@@ -92,7 +92,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             return null;
         }
 
-        return Record(PlacementChoice.Of(oldest, oldest.Request.Hint is null ? Candidates.LikeliestToHold(free, _demand) : Candidates.LeastEvicting(free, runners, _demand)!));
+        return Record(PlacementChoice.Of(oldest, oldest.Request.Hint is null ? Candidates.LikeliestToHold(free, _demand) : Candidates.LeastEvicting(free, runners, _demand, oldest.Request.Hint, context.LoadCost)!));
     }
 
     /// <inheritdoc />
@@ -122,7 +122,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             }
         }
 
-        return copy is not null && Candidates.LeastEvicting([.. runners.Free.Where(r => !r.Holds(copy))], runners, _demand) is { } target
+        return copy is not null && Candidates.LeastEvicting([.. runners.Free.Where(r => !r.Holds(copy))], runners, _demand, copy, context.LoadCost) is { } target
             ? (copy, oldest!, target)
             : null;
     }
