@@ -135,7 +135,9 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
 
     /// <summary>
     /// True when a free runner should load <paramref name="hint"/>: nobody holds it, or the requests waiting for it would
-    /// wait longer for its copies (each busy copy's expected time to free, then the backlog shared among them) than a load.
+    /// wait longer for its copies (each busy copy's expected time to free, then the backlog shared among them) than a load
+    /// (a promotion where a free runner keeps the hint in host memory and has room; a load from storage where the copy
+    /// would evict).
     /// </summary>
     private static bool WorthLoading(string hint, PlacementContext context)
     {
@@ -166,7 +168,11 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
         }
 
         var backlogMs = soonestFree + context.Queue.CountInHeadClassWith(hint) * (inferenceMs / holders.Count) / copies;
-        var loadMs = context.Runners.Free.Min(r => context.LoadCost.LoadMs(r, hint));
+        // A copy into room costs its load, from host memory where the runner keeps the model warm. A copy that evicts
+        // costs a load from storage even when warm: what it pushes out of the device is as dear to bring back, and with
+        // cheap promotions counted alone every short backlog made a copy, and the copies evicted the models' only copies.
+        var meanBytes = Candidates.MeanModelBytes(context.Runners);
+        var loadMs = context.Runners.Free.Min(r => r.Holds(hint) || Candidates.HasRoom(r, meanBytes) ? context.LoadCost.LoadMs(r, hint) : context.LoadCost.StoreLoadMs(r));
         return backlogMs > loadMs;
     }
 }

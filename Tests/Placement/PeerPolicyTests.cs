@@ -180,6 +180,14 @@ public sealed class PeerPolicyTests
 
         Assert.Null(new WaitForHolderPolicy().Decide(Runners(warm: false), Ticket("flux")));
         Assert.Equal("b", new WaitForHolderPolicy().Decide(Runners(warm: true), Ticket("flux"))!.Value.RunnerId);
+
+        // A warm copy that would evict costs as much as a load from storage: what it pushes out is as dear to bring back.
+        var full = slowLoads with { BytesUsed = 100 };
+        var index = new HintIndex();
+        index.Apply(Event("a", hints: ["flux"], cache: slowLoads, routing: new AppRouting(null, MeanInferenceMs: 100)), T0);
+        index.Apply(Event("b", hints: ["x"], cache: full) with { Warm = ["flux"] }, T0);
+        index.MarkDispatched("a", "flux");
+        Assert.Null(new WaitForHolderPolicy().Decide(index, Ticket("flux")));
     }
 
     [Fact]
