@@ -121,9 +121,10 @@ public static class Candidates
     /// <summary>
     /// For a policy that waits for holders: the free runner where a load of <paramref name="hint"/> costs least and loses
     /// no model. One that keeps the hint in host memory first (the load is only a copy to the device); then one with
-    /// room, or holding nothing, or with a host tier (what its cache evicts stays in host memory); then one whose least
-    /// recently used model (the one its cache evicts) is a copy of a model other runners hold, the least demanded per copy
-    /// first; then one that would evict an only copy, the least demanded first. Ties: the least demand served
+    /// room, or holding nothing; then one whose least recently used model (the one its cache evicts) is a copy of a model
+    /// other runners hold, the least demanded per copy first; then one that would evict an only copy, the least demanded
+    /// first (a host tier keeps the evicted model, but every request for it misses until it is promoted again, so an
+    /// eviction counts as one all the same). Ties: the least demand served
     /// (<see cref="ServedDemand"/>, for a warm runner only its promotion's share), then fewest hints, then least recently
     /// used, then least loaded, then the lower id.
     /// </summary>
@@ -138,7 +139,7 @@ public static class Candidates
             var share = LoadShare(runner, hint, loadCost);
             var load = share < 1 ? 0 : 1;
             (int, int, double, double) cost = (load, 0, 0, share * served);
-            if (!HasRoom(runner, meanBytes) && LeastRecentlyUsed(runner) is { } victim && runner.Cache.HostBudgetBytes == 0)
+            if (!HasRoom(runner, meanBytes) && LeastRecentlyUsed(runner) is { } victim)
             {
                 var copies = runners.Holding(victim).Count;
                 cost = (load, copies > 1 ? 1 : 2, demand.Of(victim) / copies, share * served);
