@@ -12,6 +12,12 @@ public sealed class SimulatorTests
         LoadFixedMs: 100, LoadGbps: 1,
         Requests: [.. sequence.Select((m, i) => new SimRequest(i * 1000.0, m, true, 10))]);
 
+    /// <summary>One runner with room for one of two 1 GB models, loaded at 1 GB/s after <paramref name="loadFixedMs"/>.</summary>
+    private static Workload OneRunnerTwoModels(double loadFixedMs, params SimRequest[] requests) => new(
+        "two-models", Runners: 1, RunnerMemoryBytes: 1_000_000_000,
+        ModelBytes: new Dictionary<string, long> { ["a"] = 1_000_000_000, ["b"] = 1_000_000_000 },
+        LoadFixedMs: loadFixedMs, LoadGbps: 1, Requests: requests);
+
     [Fact]
     public void Belady_evicts_the_model_used_farthest_in_the_future()
     {
@@ -73,11 +79,7 @@ public sealed class SimulatorTests
     public void With_a_host_tier_an_evicted_model_comes_back_as_a_promotion_cheaper_than_a_load()
     {
         // One runner with room for one 1 GB model: b evicts a, and the second a finds it in host memory.
-        var workload = new Workload(
-            "tiered", Runners: 1, RunnerMemoryBytes: 1_000_000_000,
-            ModelBytes: new Dictionary<string, long> { ["a"] = 1_000_000_000, ["b"] = 1_000_000_000 },
-            LoadFixedMs: 100, LoadGbps: 1,
-            Requests: [new SimRequest(0, "a", true, 10), new SimRequest(5_000, "b", true, 10), new SimRequest(10_000, "a", true, 10)]);
+        var workload = OneRunnerTwoModels(loadFixedMs: 100, new SimRequest(0, "a", true, 10), new SimRequest(5_000, "b", true, 10), new SimRequest(10_000, "a", true, 10));
 
         var flat = Simulator.Run(workload, new HintAffinityPolicy());
         var tiered = Simulator.Run(workload with { HostMemoryBytes = 2_000_000_000, HostGbps = 20 }, new HintAffinityPolicy());
@@ -96,11 +98,7 @@ public sealed class SimulatorTests
         // Room for one model, a and b alternate: Belady keeps a and misses a, b and the last b. Without a tier that is
         // three loads of 1 s; with one, only the first use of each is a load and b's reload is a promotion (1 GB at
         // 10 GB/s: 100 ms). Inference adds 4 x 100 ms.
-        var workload = new Workload(
-            "bound", Runners: 1, RunnerMemoryBytes: 1_000_000_000,
-            ModelBytes: new Dictionary<string, long> { ["a"] = 1_000_000_000, ["b"] = 1_000_000_000 },
-            LoadFixedMs: 0, LoadGbps: 1,
-            Requests: [.. new[] { "a", "b", "a", "b" }.Select(m => new SimRequest(0, m, true, 100))]);
+        var workload = OneRunnerTwoModels(loadFixedMs: 0, [.. new[] { "a", "b", "a", "b" }.Select(m => new SimRequest(0, m, true, 100))]);
         var tiered = workload with { HostMemoryBytes = 1_000_000_000, HostGbps = 10 };
 
         Assert.Equal(4 / 3.4, Bounds.CapacityBoundRps(workload), precision: 6);
