@@ -62,48 +62,56 @@ public static class Candidates
     private const double OnlyCopyWeight = 3;
 
     /// <summary>
-    /// For a policy that never waits: the free runner whose load costs the other requests least. While it loads it
-    /// cannot serve what it holds, so each hint it holds costs its recent demand, shared with the other free holders of
-    /// that hint if there are any; without room, the model its cache evicts (its least recently used) costs its demand
-    /// per copy, or three times its demand when it is the only copy. Ties: fewest hints (none first), then least
-    /// recently used, then least loaded, then the lower id.
+    /// For a policy that never waits: the free runner whose load of <paramref name="hint"/> costs the other requests
+    /// least. While it loads it cannot serve what it holds, so each hint it holds costs its recent demand, shared with the
+    /// other free holders of that hint if there are any, in proportion to how long the load takes there (a runner that
+    /// keeps the hint in host memory only copies it to the device: <see cref="LoadShare"/>); without room, the model its
+    /// cache evicts (its least recently used) costs its demand per copy, or three times its demand when it is the only
+    /// copy, and on a runner with a host tier only a promotion's share of that, since the evicted model stays in host
+    /// memory. A runner keeping the hint in host memory comes before every cold one (the request itself waits a
+    /// promotion instead of a load), the cheapest of them first. Ties: fewest hints (none first), then least recently
+    /// used, then least loaded, then the lower id.
     /// </summary>
-    public static RunnerState? LeastBlocking(IReadOnlyCollection<RunnerState> free, IRunnerIndex runners, HintDemand demand)
+    public static RunnerState? LeastBlocking(IReadOnlyCollection<RunnerState> free, IRunnerIndex runners, HintDemand demand, string? hint, ILoadCostEstimator loadCost)
     {
         var meanBytes = MeanModelBytes(runners);
         var freeHolders = new Dictionary<string, int>(StringComparer.Ordinal);
         RunnerState? best = null;
         var bestCost = 0.0;
+        var bestWarm = false;
         foreach (var runner in free)
         {
             var cost = 0.0;
-            foreach (var hint in runner.AllHeld)
+            foreach (var held in runner.AllHeld)
             {
-                var wanted = demand.Of(hint);
+                var wanted = demand.Of(held);
                 if (wanted == 0)
                 {
                     continue;
                 }
 
-                if (!freeHolders.TryGetValue(hint, out var holding))
+                if (!freeHolders.TryGetValue(held, out var holding))
                 {
-                    holding = runners.Holding(hint).Count(h => h.IsFree);
-                    freeHolders[hint] = holding;
+                    holding = runners.Holding(held).Count(h => h.IsFree);
+                    freeHolders[held] = holding;
                 }
 
                 // The other free holders share what this one cannot serve while it loads (it is one of the free holders).
                 cost += wanted / Math.Max(1, holding);
             }
 
+            var share = LoadShare(runner, hint, loadCost);
+            cost *= share;
             if (!HasRoom(runner, meanBytes) && LeastRecentlyUsed(runner) is { } victim)
             {
                 var copies = runners.Holding(victim).Count;
-                cost += copies > 1 ? demand.Of(victim) / copies : OnlyCopyWeight * demand.Of(victim);
+                cost += (copies > 1 ? demand.Of(victim) / copies : OnlyCopyWeight * demand.Of(victim)) * EvictionShare(runner, loadCost);
             }
 
-            if (best is null || cost < bestCost || (cost == bestCost && CompareRepurposeCost(runner, best) < 0))
+            var warm = share < 1;
+            if (best is null || (warm && !bestWarm) || (warm == bestWarm && (cost < bestCost || (cost == bestCost && CompareRepurposeCost(runner, best) < 0))))
             {
-                (best, bestCost) = (runner, cost);
+                (best, bestCost, bestWarm) = (runner, cost, warm);
             }
         }
 
@@ -111,25 +119,30 @@ public static class Candidates
     }
 
     /// <summary>
-    /// For a policy that waits for holders: the free runner where a load loses no model. One with room, or holding
-    /// nothing, first; then one whose least recently used model (the one its cache evicts) is a copy of a model other
-    /// runners hold, the least demanded per copy first; then one that would evict an only copy, the least demanded
-    /// first. Ties: the least demand served (<see cref="ServedDemand"/>), then fewest hints, then least recently used,
-    /// then least loaded, then the lower id.
+    /// For a policy that waits for holders: the free runner where a load of <paramref name="hint"/> costs least and loses
+    /// no model. One that keeps the hint in host memory first (the load is only a copy to the device); then one with
+    /// room, or holding nothing; then one whose least recently used model (the one its cache evicts) is a copy of a model
+    /// other runners hold, the least demanded per copy first; then one that would evict an only copy, the least demanded
+    /// first (a host tier keeps the evicted model, but every request for it misses until it is promoted again, so an
+    /// eviction counts as one all the same). Ties: the least demand served
+    /// (<see cref="ServedDemand"/>, for a warm runner only its promotion's share), then fewest hints, then least recently
+    /// used, then least loaded, then the lower id.
     /// </summary>
-    public static RunnerState? LeastEvicting(IReadOnlyCollection<RunnerState> free, IRunnerIndex runners, HintDemand demand)
+    public static RunnerState? LeastEvicting(IReadOnlyCollection<RunnerState> free, IRunnerIndex runners, HintDemand demand, string? hint, ILoadCostEstimator loadCost)
     {
         var meanBytes = MeanModelBytes(runners);
         RunnerState? best = null;
-        (int Loses, double Demand, double Served) bestCost = default;
+        (int Cold, int Loses, double Demand, double Served) bestCost = default;
         foreach (var runner in free)
         {
             var served = ServedDemand(runner, runners, demand);
-            (int, double, double) cost = (0, 0, served);
+            var share = LoadShare(runner, hint, loadCost);
+            var load = share < 1 ? 0 : 1;
+            (int, int, double, double) cost = (load, 0, 0, share * served);
             if (!HasRoom(runner, meanBytes) && LeastRecentlyUsed(runner) is { } victim)
             {
                 var copies = runners.Holding(victim).Count;
-                cost = (copies > 1 ? 1 : 2, demand.Of(victim) / copies, served);
+                cost = (load, copies > 1 ? 1 : 2, demand.Of(victim) / copies, share * served);
             }
 
             var order = best is null ? -1 : cost.CompareTo(bestCost);
@@ -140,6 +153,26 @@ public static class Candidates
         }
 
         return best;
+    }
+
+    /// <summary>
+    /// What a load of <paramref name="hint"/> on <paramref name="runner"/> costs as a share of a load from the model store
+    /// there: 1 for a cold load (or no hint), a promotion's share when the runner keeps the hint in host memory.
+    /// </summary>
+    public static double LoadShare(RunnerState runner, string? hint, ILoadCostEstimator loadCost)
+    {
+        var storeMs = hint is null ? 0 : loadCost.StoreLoadMs(runner);
+        return storeMs > 0 ? Math.Min(1, loadCost.LoadMs(runner, hint!) / storeMs) : 1;
+    }
+
+    /// <summary>
+    /// What evicting a model from <paramref name="runner"/>'s device costs as a share of losing it: 1 without a host tier;
+    /// with one, the model stays in host memory and getting it back costs a promotion.
+    /// </summary>
+    public static double EvictionShare(RunnerState runner, ILoadCostEstimator loadCost)
+    {
+        var storeMs = loadCost.StoreLoadMs(runner);
+        return runner.Cache.HostBudgetBytes > 0 && storeMs > 0 ? Math.Min(1, loadCost.PromotionMs(runner) / storeMs) : 1;
     }
 
     /// <summary>

@@ -7,7 +7,8 @@ namespace FalHints.Router.Placement;
 /// that served this hint most recently. With several hints (most specific first) the earliest matched hint wins.</item>
 /// <item>Otherwise any free runner, at once: the one whose load costs the other requests least
 /// (<see cref="Candidates.LeastBlocking"/>: while it loads, what it holds cannot be served there, and the model it
-/// evicts is lost; a runner holding nothing, or only copies of models other free runners hold, costs least). A
+/// evicts is lost; a runner holding nothing, or only copies of models other free runners hold, costs least; a runner
+/// that keeps the model in host memory loads it in a promotion's time, and what it evicts stays in host memory). A
 /// request without a hint goes to the free runner whose hints carry the most recent demand, the likeliest to hold its
 /// model.</item>
 /// <item>No free runner: the request waits in the router's queue. A runner that frees up takes the oldest waiting
@@ -52,7 +53,7 @@ public sealed class HintAffinityPolicy : IPlacementPolicy
         }
 
         var runner = Candidates.BestFreeHolder(head, context.Runners)
-            ?? (head.Request.Hint is null ? Candidates.LikeliestToHold(free, _demand) : Candidates.LeastBlocking(free, context.Runners, _demand)!);
+            ?? (head.Request.Hint is null ? Candidates.LikeliestToHold(free, _demand) : Candidates.LeastBlocking(free, context.Runners, _demand, head.Request.Hint, context.LoadCost)!);
         return Record(PlacementChoice.Of(head, runner));
     }
 

@@ -9,9 +9,9 @@ namespace FalHints.Router.Placement;
 /// whichever holder frees first:
 /// <list type="number">
 /// <item>A free runner takes the oldest waiting request whose hint it holds.</item>
-/// <item>A waiting hint that no runner holds is loaded by its oldest request, on the free runner where the load loses
-/// no model (<see cref="Candidates.LeastEvicting"/>: room first, then one whose cache evicts a copy of a model others
-/// hold).</item>
+/// <item>A waiting hint that no runner holds is loaded by its oldest request, on the free runner where the load costs
+/// least and loses no model (<see cref="Candidates.LeastEvicting"/>: one keeping the hint in host memory first, then
+/// room or a host tier, then one whose cache evicts a copy of a model others hold).</item>
 /// <item>A waiting hint whose backlog (requests waiting for it, over the copies serving it) would take longer to drain
 /// than a load gets another copy, loaded in the background on the free runner where the load loses no model, so no
 /// request pays for the load: each still goes to whichever holder frees first, the new copy included. (Where the app
@@ -50,7 +50,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
         // runner; while its holders are all busy it waits for the first of them.
         if (context.HeadDue && (Candidates.BestFreeHolder(head, runners) is not null || !Candidates.HasHolder(head, runners)))
         {
-            return Record(PlacementChoice.Of(head, Candidates.BestFreeHolder(head, runners) ?? Candidates.LeastEvicting(free, runners, _demand)!));
+            return Record(PlacementChoice.Of(head, Candidates.BestFreeHolder(head, runners) ?? Candidates.LeastEvicting(free, runners, _demand, head.Request.Hint, context.LoadCost)!));
         }
 
         if (Candidates.OldestHeld(context) is { } held)
@@ -92,7 +92,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             return null;
         }
 
-        return Record(PlacementChoice.Of(oldest, oldest.Request.Hint is null ? Candidates.LikeliestToHold(free, _demand) : Candidates.LeastEvicting(free, runners, _demand)!));
+        return Record(PlacementChoice.Of(oldest, oldest.Request.Hint is null ? Candidates.LikeliestToHold(free, _demand) : Candidates.LeastEvicting(free, runners, _demand, oldest.Request.Hint, context.LoadCost)!));
     }
 
     /// <inheritdoc />
@@ -122,7 +122,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             }
         }
 
-        return copy is not null && Candidates.LeastEvicting([.. runners.Free.Where(r => !r.Holds(copy))], runners, _demand) is { } target
+        return copy is not null && Candidates.LeastEvicting([.. runners.Free.Where(r => !r.Holds(copy))], runners, _demand, copy, context.LoadCost) is { } target
             ? (copy, oldest!, target)
             : null;
     }
@@ -135,7 +135,9 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
 
     /// <summary>
     /// True when a free runner should load <paramref name="hint"/>: nobody holds it, or the requests waiting for it would
-    /// wait longer for its copies (each busy copy's expected time to free, then the backlog shared among them) than a load.
+    /// wait longer for its copies (each busy copy's expected time to free, then the backlog shared among them) than a load
+    /// (a promotion where a free runner keeps the hint in host memory and has room; a load from storage where the copy
+    /// would evict).
     /// </summary>
     private static bool WorthLoading(string hint, PlacementContext context)
     {
@@ -166,7 +168,11 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
         }
 
         var backlogMs = soonestFree + context.Queue.CountInHeadClassWith(hint) * (inferenceMs / holders.Count) / copies;
-        var loadMs = context.Runners.Free.Min(r => context.LoadCost.LoadMs(r, hint));
+        // A copy into room costs its load, from host memory where the runner keeps the model warm. A copy that evicts
+        // costs a load from storage even when warm: what it pushes out of the device is as dear to bring back, and with
+        // cheap promotions counted alone every short backlog made a copy, and the copies evicted the models' only copies.
+        var meanBytes = Candidates.MeanModelBytes(context.Runners);
+        var loadMs = context.Runners.Free.Min(r => r.Holds(hint) || Candidates.HasRoom(r, meanBytes) ? context.LoadCost.LoadMs(r, hint) : context.LoadCost.StoreLoadMs(r));
         return backlogMs > loadMs;
     }
 }

@@ -11,7 +11,7 @@ namespace FalHints.Host.Gateway;
 /// <summary>
 /// Which runner holds what: <c>GET /api/runners</c> (JSON) and <c>GET /runners</c> (a page that refreshes every second),
 /// per app (queue length, hit rate, fallbacks to a runner without the hint, retries) and per runner (silo, device,
-/// hints, loading, in flight, cache bytes of budget, cache hits and misses, last seen).
+/// hints, loading, models kept warm in host memory, in flight, cache bytes of budget, cache hits and misses, last seen).
 /// </summary>
 public static class RunnersView
 {
@@ -50,6 +50,7 @@ public static class RunnersView
                     device = r.RunnerId[(r.RunnerId.LastIndexOf('/') + 1)..],
                     hints = r.Hints,
                     loading = r.Loading,
+                    warm = r.Warm.IsDefault ? [] : r.Warm,
                     in_flight = r.InFlight,
                     capacity = r.Capacity,
                     cache_bytes = r.Cache.BytesUsed,
@@ -59,6 +60,10 @@ public static class RunnersView
                     loads = r.Cache.Loads,
                     evictions = r.Cache.Evictions,
                     mean_load_ms = r.Cache.MeanLoadMs,
+                    host_bytes = r.Cache.HostBytesUsed,
+                    host_budget_bytes = r.Cache.HostBudgetBytes,
+                    promotions = r.Cache.Promotions,
+                    mean_promotion_ms = r.Cache.MeanPromotionMs,
                     last_seen = r.LastSeen,
                     seconds_since_seen = (now - r.LastSeen).TotalSeconds,
                 }),
@@ -86,6 +91,7 @@ public static class RunnersView
           th { background: #f4f4f6; }
           .hint { display: inline-block; background: #e3f0ff; border-radius: 4px; padding: 0 .35rem; margin: 0 .2rem .2rem 0; }
           .loading { background: #fff3d6; }
+          .warm { background: #eceff3; color: #555; }
           .stale { color: #b00020; }
           .summary span { margin-right: 1.5rem; }
         </style>
@@ -111,7 +117,7 @@ public static class RunnersView
               <table><thead><tr><th>runner</th><th>silo</th><th>device</th><th>hints</th><th>in flight</th><th>cache</th><th>cache hits / misses</th><th>last seen</th></tr></thead>
               <tbody>${app.runners.map(r => `<tr data-runner="${esc(r.runner_id)}">
                 <td>${esc(r.runner_id)}</td><td>${esc(r.silo)}</td><td>${esc(r.device)}</td>
-                <td>${r.hints.map(h => `<span class="hint">${esc(h)}</span>`).join("")}${r.loading.map(h => `<span class="hint loading" title="loading">${esc(h)} …</span>`).join("")}</td>
+                <td>${r.hints.map(h => `<span class="hint">${esc(h)}</span>`).join("")}${r.loading.map(h => `<span class="hint loading" title="loading">${esc(h)} …</span>`).join("")}${(r.warm || []).map(h => `<span class="hint warm" title="in host memory: a load is a copy to the device">${esc(h)} (warm)</span>`).join("")}</td>
                 <td>${r.in_flight} / ${r.capacity}</td><td>${fmtBytes(r.cache_bytes)} of ${fmtBytes(r.cache_budget_bytes)}</td>
                 <td>${r.cache_hits} / ${r.cache_misses}</td>
                 <td class="${r.seconds_since_seen > 30 ? "stale" : ""}">${r.seconds_since_seen.toFixed(1)} s ago</td></tr>`).join("")}</tbody></table>`).join("");

@@ -25,6 +25,21 @@ public sealed record EndToEndResult(
 
     /// <summary>Pipelines the runners brought back from their host tier (GPU runners only).</summary>
     public long Promotions { get; init; }
+
+    /// <summary>Where a hit's time goes, measured after the run on its node; null when no runner held the probe's model.</summary>
+    public HitBreakdown? HitAlone { get; init; }
+}
+
+/// <summary>
+/// A hit taken apart, after a policy's run on the same node with nothing else in flight, the two paths alternating:
+/// <paramref name="DirectMs"/> is the median of a request sent straight to a runner holding the model (the render plus
+/// one grain call), <paramref name="RoutedMs"/> the median of the same request through the client SDK and the router
+/// (submission, queue, dispatch, completion) that hit on that runner, over <paramref name="Samples"/> of each.
+/// </summary>
+public sealed record HitBreakdown(string Model, int Samples, double DirectMs, double RoutedMs)
+{
+    /// <summary>What the router's path adds to a hit: the routed median less the direct one.</summary>
+    public double RoutingMs => RoutedMs - DirectMs;
 }
 
 /// <summary>One request of an end-to-end run: when it was sent (ms after the policy's start), its model, runner, hit, latency.</summary>
@@ -349,15 +364,61 @@ public static class EndToEnd
             }
 
             var sorted = latencies.Order().ToArray();
+            var breakdown = label is null ? await BreakDownHitAsync(grains, client, router, sequence, cancellationToken) : null;
             return new EndToEndResult(loader.ToString(), policy, sequence.Length, sequence.Length - failed, failed, hits / (double)sequence.Length, loads, evictions,
                 Percentile(sorted, 0.50), Percentile(sorted, 0.95), Percentile(sorted, 0.99), sorted.Average(),
-                sequence.Length / clock.Elapsed.TotalSeconds, sorted) { Log = log, Promotions = promotions };
+                sequence.Length / clock.Elapsed.TotalSeconds, sorted) { Log = log, Promotions = promotions, HitAlone = breakdown };
         }
         finally
         {
             await host.StopAsync(CancellationToken.None);
             await host.DisposeAsync();
         }
+    }
+
+    /// <summary>Samples of each path in <see cref="BreakDownHitAsync"/>.</summary>
+    private const int BreakdownSamples = 30;
+
+    /// <summary>
+    /// Takes a hit apart on the node a policy just ran on: the most requested model, on a runner holding it, one request
+    /// at a time, straight to the runner and through the router in turn (<see cref="HitBreakdown"/>).
+    /// </summary>
+    private static async Task<HitBreakdown?> BreakDownHitAsync(IGrainFactory grains, FalHintsClient client, IRouterGrain router, string[] sequence, CancellationToken cancellationToken)
+    {
+        var model = sequence.GroupBy(m => m, StringComparer.Ordinal).OrderByDescending(g => g.Count()).First().Key;
+        if ((await router.GetSnapshotAsync()).Runners.FirstOrDefault(r => r.Hints.Contains(model, StringComparer.Ordinal)) is not { } holder)
+        {
+            return null;
+        }
+
+        var runner = grains.GetGrain<IRunnerGrain>(holder.RunnerId);
+        var direct = new List<double>();
+        var routed = new List<double>();
+        for (var i = 0; i < BreakdownSamples; i++)
+        {
+            var input = JsonSerializer.Serialize(new AnyModelInput(model, $"a lighthouse, probe {i}"), FalJson.Options);
+            var started = Stopwatch.GetTimestamp();
+            var response = await runner.InvokeAsync(new RunnerInvocation($"probe-direct-{i}", AnyModel.AppId, input, HintHit: true));
+            if (response.Error is null)
+            {
+                direct.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+
+            started = Stopwatch.GetTimestamp();
+            var result = await client.SubmitAsync(AnyModel.AppId, input, model, cancellationToken);
+            if (result.Error is null && result.HintHit)
+            {
+                routed.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }
+
+        return direct.Count == 0 || routed.Count == 0 ? null : new HitBreakdown(model, Math.Min(direct.Count, routed.Count), Median(direct), Median(routed));
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     private const string TableHeader =
@@ -390,6 +451,19 @@ public static class EndToEnd
             }
         }
 
+        foreach (var r in results)
+        {
+            if (r.HitAlone is not { } hit)
+            {
+                continue;
+            }
+
+            var hitsUnderLoad = r.Log.Where(q => q.HintHit && q.Error is null).Select(q => q.LatencyMs).ToList();
+            var underLoad = hitsUnderLoad.Count == 0 ? double.NaN : Median(hitsUnderLoad);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"\nA hit, {r.Policy}{Suffix(r)} ({hit.Model}, {hit.Samples} of each, one at a time after the run): straight to the runner {hit.DirectMs:0.0} ms (render and one grain call), through the router {hit.RoutedMs:0.0} ms (routing {hit.RoutingMs:0.0} ms); hits during the run: median {underLoad:0.0} ms (waiting for a runner and contention {underLoad - hit.RoutedMs:0.0} ms)"));
+        }
+
         string Suffix(EndToEndResult r) => results.Select(x => x.Loader).Distinct().Count() > 1 ? $" ({r.Loader})" : "";
     }
 
@@ -402,6 +476,7 @@ public static class EndToEnd
             {
                 loader = r.Loader, policy = r.Policy, requests = r.Requests, completed = r.Completed, failed = r.Failed, hit_rate = r.HitRate, loads = r.Loads,
                 promotions = r.Promotions, evictions = r.Evictions, p50_ms = r.P50Ms, p95_ms = r.P95Ms, p99_ms = r.P99Ms, mean_ms = r.MeanMs, throughput_rps = r.ThroughputRps,
+                hit_alone = r.HitAlone is { } hit ? new { model = hit.Model, samples = hit.Samples, direct_ms = hit.DirectMs, routed_ms = hit.RoutedMs, routing_ms = hit.RoutingMs } : null,
             }),
         }, Indented));
 

@@ -208,5 +208,23 @@ public sealed class HintAffinityPolicyTests
         Assert.Equal(new PrewarmChoice("hot", "c"), Assert.Single(dispatcher.Prewarms));
     }
 
+    [Fact]
+    public void A_runner_keeping_the_hint_in_host_memory_is_preferred_over_a_cold_runner()
+    {
+        // a is empty (a load there blocks nothing); b holds x and keeps flux in host memory, where a promotion takes 50 ms.
+        var cold = Cache(used: 0, budget: 8);
+        var tiered = new CacheUsage(1L << 30, 8L << 30, 0, 0, 1, 0, MeanLoadMs: 500, HostBudgetBytes: 16L << 30, Promotions: 1, MeanPromotionMs: 50);
+        HintIndex Runners(bool warm)
+        {
+            var index = new HintIndex();
+            index.Apply(Event("a", cache: cold), T0);
+            index.Apply(Event("b", hints: ["x"], cache: tiered) with { Warm = warm ? ["flux"] : [] }, T0);
+            return index;
+        }
+
+        Assert.Equal("b", _policy.Decide(Runners(warm: true), Ticket("flux"))!.Value.RunnerId);
+        Assert.Equal("a", new HintAffinityPolicy().Decide(Runners(warm: false), Ticket("flux"))!.Value.RunnerId);
+    }
+
     private static CacheUsage Cache(long used, long budget) => new(used << 30, budget << 30, 0, 0, 1, 0, MeanLoadMs: 500);
 }

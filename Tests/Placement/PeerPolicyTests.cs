@@ -146,6 +146,51 @@ public sealed class PeerPolicyTests
     }
 
     [Fact]
+    public void Wait_for_holder_loads_a_model_nobody_holds_on_a_runner_keeping_it_in_host_memory_before_a_cold_one()
+    {
+        // a has room, b is full but has a host tier that keeps flux: a promotion there beats a load on a.
+        var room = new CacheUsage(0, 8L << 30, 0, 0, 1, 0, MeanLoadMs: 800);
+        var tiered = new CacheUsage(8L << 30, 8L << 30, 0, 0, 1, 0, MeanLoadMs: 800, HostBudgetBytes: 16L << 30, Promotions: 1, MeanPromotionMs: 40);
+        HintIndex Runners(bool warm)
+        {
+            var index = new HintIndex();
+            index.Apply(Event("a", cache: room), T0);
+            index.Apply(Event("b", hints: ["x"], cache: tiered) with { Warm = warm ? ["flux"] : [] }, T0);
+            return index;
+        }
+
+        Assert.Equal("b", new WaitForHolderPolicy().Decide(Runners(warm: true), Ticket("flux"))!.Value.RunnerId);
+        Assert.Equal("a", new WaitForHolderPolicy().Decide(Runners(warm: false), Ticket("flux"))!.Value.RunnerId);
+    }
+
+    [Fact]
+    public void Wait_for_holder_copies_to_a_warm_runner_when_a_promotion_beats_waiting_for_the_busy_holder()
+    {
+        // As above, a is busy with flux and b is free: a cold load (800 ms) is worth less than waiting for a (about
+        // 200 ms), but b keeps flux in host memory and a promotion there takes 50 ms.
+        var slowLoads = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 800, HostBudgetBytes: 200, Promotions: 1, MeanPromotionMs: 50);
+        HintIndex Runners(bool warm)
+        {
+            var index = new HintIndex();
+            index.Apply(Event("a", hints: ["flux"], cache: slowLoads, routing: new AppRouting(null, MeanInferenceMs: 100)), T0);
+            index.Apply(Event("b", cache: slowLoads) with { Warm = warm ? ["flux"] : [] }, T0);
+            index.MarkDispatched("a", "flux");
+            return index;
+        }
+
+        Assert.Null(new WaitForHolderPolicy().Decide(Runners(warm: false), Ticket("flux")));
+        Assert.Equal("b", new WaitForHolderPolicy().Decide(Runners(warm: true), Ticket("flux"))!.Value.RunnerId);
+
+        // A warm copy that would evict costs as much as a load from storage: what it pushes out is as dear to bring back.
+        var full = slowLoads with { BytesUsed = 100 };
+        var index = new HintIndex();
+        index.Apply(Event("a", hints: ["flux"], cache: slowLoads, routing: new AppRouting(null, MeanInferenceMs: 100)), T0);
+        index.Apply(Event("b", hints: ["x"], cache: full) with { Warm = ["flux"] }, T0);
+        index.MarkDispatched("a", "flux");
+        Assert.Null(new WaitForHolderPolicy().Decide(index, Ticket("flux")));
+    }
+
+    [Fact]
     public void Wait_for_holder_loads_a_copy_once_the_backlog_outlasts_a_load()
     {
         var fastLoads = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 250);

@@ -12,6 +12,12 @@ public sealed class SimulatorTests
         LoadFixedMs: 100, LoadGbps: 1,
         Requests: [.. sequence.Select((m, i) => new SimRequest(i * 1000.0, m, true, 10))]);
 
+    /// <summary>One runner with room for one of two 1 GB models, loaded at 1 GB/s after <paramref name="loadFixedMs"/>.</summary>
+    private static Workload OneRunnerTwoModels(double loadFixedMs, params SimRequest[] requests) => new(
+        "two-models", Runners: 1, RunnerMemoryBytes: 1_000_000_000,
+        ModelBytes: new Dictionary<string, long> { ["a"] = 1_000_000_000, ["b"] = 1_000_000_000 },
+        LoadFixedMs: loadFixedMs, LoadGbps: 1, Requests: requests);
+
     [Fact]
     public void Belady_evicts_the_model_used_farthest_in_the_future()
     {
@@ -67,6 +73,54 @@ public sealed class SimulatorTests
 
         Assert.Equal(0.5, Bounds.NeverWaitCeiling(workload), precision: 6);
         Assert.True(Bounds.NeverWaitCeiling(workload) <= Bounds.BeladyHitRate(workload) + 1e-9);
+    }
+
+    [Fact]
+    public void With_a_host_tier_an_evicted_model_comes_back_as_a_promotion_cheaper_than_a_load()
+    {
+        // One runner with room for one 1 GB model: b evicts a, and the second a finds it in host memory.
+        var workload = OneRunnerTwoModels(loadFixedMs: 100, new SimRequest(0, "a", true, 10), new SimRequest(5_000, "b", true, 10), new SimRequest(10_000, "a", true, 10));
+
+        var flat = Simulator.Run(workload, new HintAffinityPolicy());
+        var tiered = Simulator.Run(workload with { HostMemoryBytes = 2_000_000_000, HostGbps = 20 }, new HintAffinityPolicy());
+
+        Assert.Equal((3L, 0L), (flat.Loads, flat.Promotions));
+        Assert.Equal((2L, 1L), (tiered.Loads, tiered.Promotions));
+        Assert.Equal(0, tiered.HitRate);
+        // A load costs 100 ms + 1 GB at 1 GB/s; a promotion 1 GB at 20 GB/s: 50 ms, then 10 ms of inference.
+        Assert.Equal([60.0, 1110.0, 1110.0], tiered.LatenciesMs);
+        Assert.Equal([1110.0, 1110.0, 1110.0], flat.LatenciesMs);
+    }
+
+    [Fact]
+    public void With_a_host_tier_the_capacity_bound_charges_a_reload_as_a_promotion()
+    {
+        // Room for one model, a and b alternate: Belady keeps a and misses a, b and the last b. Without a tier that is
+        // three loads of 1 s; with one, only the first use of each is a load and b's reload is a promotion (1 GB at
+        // 10 GB/s: 100 ms). Inference adds 4 x 100 ms.
+        var workload = OneRunnerTwoModels(loadFixedMs: 0, [.. new[] { "a", "b", "a", "b" }.Select(m => new SimRequest(0, m, true, 100))]);
+        var tiered = workload with { HostMemoryBytes = 1_000_000_000, HostGbps = 10 };
+
+        Assert.Equal(4 / 3.4, Bounds.CapacityBoundRps(workload), precision: 6);
+        Assert.Equal(4 / 2.5, Bounds.CapacityBoundRps(tiered), precision: 6);
+        Assert.Equal(Bounds.BeladyHitRate(workload), Bounds.BeladyHitRate(tiered));
+    }
+
+    [Fact]
+    public void With_a_host_tier_policies_promote_and_stay_within_the_bounds()
+    {
+        var workload = Workloads.BuiltIn("zipf-drift", seed: 3, requests: 2_000, runners: 4, models: 12, runnerMemory: 4L << 30, utilisation: 0.3)
+            with { HostMemoryBytes = 8L << 30, HostGbps = 20 };
+
+        var belady = Bounds.BeladyHitRate(workload);
+        Assert.True(Bounds.NeverWaitCeiling(workload) <= belady + 1e-9);
+        foreach (var policy in new IPlacementPolicy[] { new HintAffinityPolicy(), new WaitForHolderPolicy() })
+        {
+            var run = Simulator.Run(workload, policy);
+            Assert.True(run.Promotions > 0, $"{policy.Name}: no promotions");
+            Assert.True(run.HitRate <= belady + 1e-9, $"{policy.Name}: {run.HitRate:P2} against Belady's {belady:P2}");
+            Assert.True(run.ThroughputRps <= Bounds.CapacityBoundRps(workload) + 1e-9, $"{policy.Name}: {run.ThroughputRps:0.0} req/s");
+        }
     }
 
     [Fact]

@@ -6,13 +6,16 @@ public static class Bounds
     /// <summary>
     /// Hit rate of Belady's MIN on one cache pooling every runner's memory, fed the requests in arrival order: it
     /// evicts the model whose next use is farthest. No placement over the same total memory can hit more often when
-    /// models are of equal size; with sizes that differ it is the standard (near-optimal) reference.
+    /// models are of equal size; with sizes that differ it is the standard (near-optimal) reference. A host tier does not
+    /// change it: a hit is a model on the device when the request starts, and host memory serves no request.
     /// </summary>
     public static double BeladyHitRate(Workload workload) => Belady(workload).Hits / (double)workload.Requests.Count;
 
     /// <summary>
     /// The throughput no policy can beat (requests per second): every request's inference plus the loads of Belady's
-    /// misses, spread perfectly over all runner slots, and never sooner than the last arrival.
+    /// misses, spread perfectly over all runner slots, and never sooner than the last arrival. With a host tier a miss
+    /// is charged as the cheapest it could be: a model's first use loads it from storage (nobody holds it yet), every
+    /// later miss costs only a promotion from host memory (as if a host tier always kept it), so the bound stays one.
     /// </summary>
     public static double CapacityBoundRps(Workload workload)
     {
@@ -43,13 +46,16 @@ public static class Bounds
     /// memory, whose cache evicts its least recently used models as the runners' caches do (a router chooses where a
     /// load goes, not what a runner evicts); the free runner a miss goes to is tried both ways: the one holding fewest
     /// models, and the one serving the least demand per copy. A request without a hint goes to the free runner holding
-    /// the most demand. Every model loaded fits the memory there is. An estimate reached by a realisable (if
-    /// clairvoyant) placement, not a proof that none does better.
+    /// the most demand. Every model loaded fits the memory there is. With a host tier each runner keeps what its device
+    /// evicts (and what a new layout drops) in its host memory as the runners do (<see cref="HostTier"/>), and a model
+    /// found there is promoted rather than loaded. An estimate reached by a realisable (if clairvoyant) placement, not a
+    /// proof that none does better.
     /// </summary>
     public static double NeverWaitCeiling(Workload workload)
     {
         var phases = workload.PhaseStarts;
         var held = Enumerable.Range(0, workload.Runners).Select(_ => new HashSet<string>(StringComparer.Ordinal)).ToArray();
+        var hosts = Enumerable.Range(0, workload.Runners).Select(_ => new HostTier(workload.HostMemoryBytes)).ToArray();
         var total = 0;
         for (var p = 0; p < phases.Count; p++)
         {
@@ -66,12 +72,12 @@ public static class Bounds
                 layouts.Add(layout);
             }
 
-            (int Hits, HashSet<string>[] Held) best = (-1, held);
+            (int Hits, HashSet<string>[] Held, HostTier[] Hosts) best = (-1, held, hosts);
             foreach (var layout in layouts)
             {
                 foreach (var leastServed in (bool[])[false, true])
                 {
-                    var run = NeverWaitPhase(workload, phases[p], end, demand, held, layout, leastServed);
+                    var run = NeverWaitPhase(workload, phases[p], end, demand, held, hosts, layout, leastServed);
                     if (run.Hits > best.Hits)
                     {
                         best = run;
@@ -80,7 +86,7 @@ public static class Bounds
             }
 
             total += best.Hits;
-            held = best.Held;
+            (held, hosts) = (best.Held, best.Hosts);
         }
 
         return total / (double)workload.Requests.Count;
@@ -104,6 +110,7 @@ public static class Bounds
         var capacity = workload.Runners * workload.RunnerMemoryBytes;
         var cached = new Dictionary<string, int>(StringComparer.Ordinal);
         var byNextUse = new SortedSet<(int NextUse, string Model)>();
+        var loaded = new HashSet<string>(StringComparer.Ordinal);
         long used = 0;
         var hits = 0;
         var missLoadMs = 0.0;
@@ -118,7 +125,10 @@ public static class Bounds
             else
             {
                 used += workload.ModelBytes[model];
-                missLoadMs += workload.LoadMs(model);
+                // A model seen before may be back in a host tier (taken to be there whenever it fits one), the cheapest reload.
+                missLoadMs += loaded.Add(model) || !workload.HasHostTier || workload.ModelBytes[model] > workload.HostMemoryBytes
+                    ? workload.LoadMs(model)
+                    : workload.PromotionMs(model);
             }
 
             cached[model] = nextUse[i];
@@ -196,10 +206,11 @@ public static class Bounds
 
     /// <summary>
     /// Hits of requests [<paramref name="start"/>, <paramref name="end"/>) under the never-wait rule, the runners first
-    /// loading <paramref name="layout"/> over what they <paramref name="held"/>; also what they hold at the end.
+    /// loading <paramref name="layout"/> over what they <paramref name="held"/> (and kept in host memory,
+    /// <paramref name="hostsIn"/>, left unchanged); also what they hold on the device and in host memory at the end.
     /// </summary>
-    private static (int Hits, HashSet<string>[] Held) NeverWaitPhase(
-        Workload workload, int start, int end, Dictionary<string, double> demand, HashSet<string>[] held, HashSet<string>[] layout, bool leastServed)
+    private static (int Hits, HashSet<string>[] Held, HostTier[] Hosts) NeverWaitPhase(
+        Workload workload, int start, int end, Dictionary<string, double> demand, HashSet<string>[] held, HostTier[] hostsIn, HashSet<string>[] layout, bool leastServed)
     {
         var requests = workload.Requests;
         var slots = workload.MaxMultiplexing;
@@ -217,10 +228,19 @@ public static class Bounds
         var queue = new LinkedList<int>();
         var hits = 0;
         var t0 = requests[start].ArrivalMs;
+        var hosts = hostsIn.Select(h => h.Clone()).ToArray();
+
+        // A model the runner lacks comes from its host tier when it is there, else from storage.
+        double FetchMs(int runner, string model) => hosts[runner].Take(model) ? workload.PromotionMs(model) : workload.LoadMs(model);
         for (var r = 0; r < runners; r++)
         {
-            // The layout is loaded: the runner takes nothing until the models it lacked are in.
-            var loadMs = contents[r].Where(m => !held[r].Contains(m)).Sum(workload.LoadMs);
+            // The layout is loaded: the runner takes nothing until the models it lacked are in; what it drops goes to host memory.
+            var loadMs = contents[r].Where(m => !held[r].Contains(m)).Sum(m => FetchMs(r, m));
+            foreach (var dropped in held[r].Where(m => !contents[r].Contains(m)))
+            {
+                hosts[r].Keep(dropped, workload.ModelBytes[dropped]);
+            }
+
             if (loadMs > 0)
             {
                 busy[r] = slots;
@@ -243,6 +263,7 @@ public static class Bounds
             var hit = contents[runner].Contains(model);
             hits += hit ? 1 : 0;
             busy[runner]++;
+            var loadMs = hit ? 0 : FetchMs(runner, model);
             if (!hit)
             {
                 // The miss's model stays; to make room the runner's cache evicts its least recently used models, as runners do.
@@ -253,6 +274,7 @@ public static class Bounds
                     contents[runner].Remove(victim);
                     bytes[runner] -= workload.ModelBytes[victim];
                     copies[victim]--;
+                    hosts[runner].Keep(victim, workload.ModelBytes[victim]);
                 }
 
                 contents[runner].Add(model);
@@ -262,7 +284,7 @@ public static class Bounds
 
             used[(runner, model)] = ++tick;
 
-            completions.Enqueue(runner, now + requests[request].ServiceMs + (hit ? 0 : workload.LoadMs(model)));
+            completions.Enqueue(runner, now + requests[request].ServiceMs + loadMs);
         }
 
         int FreeRunner(SimRequest request)
@@ -329,6 +351,6 @@ public static class Bounds
             }
         }
 
-        return (hits, contents);
+        return (hits, contents, hosts);
     }
 }

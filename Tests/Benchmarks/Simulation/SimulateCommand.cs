@@ -45,13 +45,23 @@ internal static class SimulateCommand
             Description = "Arrival rate of a built-in workload as a share of the runners' capacity for inference alone (loads come on top); a comma-separated list sweeps it (e.g. 0.15,0.3,0.6,0.9,1.1,1.2).",
             DefaultValueFactory = _ => "0.6",
         };
+        var hostTier = new Option<double>("--host-tier")
+        {
+            Description = "Host memory per runner for models evicted from its device, as a multiple of its device memory (0, the default: no host tier; 2: twice the device memory). A model found there is promoted (size over --host-gbps) instead of loaded.",
+            DefaultValueFactory = _ => 0,
+        };
+        var hostGbps = new Option<double>("--host-gbps")
+        {
+            Description = "Host-to-device bandwidth of a promotion from the host tier, in GB/s.",
+            DefaultValueFactory = _ => Workload.DefaultHostGbps,
+        };
         var plot = new Option<FileInfo?>("--plot")
         {
             Description = "Write a PNG of each workload's latency CDFs and hit rates for the first seed (with several workloads, the workload's name is added to the file name).",
         };
         var command = new Command("simulate", "Compare placement policies in a discrete-event simulation driving the router's real dispatcher.")
         {
-            workload, trace, models, writeTrace, runners, memory, loadFixed, loadGbps, requests, modelCount, sizes, policies, json, seed, seeds, utilisation, plot,
+            workload, trace, models, writeTrace, runners, memory, loadFixed, loadGbps, requests, modelCount, sizes, policies, json, seed, seeds, utilisation, hostTier, hostGbps, plot,
         };
         command.SetAction(parse =>
         {
@@ -80,6 +90,18 @@ internal static class SimulateCommand
                 return 1;
             }
 
+            var hostShare = parse.GetValue(hostTier);
+            var hostRate = parse.GetValue(hostGbps);
+            if (!double.IsFinite(hostShare) || hostShare < 0 || !double.IsFinite(hostRate) || hostRate <= 0)
+            {
+                Console.Error.WriteLine("error: --host-tier must be a number of at least 0 and --host-gbps a number above 0.");
+                return 1;
+            }
+
+            // The host tier, when asked for: memory per runner as a share of its device memory, promotions at the given bandwidth.
+            Workload Tiered(Workload work) => hostShare == 0 ? work : work with { HostMemoryBytes = (long)(hostShare * work.RunnerMemoryBytes), HostGbps = hostRate };
+            var tierTitle = hostShare == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $", host tier {hostShare:0.##}x device memory at {hostRate:0.#} GB/s");
+
             // Each case is one workload at one load, with one workload per seed.
             var cases = new List<(string Title, List<Workload> Seeds)>();
             try
@@ -88,7 +110,7 @@ internal static class SimulateCommand
                 {
                     var work = Workloads.FromTrace(traceFile.FullName, (parse.GetValue(models) ?? throw new FormatException("--trace needs --models.")).FullName,
                         parse.GetValue(runners), parse.GetValue(memory) ?? (8L << 30), parse.GetValue(loadFixed), parse.GetValue(loadGbps));
-                    cases.Add(($"trace {work.Name}", [work]));
+                    cases.Add(($"trace {work.Name}{tierTitle}", [Tiered(work)]));
                 }
                 else
                 {
@@ -103,9 +125,9 @@ internal static class SimulateCommand
                         foreach (var u in loads)
                         {
                             var size = name == "flash-crowd" ? ModelSizes.Large : parse.GetValue(sizes);
-                            cases.Add((string.Create(CultureInfo.InvariantCulture, $"{name}, {u:P0} load{(size == ModelSizes.Large ? ", large models" : "")}"),
-                                [.. Enumerable.Range(parse.GetValue(seed), parse.GetValue(seeds)).Select(s => Workloads.BuiltIn(name, s, parse.GetValue(requests),
-                                    parse.GetValue(runners), parse.GetValue(modelCount), parse.GetValue(memory), u, size))]));
+                            cases.Add((string.Create(CultureInfo.InvariantCulture, $"{name}, {u:P0} load{(size == ModelSizes.Large ? ", large models" : "")}{tierTitle}"),
+                                [.. Enumerable.Range(parse.GetValue(seed), parse.GetValue(seeds)).Select(s => Tiered(Workloads.BuiltIn(name, s, parse.GetValue(requests),
+                                    parse.GetValue(runners), parse.GetValue(modelCount), parse.GetValue(memory), u, size)))]));
                         }
                     }
 
@@ -178,18 +200,21 @@ internal static class SimulateCommand
                         p50_ms = Range(r.Runs.Select(x => x.P50Ms)), p99_ms = Range(r.Runs.Select(x => x.P99Ms)),
                         throughput_rps = Range(r.Runs.Select(x => x.ThroughputRps)), throughput_of_capacity = Range(r.Runs.Select((x, i) => x.ThroughputRps / capacity[i])),
                         loads = Range(r.Runs.Select(x => (double)x.Loads)), prewarms = Range(r.Runs.Select(x => (double)x.Prewarms)),
+                        promotions = Range(r.Runs.Select(x => (double)x.Promotions)),
                     }),
                 });
                 if (!parse.GetValue(json))
                 {
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"\n### {title}\n\nBelady {Median(belady):P2} hits; never-wait ceiling {(ceiling is null ? (ceilingScale ? "n/a (not servable)" : $"not computed (more than {MaxCeilingRunners} runners)") : Median(ceiling).ToString("P1", CultureInfo.InvariantCulture))}; capacity bound {Median(capacity):0.0} req/s ({(servable ? "servable" : "overloaded")}); latency floor p50 {floor50:0} ms, p99 {floor99:0} ms; {works.Count} seed(s), medians (min-max)\n"));
-                    Console.WriteLine("| policy | never waits | hit rate | of Belady | of ceiling | p50 (ms) | p99 (ms) | throughput (req/s) | of capacity | loads | of them prewarms |");
-                    Console.WriteLine("|---|:-:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+                    // With a host tier, loads count those from storage and a column gives the promotions from host memory.
+                    var tiered = first.HasHostTier;
+                    Console.WriteLine($"| policy | never waits | hit rate | of Belady | of ceiling | p50 (ms) | p99 (ms) | throughput (req/s) | of capacity | loads | of them prewarms |{(tiered ? " promotions |" : "")}");
+                    Console.WriteLine($"|---|:-:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{(tiered ? "---:|" : "")}");
                     foreach (var (policy, runs) in results)
                     {
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"| {policy} | {(NeverWait.Contains(policy) ? "yes" : "")} | {Cell(runs.Select(x => x.HitRate * 100), "0.00")} % | {Median(runs.Select((x, i) => x.HitRate / belady[i])):P0} | {(ceiling is null ? "" : Median(runs.Select((x, i) => x.HitRate / ceiling[i])).ToString("P1", CultureInfo.InvariantCulture))} | {Cell(runs.Select(x => x.P50Ms), "0")} | {Cell(runs.Select(x => x.P99Ms), "0")} | {Cell(runs.Select(x => x.ThroughputRps), "0.0")} | {Median(runs.Select((x, i) => x.ThroughputRps / capacity[i])):P0} | {Median(runs.Select(x => (double)x.Loads)):N0} | {Median(runs.Select(x => (double)x.Prewarms)):N0} |"));
+                            $"| {policy} | {(NeverWait.Contains(policy) ? "yes" : "")} | {Cell(runs.Select(x => x.HitRate * 100), "0.00")} % | {Median(runs.Select((x, i) => x.HitRate / belady[i])):P0} | {(ceiling is null ? "" : Median(runs.Select((x, i) => x.HitRate / ceiling[i])).ToString("P1", CultureInfo.InvariantCulture))} | {Cell(runs.Select(x => x.P50Ms), "0")} | {Cell(runs.Select(x => x.P99Ms), "0")} | {Cell(runs.Select(x => x.ThroughputRps), "0.0")} | {Median(runs.Select((x, i) => x.ThroughputRps / capacity[i])):P0} | {Median(runs.Select(x => (double)x.Loads)):N0} | {Median(runs.Select(x => (double)x.Prewarms)):N0} |{(tiered ? $" {Median(runs.Select(x => (double)x.Promotions)):N0} |" : "")}"));
                     }
                 }
             }

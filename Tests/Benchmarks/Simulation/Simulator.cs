@@ -5,10 +5,14 @@ using FalHints.Router.Queue;
 
 namespace FalHints.Benchmarks.Simulation;
 
-/// <summary>One policy's figures on one workload. <c>Loads</c> counts every model load: the misses and the background loads (<c>Prewarms</c>).</summary>
+/// <summary>
+/// One policy's figures on one workload. <c>Loads</c> counts every model load from storage: the misses and the
+/// background loads (<c>Prewarms</c>); <c>Promotions</c> the misses and background loads served from a runner's host
+/// tier instead (a copy to the device).
+/// </summary>
 public sealed record PolicyResult(
     string Policy, double HitRate, long Loads, long Evictions, double P50Ms, double P95Ms, double P99Ms,
-    double MeanQueueMs, double ThroughputRps, int Completed, long Prewarms = 0)
+    double MeanQueueMs, double ThroughputRps, int Completed, long Prewarms = 0, long Promotions = 0)
 {
     /// <summary>Every request's latency, sorted (for plots).</summary>
     public double[] LatenciesMs { get; init; } = [];
@@ -19,7 +23,10 @@ public sealed record PolicyResult(
 /// Each runner accepts what the router sends it, runs <see cref="Workload.MaxMultiplexing"/> requests at once and
 /// keeps the others in its own queue, in order (so policies that queue at runners are modelled as they behave); it
 /// keeps an LRU cache of models within its memory, and a request whose model is not cached when it starts waits for the
-/// load (fixed cost plus size over bandwidth) before its inference. A background load the policy asks for (a prewarm)
+/// load (fixed cost plus size over bandwidth) before its inference. With a host tier (<see cref="Workload.HostMemoryBytes"/>)
+/// a model evicted from the device is kept in the runner's host memory (<see cref="HostTier"/>, LRU within its budget),
+/// and a model found there is promoted instead of loaded: size over the host-to-device bandwidth; the runner reports
+/// those models as <see cref="HintsEvent.Warm"/> and its measured promotion time. A background load the policy asks for (a prewarm)
 /// waits in the same queue and keeps the runner busy for the whole load, like a request. After every response the
 /// runner reports its cached models, most recently used first, as its hints, and the models it is loading.
 /// </summary>
@@ -53,7 +60,7 @@ public static class Simulator
         var started = new double[requests.Count];
         var finished = new double[requests.Count];
         long order = requests.Count;
-        long hits = 0, loads = 0, evictions = 0, completed = 0, prewarms = 0;
+        long hits = 0, loads = 0, promotions = 0, evictions = 0, completed = 0, prewarms = 0;
         var wakeAt = double.MaxValue;
         var last = 0.0;
 
@@ -63,8 +70,9 @@ public static class Simulator
             {
                 if (job.Prewarm is { } model)
                 {
-                    var (cached, dropped, prewarmMs) = runner.Use(model, -1);
-                    loads += cached ? 0 : 1;
+                    var (cached, dropped, prewarmMs, promoted) = runner.Use(model, -1);
+                    loads += cached || promoted ? 0 : 1;
+                    promotions += promoted ? 1 : 0;
                     evictions += dropped;
                     events.Enqueue((Kind.PrewarmDone, -1, runner, model), (now + prewarmMs, order++));
                     continue;
@@ -72,9 +80,10 @@ public static class Simulator
 
                 var run = job.Request;
                 var request = requests[run];
-                var (hit, evicted, loadMs) = runner.Use(request.Model, run);
+                var (hit, evicted, loadMs, fromHost) = runner.Use(request.Model, run);
                 hits += hit ? 1 : 0;
-                loads += hit ? 0 : 1;
+                loads += hit || fromHost ? 0 : 1;
+                promotions += fromHost ? 1 : 0;
                 evictions += evicted;
                 started[run] = now;
                 events.Enqueue((Kind.Completion, run, runner, null), (now + loadMs + request.ServiceMs, order++));
@@ -155,7 +164,7 @@ public static class Simulator
         return new PolicyResult(policy.Name, hits / (double)requests.Count, loads, evictions,
             Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99),
             requests.Select((r, i) => started[i] - r.ArrivalMs).Average(),
-            requests.Count / (makespan / 1000), requests.Count, prewarms) { LatenciesMs = latencies };
+            requests.Count / (makespan / 1000), requests.Count, prewarms, promotions) { LatenciesMs = latencies };
     }
 
     /// <summary>The value at quantile <paramref name="p"/> of sorted values.</summary>
@@ -174,17 +183,20 @@ public static class Simulator
 
     /// <summary>
     /// A simulated runner: the requests it accepted (running and waiting in its own queue), its model cache (LRU within
-    /// its memory, one tier) and its load and service statistics. The cache is the place a second tier would join:
+    /// its device memory, then its host tier if it has one) and its load, promotion and service statistics.
     /// <see cref="Use"/> decides where a model comes from and what that costs.
     /// </summary>
     private sealed class SimRunner(string id, Workload workload)
     {
         private readonly LinkedList<(string Model, long Bytes)> _lru = new();
+        private readonly HostTier _host = new(workload.HostMemoryBytes);
         private readonly Queue<Job> _waiting = new();
         private readonly HashSet<string> _loading = new(StringComparer.Ordinal);
         private readonly Dictionary<int, string> _runningLoads = [];
         private readonly HashSet<string> _prewarmLoads = new(StringComparer.Ordinal);
         private double _loadMsTotal;
+        private double _promotionMsTotal;
+        private long _promotions;
         private double _serviceMsTotal;
         private long _served;
         private int _running;
@@ -233,10 +245,11 @@ public static class Simulator
         }
 
         /// <summary>
-        /// Makes <paramref name="model"/> the most recently used, loading it (evicting the least recently used) if absent;
+        /// Makes <paramref name="model"/> the most recently used, loading it (evicting the least recently used into the
+        /// host tier, if there is one) if absent: promoted from the host tier when it is there, else loaded from storage;
         /// <paramref name="request"/> is -1 for a background load.
         /// </summary>
-        public (bool Hit, int Evicted, double LoadMs) Use(string model, int request)
+        public (bool Hit, int Evicted, double LoadMs, bool Promoted) Use(string model, int request)
         {
             for (var node = _lru.First; node is not null; node = node.Next)
             {
@@ -244,22 +257,25 @@ public static class Simulator
                 {
                     _lru.Remove(node);
                     _lru.AddFirst(node);
-                    return (true, 0, 0);
+                    return (true, 0, 0, false);
                 }
             }
 
             var bytes = workload.ModelBytes[model];
+            var promoted = _host.Take(model);
             var evicted = 0;
             while (_lru.Count > 0 && BytesUsed + bytes > workload.RunnerMemoryBytes)
             {
-                BytesUsed -= _lru.Last!.Value.Bytes;
+                var (victim, victimBytes) = _lru.Last!.Value;
+                BytesUsed -= victimBytes;
                 _lru.RemoveLast();
+                _host.Keep(victim, victimBytes);
                 evicted++;
             }
 
             _lru.AddFirst((model, bytes));
             BytesUsed += bytes;
-            var loadMs = workload.LoadMs(model);
+            var loadMs = promoted ? workload.PromotionMs(model) : workload.LoadMs(model);
             _loading.Add(model);
             if (request >= 0)
             {
@@ -270,16 +286,26 @@ public static class Simulator
                 _prewarmLoads.Add(model);
             }
 
-            Loads++;
-            _loadMsTotal += loadMs;
-            return (false, evicted, loadMs);
+            if (promoted)
+            {
+                _promotions++;
+                _promotionMsTotal += loadMs;
+            }
+            else
+            {
+                Loads++;
+                _loadMsTotal += loadMs;
+            }
+
+            return (false, evicted, loadMs, promoted);
         }
 
         /// <summary>What the runner publishes after a response.</summary>
         public HintsEvent Describe(long sequence) => new(
             Id, Id.Split('/')[0], Id.Split('/')[1], "sim/app", [.. _lru.Select(e => e.Model).Where(m => !_loading.Contains(m))], _running, workload.MaxMultiplexing, sequence,
             T0, HintsEventKind.Response, [.. _loading],
-            new CacheUsage(BytesUsed, workload.RunnerMemoryBytes, 0, 0, Loads, 0, Loads == 0 ? 0 : _loadMsTotal / Loads),
-            new AppRouting(null, _served == 0 ? 0 : _serviceMsTotal / _served));
+            new CacheUsage(BytesUsed, workload.RunnerMemoryBytes, 0, 0, Loads, 0, Loads == 0 ? 0 : _loadMsTotal / Loads,
+                _host.BytesUsed, _host.BudgetBytes, _promotions, 0, _promotions == 0 ? 0 : _promotionMsTotal / _promotions),
+            new AppRouting(null, _served == 0 ? 0 : _serviceMsTotal / _served), Warm: [.. _host.Models]);
     }
 }

@@ -16,6 +16,8 @@ public sealed record SimRequest(double ArrivalMs, string Model, bool Hinted, dou
 /// <param name="Requests">The requests, in arrival order.</param>
 /// <param name="Phases">Indices of the requests where the workload's popularity changes (the first is 0); the never-wait ceiling lays models out afresh for each phase.</param>
 /// <param name="MaxMultiplexing">Requests a runner runs at once; more that it accepted wait in its own queue.</param>
+/// <param name="HostMemoryBytes">Bytes of host memory per runner for models evicted from its device (0: no host tier).</param>
+/// <param name="HostGbps">How fast a model is copied from host memory to the device (a promotion).</param>
 public sealed record Workload(
     string Name,
     int Runners,
@@ -25,10 +27,24 @@ public sealed record Workload(
     double LoadGbps,
     IReadOnlyList<SimRequest> Requests,
     IReadOnlyList<int>? Phases = null,
-    int MaxMultiplexing = 1)
+    int MaxMultiplexing = 1,
+    long HostMemoryBytes = 0,
+    double HostGbps = Workload.DefaultHostGbps)
 {
+    /// <summary>
+    /// The host-to-device bandwidth assumed for promotions unless one is given: the host tier's target in the model
+    /// loader's issue (a pinned copy on an H100-class card measures about 55 GB/s).
+    /// </summary>
+    public const double DefaultHostGbps = 20;
+
+    /// <summary>True when runners keep evicted models in host memory.</summary>
+    public bool HasHostTier => HostMemoryBytes > 0;
+
     /// <summary>Time to load a model from storage: a fixed cost plus its size over the bandwidth.</summary>
     public double LoadMs(string model) => LoadFixedMs + ModelBytes[model] / (LoadGbps * 1e9) * 1000;
+
+    /// <summary>Time to bring a model back from host memory to the device: its size over the host-to-device bandwidth.</summary>
+    public double PromotionMs(string model) => ModelBytes[model] / (HostGbps * 1e9) * 1000;
 
     /// <summary>Where popularity changes; one phase when the workload does not say.</summary>
     public IReadOnlyList<int> PhaseStarts => Phases is { Count: > 0 } phases ? phases : [0];
