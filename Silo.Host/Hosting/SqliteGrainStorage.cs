@@ -188,6 +188,9 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IUnfinishedReque
     private (long? UnfinishedSince, long? ExpiresAt) Describe<T>(T state) => state switch
     {
         RequestRecord { Request: not null, State: not Client.Contracts.RequestState.Completed } request => (request.AcceptedAt.UtcTicks, null),
+
+        // Finished, but its webhook is still owed: listed at start too, so it is delivered.
+        RequestRecord { WebhookPending: true, CompletedAt: { } completed } request => (request.AcceptedAt.UtcTicks, (completed + _retention).UtcTicks),
         RequestRecord { CompletedAt: { } completed } => (null, (completed + _retention).UtcTicks),
         _ => (null, null),
     };
