@@ -3,7 +3,10 @@ using FalHints.Router.Hints;
 
 namespace FalHints.Router.Placement;
 
-/// <summary>The choices FalHints' policies share: the best holder of a hint, the runner cheapest to repurpose, the oldest request a free runner holds.</summary>
+/// <summary>
+/// The choices FalHints' policies share: the best holder of a hint, the free runner whose load costs least, the oldest
+/// request a free runner holds, and what runners have room for.
+/// </summary>
 public static class Candidates
 {
     /// <summary>The free holder of <paramref name="hint"/> with the fewest requests in flight, then the most recent user of the hint, then the lower id.</summary>
@@ -21,6 +24,23 @@ public static class Candidates
         return best;
     }
 
+    /// <summary>True when some runner that is not draining holds one of the request's hints (free or busy, loaded or loading).</summary>
+    public static bool HasHolder(RequestTicket ticket, IRunnerIndex runners)
+    {
+        foreach (var hint in RequestHints.Of(ticket))
+        {
+            foreach (var holder in runners.Holding(hint))
+            {
+                if (!holder.Draining)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>The best free holder of the request's hints, the most specific hint first.</summary>
     public static RunnerState? BestFreeHolder(RequestTicket ticket, IRunnerIndex runners)
     {
@@ -35,19 +55,168 @@ public static class Candidates
         return null;
     }
 
-    /// <summary>The free runner whose repurposing costs least: holding fewest hints (none first), then least recently used, then least loaded, then the lower id.</summary>
-    public static RunnerState? CheapestToRepurpose(IEnumerable<RunnerState> free)
+    /// <summary>How much more room than a mean-sized model a runner must report before a load there is taken to evict nothing (model sizes vary).</summary>
+    public const double RoomMargin = 1.5;
+
+    // What evicting the only copy of a model costs, in its demand: every later request for it misses until it is loaded again.
+    private const double OnlyCopyWeight = 3;
+
+    /// <summary>
+    /// For a policy that never waits: the free runner whose load costs the other requests least. While it loads it
+    /// cannot serve what it holds, so each hint it holds costs its recent demand, shared with the other free holders of
+    /// that hint if there are any; without room, the model its cache evicts (its least recently used) costs its demand
+    /// per copy, or three times its demand when it is the only copy. Ties: fewest hints (none first), then least
+    /// recently used, then least loaded, then the lower id.
+    /// </summary>
+    public static RunnerState? LeastBlocking(IReadOnlyCollection<RunnerState> free, IRunnerIndex runners, HintDemand demand)
     {
+        var meanBytes = MeanModelBytes(runners);
+        var freeHolders = new Dictionary<string, int>(StringComparer.Ordinal);
         RunnerState? best = null;
+        var bestCost = 0.0;
         foreach (var runner in free)
         {
-            if (best is null || CompareRepurposeCost(runner, best) < 0)
+            var cost = 0.0;
+            foreach (var hint in runner.AllHeld)
             {
-                best = runner;
+                var wanted = demand.Of(hint);
+                if (wanted == 0)
+                {
+                    continue;
+                }
+
+                if (!freeHolders.TryGetValue(hint, out var holding))
+                {
+                    holding = runners.Holding(hint).Count(h => h.IsFree);
+                    freeHolders[hint] = holding;
+                }
+
+                // The other free holders share what this one cannot serve while it loads (it is one of the free holders).
+                cost += wanted / Math.Max(1, holding);
+            }
+
+            if (!HasRoom(runner, meanBytes) && LeastRecentlyUsed(runner) is { } victim)
+            {
+                var copies = runners.Holding(victim).Count;
+                cost += copies > 1 ? demand.Of(victim) / copies : OnlyCopyWeight * demand.Of(victim);
+            }
+
+            if (best is null || cost < bestCost || (cost == bestCost && CompareRepurposeCost(runner, best) < 0))
+            {
+                (best, bestCost) = (runner, cost);
             }
         }
 
         return best;
+    }
+
+    /// <summary>
+    /// For a policy that waits for holders: the free runner where a load loses no model. One with room, or holding
+    /// nothing, first; then one whose least recently used model (the one its cache evicts) is a copy of a model other
+    /// runners hold, the least demanded per copy first; then one that would evict an only copy, the least demanded
+    /// first. Ties: the least demand served (<see cref="ServedDemand"/>), then fewest hints, then least recently used,
+    /// then least loaded, then the lower id.
+    /// </summary>
+    public static RunnerState? LeastEvicting(IReadOnlyCollection<RunnerState> free, IRunnerIndex runners, HintDemand demand)
+    {
+        var meanBytes = MeanModelBytes(runners);
+        RunnerState? best = null;
+        (int Loses, double Demand, double Served) bestCost = default;
+        foreach (var runner in free)
+        {
+            var served = ServedDemand(runner, runners, demand);
+            (int, double, double) cost = (0, 0, served);
+            if (!HasRoom(runner, meanBytes) && LeastRecentlyUsed(runner) is { } victim)
+            {
+                var copies = runners.Holding(victim).Count;
+                cost = (copies > 1 ? 1 : 2, demand.Of(victim) / copies, served);
+            }
+
+            var order = best is null ? -1 : cost.CompareTo(bestCost);
+            if (order < 0 || (order == 0 && CompareRepurposeCost(runner, best!) < 0))
+            {
+                (best, bestCost) = (runner, cost);
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>
+    /// The demand <paramref name="runner"/> serves that would have to go elsewhere while it loads, or be lost if the
+    /// load evicts it: for each hint it holds, the hint's recent demand over the number of runners holding it.
+    /// </summary>
+    public static double ServedDemand(RunnerState runner, IRunnerIndex runners, HintDemand demand)
+    {
+        double served = 0;
+        foreach (var hint in runner.AllHeld)
+        {
+            var wanted = demand.Of(hint);
+            if (wanted > 0)
+            {
+                served += wanted / Math.Max(1, runners.Holding(hint).Count);
+            }
+        }
+
+        return served;
+    }
+
+    /// <summary>For a request without a hint: the free runner whose hints carry the most recent demand (it most likely holds the model), then the lower id.</summary>
+    public static RunnerState LikeliestToHold(IReadOnlyCollection<RunnerState> free, HintDemand demand)
+    {
+        RunnerState? best = null;
+        var bestCover = -1.0;
+        foreach (var runner in free)
+        {
+            var cover = 0.0;
+            foreach (var hint in runner.Hints)
+            {
+                cover += demand.Of(hint);
+            }
+
+            if (cover > bestCover || (cover == bestCover && string.CompareOrdinal(runner.RunnerId, best!.RunnerId) < 0))
+            {
+                (best, bestCover) = (runner, cover);
+            }
+        }
+
+        return best!;
+    }
+
+    /// <summary>The mean size of one model the runners report holding, in bytes; 0 while none has reported its cache.</summary>
+    public static double MeanModelBytes(IRunnerIndex runners)
+    {
+        double bytes = 0, models = 0;
+        foreach (var runner in runners.All)
+        {
+            if (runner.Cache.BytesUsed > 0 && runner.Hints.Length > 0)
+            {
+                bytes += runner.Cache.BytesUsed;
+                models += runner.Hints.Length;
+            }
+        }
+
+        return models > 0 ? bytes / models : 0;
+    }
+
+    /// <summary>True when <paramref name="runner"/> reports room for one more model of about <paramref name="meanBytes"/> (with a margin: sizes vary), so a load there evicts nothing.</summary>
+    /// <remarks>With <paramref name="evicting"/>, room for it once the runner's least recently used model is evicted (taken to be of the mean size).</remarks>
+    public static bool HasRoom(RunnerState runner, double meanBytes, bool evicting = false) =>
+        meanBytes > 0 && runner.Cache.BudgetBytes > 0 && runner.Cache.BudgetBytes - runner.Cache.BytesUsed >= (RoomMargin - (evicting ? 1 : 0)) * meanBytes;
+
+    /// <summary>The hint the runner used least recently, as the router dispatched them (its cache evicts it first); null when it holds none.</summary>
+    public static string? LeastRecentlyUsed(RunnerState runner)
+    {
+        string? victim = null;
+        foreach (var hint in runner.Hints)
+        {
+            if (victim is null || runner.HintLastUsed(hint) < runner.HintLastUsed(victim))
+            {
+                victim = hint;
+            }
+        }
+
+        return victim;
     }
 
     /// <summary>

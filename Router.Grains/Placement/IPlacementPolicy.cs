@@ -11,12 +11,20 @@ public readonly record struct PlacementChoice(RequestTicket Ticket, string Runne
     public static PlacementChoice Of(RequestTicket ticket, RunnerState runner) => new(ticket, runner.RunnerId);
 }
 
+/// <summary>A model to load in the background on a free runner, so later requests find a copy there without paying for the load.</summary>
+public readonly record struct PrewarmChoice(string Hint, string RunnerId)
+{
+    /// <summary>Loads <paramref name="hint"/> on <paramref name="runner"/>.</summary>
+    public static PrewarmChoice Of(string hint, RunnerState runner) => new(hint, runner.RunnerId);
+}
+
 /// <summary>
 /// Everything a policy may look at to decide, at one moment: the runners, the queue, the estimated cost of loads, and
 /// how often the head of the queue has been passed over. A policy that holds requests back asks to be called again
 /// with <see cref="WakeAt"/> (arrivals and completions call it anyway).
 /// </summary>
-public sealed class PlacementContext(DateTimeOffset now, IRunnerIndex runners, IQueueView queue, ILoadCostEstimator loadCost, int headBypasses, int bypassLimit)
+public sealed class PlacementContext(DateTimeOffset now, IRunnerIndex runners, IQueueView queue, ILoadCostEstimator loadCost, int headBypasses, int bypassLimit,
+    bool canPrewarm = false)
 {
     /// <summary>The time of the decision.</summary>
     public DateTimeOffset Now { get; } = now;
@@ -36,7 +44,13 @@ public sealed class PlacementContext(DateTimeOffset now, IRunnerIndex runners, I
     /// <summary>How often the head may be passed over (<see cref="DispatcherOptions.HeadBypassLimit"/>).</summary>
     public int BypassLimit { get; } = bypassLimit;
 
-    /// <summary>True when the head has been passed over as often as it may: policies that give the starvation guarantee start it next.</summary>
+    /// <summary>True when the router can ask runners to load a model in the background (<see cref="IPlacementPolicy.Prewarm"/>); false when the app refused it.</summary>
+    public bool CanPrewarm { get; } = canPrewarm;
+
+    /// <summary>
+    /// True when the head has been passed over as often as it may: policies that give the starvation guarantee start it
+    /// first on a free runner holding its hint, or, when no runner holds it, on the next free runner.
+    /// </summary>
     public bool HeadDue => HeadBypasses >= BypassLimit;
 
     /// <summary>The earliest time a policy asked to be called again, if any.</summary>
@@ -75,4 +89,12 @@ public interface IPlacementPolicy
     /// replicas admit more.
     /// </summary>
     int Admits(RunnerState runner) => runner.Capacity;
+
+    /// <summary>
+    /// A copy to load in the background, or null (the default: none). Asked, while <see cref="PlacementContext.CanPrewarm"/>,
+    /// once <see cref="Next"/> has nothing more to start, and again until null. The runner must be free and must not hold
+    /// the hint yet; it counts one request in flight while it loads, and holds the hint from then on. No request waits
+    /// for a prewarm: a request whose model no runner holds still goes where <see cref="Next"/> sends it.
+    /// </summary>
+    PrewarmChoice? Prewarm(PlacementContext context) => null;
 }

@@ -29,15 +29,27 @@ public sealed class ReportedLoadCost : ILoadCostEstimator
     public const double UnknownInferenceMs = 100;
 
     private IRunnerIndex? _runners;
+    private bool _stale;
     private double _meanLoadMs;
     private double _meanInferenceMs;
 
-    /// <summary>Refreshes the fleet-wide means from <paramref name="runners"/> (once per decision round).</summary>
+    /// <summary>Takes the fleet-wide means from <paramref name="runners"/> (once per decision round; computed when first needed).</summary>
     public void Observe(IRunnerIndex runners)
     {
         _runners = runners;
+        _stale = true;
+    }
+
+    private void Refresh()
+    {
+        if (!_stale || _runners is null)
+        {
+            return;
+        }
+
+        _stale = false;
         double loads = 0, loadMs = 0, served = 0, inferenceMs = 0;
-        foreach (var runner in runners.All)
+        foreach (var runner in _runners.All)
         {
             if (runner.Cache.Loads > 0)
             {
@@ -64,14 +76,24 @@ public sealed class ReportedLoadCost : ILoadCostEstimator
             return 0;
         }
 
-        if (_runners is null)
+        if (runner.Cache.Loads > 0)
         {
-            return runner.Cache.Loads > 0 ? runner.Cache.MeanLoadMs : UnknownLoadMs;
+            return runner.Cache.MeanLoadMs;
         }
 
-        return runner.Cache.Loads > 0 ? runner.Cache.MeanLoadMs : _meanLoadMs;
+        Refresh();
+        return _runners is null ? UnknownLoadMs : _meanLoadMs;
     }
 
     /// <inheritdoc />
-    public double InferenceMs(RunnerState runner) => runner.MeanInferenceMs > 0 ? runner.MeanInferenceMs : _runners is null ? UnknownInferenceMs : _meanInferenceMs;
+    public double InferenceMs(RunnerState runner)
+    {
+        if (runner.MeanInferenceMs > 0)
+        {
+            return runner.MeanInferenceMs;
+        }
+
+        Refresh();
+        return _runners is null ? UnknownInferenceMs : _meanInferenceMs;
+    }
 }

@@ -14,8 +14,8 @@ namespace FalHints.Router.Placement;
 /// then fewest models, then most space left), a shortlist of those close to the best, busy instances dropped, one at
 /// random. Further copies come from <c>rateTrackingTask</c> every 10 s: a model above 2,000 requests per minute at a
 /// copy gets rpm / 2,000 more, and a single-copy model used regularly (again 7 to 40 minutes after an earlier use) gets
-/// a second one while the cluster has 10% free. Those copies are loaded with the model's next request here, not ahead
-/// of it (at those rates the next request comes within milliseconds).
+/// a second one while the cluster has 10% free. Those copies load in the background (<c>ensureLoadedInternalAsync</c>),
+/// on a free instance chosen as for a cache miss; where the app refuses background loads, with the model's next request.
 /// </summary>
 public sealed class ModelMeshPolicy(IRandomSource random) : IPlacementPolicy
 {
@@ -70,6 +70,25 @@ public sealed class ModelMeshPolicy(IRandomSource random) : IPlacementPolicy
         return null;
     }
 
+    /// <inheritdoc />
+    public PrewarmChoice? Prewarm(PlacementContext context)
+    {
+        CheckRates(context);
+        foreach (var model in _copiesWanted.Where(e => e.Value > 0).Select(e => e.Key).Order(StringComparer.Ordinal))
+        {
+            var candidates = context.Runners.Free.Where(r => !r.Holds(model)).OrderBy(r => r.RunnerId, StringComparer.Ordinal).ToList();
+            if (CacheMiss(candidates, context.Now, lastUsedRecently: true) is { } copy)
+            {
+                _copiesWanted[model]--;
+                _lastCopyLoad[model] = context.Now;
+                _loadStarted[(copy.RunnerId, model)] = context.Now;
+                return PrewarmChoice.Of(model, copy);
+            }
+        }
+
+        return null;
+    }
+
     private RunnerState? Place(RequestTicket ticket, PlacementContext context)
     {
         var instances = context.Runners.All.Where(r => r.Confirmed && !r.Draining).OrderBy(r => r.RunnerId, StringComparer.Ordinal).ToList();
@@ -78,7 +97,7 @@ public sealed class ModelMeshPolicy(IRandomSource random) : IPlacementPolicy
             return CacheMiss(instances, context.Now, lastUsedRecently: true);
         }
 
-        if (_copiesWanted.GetValueOrDefault(model) > 0 && CacheMiss([.. instances.Where(r => !r.Holds(model))], context.Now, lastUsedRecently: true) is { } copy)
+        if (!context.CanPrewarm && _copiesWanted.GetValueOrDefault(model) > 0 && CacheMiss([.. instances.Where(r => !r.Holds(model))], context.Now, lastUsedRecently: true) is { } copy)
         {
             _copiesWanted[model]--;
             _lastCopyLoad[model] = context.Now;

@@ -9,20 +9,29 @@ namespace FalHints.Router.Placement;
 /// whichever holder frees first:
 /// <list type="number">
 /// <item>A free runner takes the oldest waiting request whose hint it holds.</item>
-/// <item>A waiting hint gets a new copy on a free runner only when a load is expected to be quicker than waiting: no
-/// runner holds it, or its backlog (requests waiting for it, over the copies serving it) would take longer to drain
-/// than the load costs. The oldest such request goes first, to the free runner cheapest to repurpose.</item>
+/// <item>A waiting hint that no runner holds is loaded by its oldest request, on the free runner where the load loses
+/// no model (<see cref="Candidates.LeastEvicting"/>: room first, then one whose cache evicts a copy of a model others
+/// hold).</item>
+/// <item>A waiting hint whose backlog (requests waiting for it, over the copies serving it) would take longer to drain
+/// than a load gets another copy, loaded in the background on the free runner where the load loses no model, so no
+/// request pays for the load: each still goes to whichever holder frees first, the new copy included. (Where the app
+/// refuses background loads, the oldest such request loads the copy itself.)</item>
 /// <item>A request without a hint goes to a free runner at once, the one whose hints carry the most recent demand
 /// (the likeliest to hold its model); otherwise free runners stay free.</item>
 /// </list>
-/// It gives the same starvation guarantee as <see cref="HintAffinityPolicy"/>: once a request is the oldest of its
-/// class, at most <see cref="PlacementContext.BypassLimit"/> younger ones start before it.
+/// With runners to spare it also copies the most demanded hints into memory nobody uses (<see cref="SpareCopies"/>),
+/// which shortens the waits for a busy holder. It gives the same starvation guarantee as
+/// <see cref="HintAffinityPolicy"/>: once a request is the oldest of its class and
+/// <see cref="PlacementContext.BypassLimit"/> younger ones have started before it, it starts on the next free holder of
+/// its hint, or on the next free runner when nobody holds it.
 /// </summary>
 public sealed class WaitForHolderPolicy : IPlacementPolicy
 {
-    // Recent demand per hint (halved every 1,000 placements), to send requests without a hint where they most likely hit.
-    private readonly Dictionary<string, double> _demand = new(StringComparer.Ordinal);
-    private int _placed;
+    private readonly HintDemand _demand = new();
+    private readonly SpareCopies _spare;
+
+    /// <summary>A policy with no demand seen yet.</summary>
+    public WaitForHolderPolicy() => _spare = new SpareCopies(_demand);
 
     /// <inheritdoc />
     public string Name => PlacementPolicies.WaitForHolder;
@@ -37,9 +46,11 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             return null;
         }
 
-        if (context.HeadDue)
+        // A head that is due starts first on a free holder of its hint, or, when nobody holds its hint, on the next free
+        // runner; while its holders are all busy it waits for the first of them.
+        if (context.HeadDue && (Candidates.BestFreeHolder(head, runners) is not null || !Candidates.HasHolder(head, runners)))
         {
-            return Record(PlacementChoice.Of(head, Candidates.BestFreeHolder(head, runners) ?? Candidates.CheapestToRepurpose(free)!));
+            return Record(PlacementChoice.Of(head, Candidates.BestFreeHolder(head, runners) ?? Candidates.LeastEvicting(free, runners, _demand)!));
         }
 
         if (Candidates.OldestHeld(context) is { } held)
@@ -47,17 +58,19 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             return Record(held);
         }
 
+        var backlog = context.CanPrewarm ? BacklogCopy(context) : null;
         RequestTicket? oldest = null;
         foreach (var hint in context.Queue.HeadClassHints)
         {
             var waiting = context.Queue.OldestInHeadClassWith(hint)!;
-            if ((oldest is null || context.Queue.StartsBefore(waiting, oldest)) && WorthLoading(hint, context))
+            if ((oldest is null || context.Queue.StartsBefore(waiting, oldest))
+                && (runners.Holding(hint).Count == 0 || (!context.CanPrewarm && WorthLoading(hint, context))))
             {
                 oldest = waiting;
             }
         }
 
-        if (context.Queue.Head.Request.Hint is null)
+        if (head.Request.Hint is null)
         {
             oldest = head;
         }
@@ -73,46 +86,51 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             }
         }
 
-        if (oldest is null)
+        // An older request's hint gets its background copy first (Prewarm), then this one is placed.
+        if (oldest is null || (backlog is { } copy && oldest.Request.Hint is not null && context.Queue.StartsBefore(copy.Oldest, oldest)))
         {
             return null;
         }
 
-        return Record(PlacementChoice.Of(oldest, oldest.Request.Hint is null ? LikeliestToHold(free) : Candidates.CheapestToRepurpose(free)!));
+        return Record(PlacementChoice.Of(oldest, oldest.Request.Hint is null ? Candidates.LikeliestToHold(free, _demand) : Candidates.LeastEvicting(free, runners, _demand)!));
+    }
+
+    /// <inheritdoc />
+    public PrewarmChoice? Prewarm(PlacementContext context) =>
+        BacklogCopy(context) is { } copy ? PrewarmChoice.Of(copy.Hint, copy.Target) : _spare.Next(context);
+
+    /// <summary>
+    /// The waiting hint that needs another copy (some runner holds it, and its backlog outlasts a load), the one whose
+    /// oldest request waits longest, with that request and the free runner to load it on; null when none does.
+    /// </summary>
+    private (string Hint, RequestTicket Oldest, RunnerState Target)? BacklogCopy(PlacementContext context)
+    {
+        var runners = context.Runners;
+        if (runners.Free.Count == 0)
+        {
+            return null;
+        }
+
+        string? copy = null;
+        RequestTicket? oldest = null;
+        foreach (var hint in context.Queue.HeadClassHints)
+        {
+            var waiting = context.Queue.OldestInHeadClassWith(hint)!;
+            if ((oldest is null || context.Queue.StartsBefore(waiting, oldest)) && runners.Holding(hint).Count > 0 && WorthLoading(hint, context))
+            {
+                (copy, oldest) = (hint, waiting);
+            }
+        }
+
+        return copy is not null && Candidates.LeastEvicting([.. runners.Free.Where(r => !r.Holds(copy))], runners, _demand) is { } target
+            ? (copy, oldest!, target)
+            : null;
     }
 
     private PlacementChoice Record(PlacementChoice choice)
     {
-        if (choice.Ticket.Request.Hint is { } hint)
-        {
-            _demand[hint] = _demand.GetValueOrDefault(hint) + 1;
-            if (++_placed % 1000 == 0)
-            {
-                foreach (var key in _demand.Keys.ToList())
-                {
-                    _demand[key] /= 2;
-                }
-            }
-        }
-
+        _demand.Record(choice.Ticket.Request.Hint);
         return choice;
-    }
-
-    /// <summary>For a request without a hint: the free runner whose hints carry the most recent demand (it most likely holds the model).</summary>
-    private RunnerState LikeliestToHold(IReadOnlyCollection<RunnerState> free)
-    {
-        RunnerState? best = null;
-        var bestCover = -1.0;
-        foreach (var runner in free.OrderBy(r => r.RunnerId, StringComparer.Ordinal))
-        {
-            var cover = runner.Hints.Sum(h => _demand.GetValueOrDefault(h));
-            if (cover > bestCover)
-            {
-                (best, bestCover) = (runner, cover);
-            }
-        }
-
-        return best!;
     }
 
     /// <summary>

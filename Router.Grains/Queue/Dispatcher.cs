@@ -44,6 +44,9 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
     // Attempts already made by queued requests that ran before (their runner died); others have made none.
     private readonly Dictionary<string, int> _priorAttempts = new(StringComparer.Ordinal);
 
+    // Background loads under way, with how many of each (a runner may be asked twice by an operator).
+    private readonly Dictionary<PrewarmChoice, int> _prewarming = [];
+
     /// <summary>The runners.</summary>
     public HintIndex Index { get; } = new();
 
@@ -70,6 +73,15 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
 
     /// <summary>When the policy asked, in the last <see cref="Pump"/>, to be called again although nothing else happens; null when it did not.</summary>
     public DateTimeOffset? NextWake { get; private set; }
+
+    /// <summary>The background loads the policy asked for in the last <see cref="Pump"/>, already booked: send each, then call <see cref="PrewarmDone"/>.</summary>
+    public IReadOnlyList<PrewarmChoice> Prewarms { get; private set; } = [];
+
+    /// <summary>Whether the policy may ask for background loads (<see cref="IPlacementPolicy.Prewarm"/>); the router turns it off for an app that refuses them.</summary>
+    public bool PrewarmsEnabled { get; set; } = true;
+
+    /// <summary>Background loads started, by the policy or an operator.</summary>
+    public long PrewarmsStarted { get; private set; }
 
     /// <summary>True when the request is queued or running.</summary>
     public bool Knows(string requestId) => Queue.Contains(requestId) || _inFlight.ContainsKey(requestId);
@@ -106,31 +118,97 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
     }
 
     /// <summary>
-    /// Starts what the policy chooses to start now, one request at a time, until it chooses nothing more. Each choice
-    /// is checked: the request must wait in the head's priority class and the runner must admit it.
+    /// Starts what the policy chooses to start now, one request at a time, until it chooses nothing more; then books the
+    /// background loads it asks for (<see cref="Prewarms"/>). Each choice is checked: a request must wait in the head's
+    /// priority class and its runner must admit it; a prewarm's runner must be free and not hold the hint yet.
     /// </summary>
     /// <exception cref="InvalidOperationException">The policy made a choice it may not make.</exception>
     public IReadOnlyList<Dispatch> Pump(DateTimeOffset now)
     {
         NextWake = null;
+        Prewarms = [];
         var dispatches = new List<Dispatch>();
-        if (Queue.Count == 0)
+        var prewarm = PrewarmsEnabled && Index.Free.Count > 0;
+        if (Queue.Count == 0 && !prewarm)
         {
             return dispatches;
         }
 
         _loadCost.Observe(Index);
-        var context = new PlacementContext(now, Index, Queue, _loadCost, HeadBypasses, options.HeadBypassLimit);
-        while (Queue.Count > 0 && policy.Next(context) is { } placement)
+        var context = new PlacementContext(now, Index, Queue, _loadCost, HeadBypasses, options.HeadBypassLimit, PrewarmsEnabled);
+        List<PrewarmChoice>? prewarms = null;
+        while (true)
         {
-            var dispatch = Admit(placement);
-            Start(dispatch, now);
-            context.HeadBypasses = HeadBypasses;
-            dispatches.Add(dispatch);
+            while (Queue.Count > 0 && policy.Next(context) is { } placement)
+            {
+                var dispatch = Admit(placement);
+                Start(dispatch, now);
+                context.HeadBypasses = HeadBypasses;
+                dispatches.Add(dispatch);
+            }
+
+            // A policy may hold a request back until a copy it asks for has been booked, then place it: ask again after any.
+            var booked = false;
+            while (PrewarmsEnabled && Index.Free.Count > 0 && policy.Prewarm(context) is { } choice)
+            {
+                if (Index.Find(choice.RunnerId) is not { IsFree: true } runner || runner.Holds(choice.Hint))
+                {
+                    throw new InvalidOperationException(
+                        $"Policy {policy.Name} asked runner {choice.RunnerId} to load {choice.Hint} in the background, which it cannot do now (unknown, unconfirmed, draining, busy, or holding it already).");
+                }
+
+                BeginPrewarm(choice);
+                (prewarms ??= []).Add(choice);
+                booked = true;
+            }
+
+            if (!booked || Queue.Count == 0 || Index.Free.Count == 0)
+            {
+                break;
+            }
         }
 
+        Prewarms = prewarms ?? [];
         NextWake = context.Wake;
         return dispatches;
+    }
+
+    /// <summary>
+    /// Books a background load of <paramref name="prewarm"/>'s hint on its runner: the runner counts one request in flight
+    /// and holds the hint until <see cref="PrewarmDone"/>, when its report says what it holds. False when the runner is unknown.
+    /// </summary>
+    public bool BeginPrewarm(PrewarmChoice prewarm)
+    {
+        if (Index.Find(prewarm.RunnerId) is null)
+        {
+            return false;
+        }
+
+        _prewarming[prewarm] = _prewarming.GetValueOrDefault(prewarm) + 1;
+        Index.MarkDispatched(prewarm.RunnerId, prewarm.Hint);
+        PrewarmsStarted++;
+        return true;
+    }
+
+    /// <summary>Ends a background load (done, failed or lost) and frees the runner's slot; false when none was under way.</summary>
+    public bool PrewarmDone(PrewarmChoice prewarm)
+    {
+        if (!_prewarming.TryGetValue(prewarm, out var count))
+        {
+            return false;
+        }
+
+        if (count > 1)
+        {
+            _prewarming[prewarm] = count - 1;
+        }
+        else
+        {
+            _prewarming.Remove(prewarm);
+        }
+
+        Index.MarkCompleted(prewarm.RunnerId, prewarm.Hint);
+        return true;
     }
 
     /// <summary>Frees the request's runner slot; false when the request was not in flight (already retried, or unknown).</summary>
@@ -176,6 +254,11 @@ public sealed class Dispatcher(IPlacementPolicy policy, DispatcherOptions option
     public IReadOnlyList<LostRequest> RemoveRunner(string runnerId)
     {
         Index.Remove(runnerId);
+        foreach (var prewarm in _prewarming.Keys.Where(p => string.Equals(p.RunnerId, runnerId, StringComparison.Ordinal)).ToList())
+        {
+            _prewarming.Remove(prewarm);
+        }
+
         return [.. _inFlight.Values.Where(r => r.RunnerId == runnerId).ToList().Select(r => Lose(r.Ticket.RequestId)!.Value)];
     }
 

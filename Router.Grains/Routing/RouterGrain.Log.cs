@@ -34,4 +34,7 @@ public sealed partial class RouterGrain
 
     [LoggerMessage(6, LogLevel.Warning, "Prewarming {Hint} on runner {RunnerId} failed: {Reason}")]
     private static partial void LogPrewarmFailed(ILogger logger, Exception? exception, string runnerId, string hint, string reason);
+
+    [LoggerMessage(11, LogLevel.Warning, "Runner {RunnerId} refused to prewarm {Hint} for {AppId} ({Reason}); the policy asks for no more background loads for this app")]
+    private static partial void LogPolicyPrewarmsOff(ILogger logger, string appId, string runnerId, string hint, string reason);
 }

@@ -13,7 +13,7 @@ namespace FalHints.Router.Routing;
 /// <summary>
 /// The router of one app. It feeds runner events into a <see cref="Dispatcher"/> and acts on its decisions: a request
 /// goes at once to a free runner (one holding its hint when there is one), and waits in the queue only when no runner
-/// is free. Runners that die (their silo leaves the membership, or they stop sending heartbeats) are dropped at once
+/// is free; a background load the policy asks for is sent to its runner. Runners that die (their silo leaves the membership, or they stop sending heartbeats) are dropped at once
 /// and their requests retried. Request state lives in request grains, so a router that restarts loses nothing.
 /// </summary>
 [Reentrant]
@@ -52,7 +52,7 @@ public sealed partial class RouterGrain(
         _appId = this.GetPrimaryKeyString();
         var settings = options.Value;
         var policy = policies.Create(settings.Policy, new SeededRandom(settings.RandomSeed ?? Random.Shared.Next()));
-        _dispatcher = new Dispatcher(policy, settings.ToDispatcherOptions());
+        _dispatcher = new Dispatcher(policy, settings.ToDispatcherOptions()) { PrewarmsEnabled = settings.PolicyPrewarms };
         _noRunnersSince = _checkedAt = time.GetUtcNow();
         var stream = this.GetStreamProvider(HintStream.ProviderName).GetStream<HintsEvent>(StreamId.Create(HintStream.Namespace, _appId));
         await stream.SubscribeAsync((hints, _) =>
@@ -146,21 +146,15 @@ public sealed partial class RouterGrain(
         var warmed = ImmutableArray.CreateBuilder<string>();
         foreach (var runnerId in candidates)
         {
-            try
+            var prewarm = new PrewarmChoice(hint, runnerId);
+            if (_dispatcher.BeginPrewarm(prewarm))
             {
-                var response = await GrainFactory.GetGrain<IRunnerGrain>(runnerId).PrewarmAsync(_appId, hint);
-                _dispatcher.Index.Apply(response.Hints, time.GetUtcNow());
-                if (response.Error is { } error)
+                var (loaded, _) = await SendPrewarmAsync(prewarm);
+                Pump();
+                if (loaded)
                 {
-                    LogPrewarmFailed(logger, null, runnerId, hint, error.Message);
-                    continue;
+                    warmed.Add(runnerId);
                 }
-
-                warmed.Add(runnerId);
-            }
-            catch (Exception ex)
-            {
-                LogPrewarmFailed(logger, ex, runnerId, hint, ex.Message);
             }
         }
 
@@ -235,6 +229,11 @@ public sealed partial class RouterGrain(
             _ = DispatchAsync(dispatch, tellRequest: !inAnswer);
         }
 
+        foreach (var prewarm in _dispatcher.Prewarms)
+        {
+            _ = PrewarmForPolicyAsync(prewarm);
+        }
+
         if (_dispatcher.NextWake is { } wake && wake < _wakeAt && wake - now < options.Value.SweepInterval)
         {
             _wake?.Dispose();
@@ -248,6 +247,49 @@ public sealed partial class RouterGrain(
         }
 
         return answered;
+    }
+
+    /// <summary>A background load the policy asked for (booked by the dispatcher); an app that refuses one gets no more.</summary>
+    private async Task PrewarmForPolicyAsync(PrewarmChoice prewarm)
+    {
+        var (_, refused) = await SendPrewarmAsync(prewarm);
+        if (refused is not null && _dispatcher.PrewarmsEnabled)
+        {
+            _dispatcher.PrewarmsEnabled = false;
+            LogPolicyPrewarmsOff(logger, _appId, prewarm.RunnerId, prewarm.Hint, refused.Message);
+        }
+
+        Pump();
+    }
+
+    /// <summary>
+    /// Sends a background load booked with the dispatcher (which counts the runner busy and holding the hint meanwhile)
+    /// and ends it there when the runner answers: loaded, or refused by the app with an error, or not reached (logged).
+    /// </summary>
+    private async Task<(bool Loaded, RequestError? Refused)> SendPrewarmAsync(PrewarmChoice prewarm)
+    {
+        try
+        {
+            var response = await GrainFactory.GetGrain<IRunnerGrain>(prewarm.RunnerId).PrewarmAsync(_appId, prewarm.Hint);
+            _dispatcher.Index.Apply(response.Hints, time.GetUtcNow());
+            if (response.Error is { } error)
+            {
+                LogPrewarmFailed(logger, null, prewarm.RunnerId, prewarm.Hint, error.Message);
+                return (false, error);
+            }
+
+            return (true, null);
+        }
+        catch (Exception ex)
+        {
+            LogPrewarmFailed(logger, ex, prewarm.RunnerId, prewarm.Hint, ex.Message);
+            SuspectSiloOf(prewarm.RunnerId);
+            return (false, null);
+        }
+        finally
+        {
+            _dispatcher.PrewarmDone(prewarm);
+        }
     }
 
     private async Task DispatchAsync(Dispatch dispatch, bool tellRequest)
@@ -264,17 +306,8 @@ public sealed partial class RouterGrain(
         {
             LogDispatchFailed(logger, ex, dispatch.RunnerId, request.RequestId, dispatch.Attempt);
 
-            // The runner's silo may be gone, or only this call failed (a timeout, a lookup cancelled while a node joins):
-            // the runner and its siblings take nothing more until they answer the router directly, and only this request
-            // is taken back. If the silo is gone, the sweep drops its runners, and their requests, once the membership
-            // says so; a runner that answers is used again.
-            if (_dispatcher.Index.Find(dispatch.RunnerId)?.Silo is { } silo)
-            {
-                foreach (var suspect in _dispatcher.Index.Suspect(silo).Where(_confirming.Add))
-                {
-                    _ = ConfirmAsync(suspect);
-                }
-            }
+            // Only this request is taken back; the runner and its siblings wait to be confirmed.
+            SuspectSiloOf(dispatch.RunnerId);
 
             if (ReferenceEquals(_dispatcher.FindInFlight(request.RequestId), sent))
             {
@@ -300,6 +333,23 @@ public sealed partial class RouterGrain(
         catch (Exception ex)
         {
             LogRequestUnreachable(logger, ex, request.RequestId);
+        }
+    }
+
+    /// <summary>
+    /// A call to a runner failed: its silo may be gone, or only this call failed (a timeout, a lookup cancelled while a
+    /// node joins). The runner and its siblings take nothing more until they answer the router directly. If the silo
+    /// is gone, the sweep drops its runners, and their requests, once the membership says so; a runner that answers is
+    /// used again.
+    /// </summary>
+    private void SuspectSiloOf(string runnerId)
+    {
+        if (_dispatcher.Index.Find(runnerId)?.Silo is { } silo)
+        {
+            foreach (var suspect in _dispatcher.Index.Suspect(silo).Where(_confirming.Add))
+            {
+                _ = ConfirmAsync(suspect);
+            }
         }
     }
 

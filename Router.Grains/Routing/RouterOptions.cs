@@ -25,11 +25,19 @@ public sealed class RouterOptions
     public int MaxAttempts { get; set; } = DispatcherOptions.Default.MaxAttempts;
 
     /// <summary>
-    /// How many younger requests may start while a request is the oldest of its priority class (FalHints' policies
-    /// then start it on the next runner free). Bounds how long a request is passed over without bounding throughput:
-    /// at most one start in <c>HeadBypassLimit + 1</c> is forced, however long an overload lasts.
+    /// How many younger requests may start while a request is the oldest of its priority class before FalHints'
+    /// policies start it first: on the next free runner holding its hint, or, when no runner holds it, on the next free
+    /// runner. Bounds how long a request is passed over without costing throughput under sustained overload: only a
+    /// request whose model nobody holds is forced onto a runner that must load it.
     /// </summary>
     public int HeadBypassLimit { get; set; } = DispatcherOptions.Default.HeadBypassLimit;
+
+    /// <summary>
+    /// Whether the placement policy may ask runners to load models in the background (copies of models in demand, into
+    /// memory the runners do not use), default on. A runner is busy while it loads; no request waits for such a load.
+    /// An app that refuses a background load gets no more from its router until the router restarts.
+    /// </summary>
+    public bool PolicyPrewarms { get; set; } = true;
 
     /// <summary>Requests an app may have waiting; more are refused with <c>queue_full</c>.</summary>
     public int MaxQueueLength { get; set; } = DispatcherOptions.Default.MaxQueueLength;

@@ -32,6 +32,14 @@ public sealed partial class ApiKeyStore(IOptionsMonitor<GatewayOptions> options,
             || FileKeys(current.ApiKeysFile).Any(k => CryptographicOperations.FixedTimeEquals(k, bytes));
     }
 
+    /// <summary>The current key whose <paramref name="idOf"/> is <paramref name="id"/> (tokens name the key that signed them so), or null.</summary>
+    public string? KeyWithId(string id, Func<string?, string> idOf)
+    {
+        var current = options.CurrentValue;
+        return current.ApiKeys.Concat(FileKeys(current.ApiKeysFile).Select(k => Encoding.UTF8.GetString(k)))
+            .FirstOrDefault(k => string.Equals(idOf(k), id, StringComparison.Ordinal));
+    }
+
     /// <summary>Reads the keys file: one key per line; blank lines and lines starting with '#' are ignored.</summary>
     public static IReadOnlyList<string> Parse(string text) =>
         [.. text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))];

@@ -8,7 +8,8 @@ namespace FalHints.Host.Gateway;
 /// fal's proxy protocol, at fal's path: a fal client configured with <c>proxyUrl: { url: "http://host:port/api/fal/proxy",
 /// when: "always" }</c> sends every call here with the URL it would have called in <c>x-fal-target-url</c>. The gateway
 /// serves that call itself: <c>queue.fal.run</c> is the queue API, <c>fal.run</c> the synchronous and streaming calls
-/// (<see cref="FalRunApi"/>), <c>rest.fal.ai/storage/upload/initiate</c> the storage (<see cref="FalStorageApi"/>).
+/// (<see cref="FalRunApi"/>), <c>rest.fal.ai/storage/upload/initiate</c> the storage (<see cref="FalStorageApi"/>), <c>rest.fal.ai/tokens/</c> the
+/// realtime tokens (<see cref="RealtimeTokens"/>).
 /// </summary>
 public static class FalProxy
 {
@@ -69,12 +70,15 @@ public static class FalProxy
             case "rest.fal.ai" when remote == FalStorageApi.InitiatePath:
                 path = remote;
                 return null;
+            case "rest.fal.ai" when remote.StartsWithSegments(RealtimeTokens.Path):
+                path = RealtimeTokens.Path;
+                return null;
             case "rest.fal.ai" when remote.StartsWithSegments("/storage/upload/initiate-multipart"):
                 return FalQueueApi.Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.InvalidInput,
                     "This gateway takes uploads of at most FalHints:Gateway:Storage:MaxFileBytes in one part; multipart uploads (files over 90 MB) are not served.");
             default:
                 return FalQueueApi.Error(StatusCodes.Status404NotFound, ErrorCodes.EndpointNotFound,
-                    $"This gateway does not serve {url.GetLeftPart(UriPartial.Path)}: it serves queue.fal.run, fal.run and rest.fal.ai/storage/upload/initiate.");
+                    $"This gateway does not serve {url.GetLeftPart(UriPartial.Path)}: it serves queue.fal.run, fal.run, rest.fal.ai/storage/upload/initiate and rest.fal.ai/tokens/.");
         }
     }
 }

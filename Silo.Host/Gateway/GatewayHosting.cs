@@ -66,12 +66,15 @@ public static partial class GatewayHosting
         app.Use(ServerLimits.EnforceAsync);
         app.UseFalProxy();
         app.Use(RequireApiKey);
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseRouting();
         app.MapGet("/health", (IServiceProvider services) => services.GetService<NodeHealth>()?.Report is { Healthy: false } report
             ? FalQueueApi.Error(StatusCodes.Status503ServiceUnavailable, "unhealthy", report.Problem!)
             : Results.Text("ok"));
         app.MapFalQueueApi();
         app.MapFalRunApi();
+        app.MapFalRealtimeApi();
+        app.MapRealtimeTokens();
         app.MapFalStorageApi();
         app.MapAppOpenApi();
         return app;
@@ -151,7 +154,8 @@ public static partial class GatewayHosting
     private static async Task RequireApiKey(HttpContext http, RequestDelegate next)
     {
         // An upload URL carries its own one-time token, as fal's signed upload URLs do: fal's clients send no key there.
-        if (http.Request.Path == "/health" || FalStorageApi.IsUpload(http.Request))
+        // A realtime connection checks its own token (browsers cannot send a key on a WebSocket).
+        if (http.Request.Path == "/health" || FalStorageApi.IsUpload(http.Request) || FalRealtimeApi.IsConnection(http.Request))
         {
             await next(http);
             return;

@@ -14,6 +14,7 @@ public sealed class FalProtocolTests
     [InlineData("https://fal.run/falhints/any-model", "/run/falhints/any-model", "")]
     [InlineData("https://fal.run/falhints/any-model/stream", "/run/falhints/any-model/stream", "")]
     [InlineData("https://rest.fal.ai/storage/upload/initiate?storage_type=fal-cdn-v3", "/storage/upload/initiate", "?storage_type=fal-cdn-v3")]
+    [InlineData("https://rest.fal.ai/tokens/", "/tokens", "")]
     public void Fal_urls_map_to_the_gateways_own_routes(string target, string path, string query)
     {
         Assert.Null(FalProxy.Map(target, out var mapped, out var mappedQuery));
@@ -26,7 +27,7 @@ public sealed class FalProtocolTests
     [InlineData(null, StatusCodes.Status400BadRequest, "x-fal-target-url")]
     [InlineData("http://queue.fal.run/a/b", StatusCodes.Status400BadRequest, "not an https URL")]
     [InlineData("https://internal.example/admin", StatusCodes.Status404NotFound, "does not serve https://internal.example/admin")]
-    [InlineData("https://rest.fal.ai/tokens/", StatusCodes.Status404NotFound, "does not serve")]
+    [InlineData("https://rest.fal.ai/billing/usage", StatusCodes.Status404NotFound, "does not serve https://rest.fal.ai/billing/usage")]
     [InlineData("https://rest.fal.ai/storage/upload/initiate-multipart?storage_type=fal-cdn-v3", StatusCodes.Status413PayloadTooLarge, "multipart")]
     public async Task Other_targets_are_refused_with_an_error_that_names_them(string? target, int status, string mentions)
     {

@@ -1,5 +1,7 @@
+using FalHints.Client.Contracts;
 using FalHints.Router.Hints;
 using FalHints.Router.Placement;
+using FalHints.Router.Queue;
 using FalHints.Tests.Support;
 using static FalHints.Tests.Support.Runners;
 
@@ -132,4 +134,79 @@ public sealed class HintAffinityPolicyTests
         Assert.True(Choose("other-lora", index, "base-model").HintHit);
     }
 
+    /// <summary>Runs <paramref name="hints"/> one after another through <paramref name="dispatcher"/>, each finishing before the next: the policy's recent demand.</summary>
+    private static void Serve(Dispatcher dispatcher, params string?[] hints)
+    {
+        foreach (var hint in hints)
+        {
+            dispatcher.Enqueue(Ticket(hint));
+            var placed = Assert.Single(dispatcher.Pump(T0));
+            dispatcher.Complete(placed.Ticket.RequestId, placed.RunnerId);
+        }
+    }
+
+    [Fact]
+    public void Without_a_free_holder_the_runner_whose_load_keeps_the_least_demand_from_its_models_is_repurposed()
+    {
+        var dispatcher = new Dispatcher(new HintAffinityPolicy(), DispatcherOptions.Default);
+        dispatcher.Index.With("a", hints: ["hot"]).With("b", hints: ["cold"]);
+        Serve(dispatcher, "hot", "hot", "hot", "cold");
+
+        // b served its model last, so the least recently used runner is a; but a holds the only copy of what is in demand.
+        dispatcher.Enqueue(Ticket("new", "r"));
+        Assert.Equal("b", Assert.Single(dispatcher.Pump(T0)).RunnerId);
+    }
+
+    [Fact]
+    public void A_request_without_a_hint_goes_to_the_free_runner_holding_the_most_demand()
+    {
+        var dispatcher = new Dispatcher(new HintAffinityPolicy(), DispatcherOptions.Default);
+        dispatcher.Index.With("a", hints: ["hot"]).With("b", hints: ["cold"]).With("c");
+        Serve(dispatcher, "hot", "hot", "cold");
+
+        dispatcher.Enqueue(Ticket(null, "unhinted"));
+        Assert.Equal("a", Assert.Single(dispatcher.Pump(T0)).RunnerId);
+    }
+
+    [Fact]
+    public void With_nothing_waiting_a_copy_of_a_hint_in_demand_is_loaded_into_memory_a_free_runner_does_not_use()
+    {
+        var dispatcher = new Dispatcher(new HintAffinityPolicy(), DispatcherOptions.Default);
+        dispatcher.Index.Apply(Event("a", hints: ["hot"], cache: Cache(used: 1, budget: 8)), T0);
+        dispatcher.Index.Apply(Event("b", hints: ["cold"], cache: Cache(used: 8, budget: 8)), T0);
+        dispatcher.Index.Apply(Event("c", cache: Cache(used: 0, budget: 8)), T0);
+        dispatcher.Index.Apply(Event("d", hints: ["warm"], cache: Cache(used: 1, budget: 8)), T0);
+
+        // hot is in demand (served by a while b and d are busy, so c is the only other free runner and stays free).
+        dispatcher.Index.MarkDispatched("b", "cold");
+        dispatcher.Index.MarkDispatched("d", "warm");
+        Serve(dispatcher, "hot", "hot", "hot");
+        Assert.Empty(dispatcher.Prewarms);
+        dispatcher.Index.MarkCompleted("b", "cold");
+        dispatcher.Index.MarkCompleted("d", "warm");
+
+        // Nothing waits and every runner is free: b has no room, a holds hot already; c and d have room and serve no demand.
+        Assert.Empty(dispatcher.Pump(T0));
+        Assert.Equal([new PrewarmChoice("hot", "c"), new PrewarmChoice("hot", "d")], dispatcher.Prewarms);
+    }
+
+    [Fact]
+    public void No_copy_is_loaded_on_the_last_free_runner()
+    {
+        var dispatcher = new Dispatcher(new HintAffinityPolicy(), DispatcherOptions.Default);
+        dispatcher.Index.Apply(Event("a", hints: ["hot"], cache: Cache(used: 1, budget: 8)), T0);
+        dispatcher.Index.Apply(Event("c", cache: Cache(used: 0, budget: 8)), T0);
+        Serve(dispatcher, "hot", "hot");
+
+        // While a runs something, c is the last free runner: it stays free for whatever arrives.
+        dispatcher.Index.MarkDispatched("a", "other");
+        dispatcher.Pump(T0);
+        Assert.Empty(dispatcher.Prewarms);
+
+        dispatcher.Index.MarkCompleted("a", "other");
+        dispatcher.Pump(T0);
+        Assert.Equal(new PrewarmChoice("hot", "c"), Assert.Single(dispatcher.Prewarms));
+    }
+
+    private static CacheUsage Cache(long used, long budget) => new(used << 30, budget << 30, 0, 0, 1, 0, MeanLoadMs: 500);
 }

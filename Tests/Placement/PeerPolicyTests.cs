@@ -161,11 +161,80 @@ public sealed class PeerPolicyTests
     }
 
     [Fact]
+    public void Wait_for_holder_loads_the_extra_copy_in_the_background_and_each_request_takes_whichever_holder_frees_first()
+    {
+        var fastLoads = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 250);
+        var dispatcher = new Dispatcher(new WaitForHolderPolicy(), DispatcherOptions.Default);
+        dispatcher.Index.Apply(Event("a", hints: ["flux"], cache: fastLoads, routing: new AppRouting(null, MeanInferenceMs: 100)), T0);
+        dispatcher.Index.Apply(Event("b", cache: fastLoads), T0);
+        dispatcher.Index.MarkDispatched("a", "flux");
+        for (var i = 0; i < 3; i++)
+        {
+            dispatcher.Enqueue(Ticket("flux", $"r{i}", at: T0.AddMilliseconds(i)));
+        }
+
+        // No request pays for the copy: all wait, and b loads flux meanwhile.
+        Assert.Empty(dispatcher.Pump(T0));
+        Assert.Equal(new PrewarmChoice("flux", "b"), Assert.Single(dispatcher.Prewarms));
+
+        // The holder frees first and takes the oldest; then the new copy is ready and takes the next.
+        dispatcher.Index.MarkCompleted("a", "flux");
+        Assert.Equal(("r0", "a", true), Single(dispatcher.Pump(T0.AddMilliseconds(100))));
+        dispatcher.Index.Apply(Event("b", hints: ["flux"], cache: fastLoads), T0.AddMilliseconds(250));
+        dispatcher.PrewarmDone(new PrewarmChoice("flux", "b"));
+        Assert.Equal(("r1", "b", true), Single(dispatcher.Pump(T0.AddMilliseconds(250))));
+    }
+
+    [Fact]
+    public void Wait_for_holder_loads_a_model_nobody_holds_where_the_load_evicts_no_only_copy()
+    {
+        var full = new CacheUsage(8, 8, 0, 0, 1, 0, MeanLoadMs: 250);
+        var index = new HintIndex();
+        index.Apply(Event("only", hints: ["x"], cache: full), T0);
+        index.Apply(Event("spare", hints: ["y"], cache: full), T0);
+        index.Apply(Event("other", hints: ["y"], cache: full), T0);
+        index.MarkDispatched("other", "y");
+
+        Assert.Equal("spare", new WaitForHolderPolicy().Decide(index, Ticket("new"))!.Value.RunnerId);
+        Assert.Equal("only", new WaitForHolderPolicy().Decide(new HintIndex().With("only", hints: ["x"]).With("spare", hints: ["y", "z"]), Ticket("new"))!.Value.RunnerId);
+    }
+
+    [Fact]
+    public void ModelMesh_loads_a_copy_in_the_background_once_a_model_passes_2000_requests_per_minute_at_its_copy()
+    {
+        var dispatcher = new Dispatcher(new ModelMeshPolicy(new SeededRandom(1)), DispatcherOptions.Default);
+        dispatcher.Index.With("copy", hints: ["flux"]).With("b").With("c");
+
+        // 400 requests in 8 s at the one copy: 2,400 per minute over the 10 s rate check.
+        for (var i = 0; i < 400; i++)
+        {
+            var at = T0.AddMilliseconds(20 * i);
+            dispatcher.Enqueue(Ticket("flux", $"r{i}", at: at));
+            var placed = Assert.Single(dispatcher.Pump(at));
+            Assert.Equal("copy", placed.RunnerId);
+            dispatcher.Complete(placed.Ticket.RequestId, placed.RunnerId);
+            Assert.Empty(dispatcher.Prewarms);
+        }
+
+        dispatcher.Pump(T0.AddSeconds(10));
+
+        var copy = Assert.Single(dispatcher.Prewarms);
+        Assert.Equal("flux", copy.Hint);
+        Assert.NotEqual("copy", copy.RunnerId);
+    }
+
+    [Fact]
     public void Wait_for_holder_sends_an_unhinted_request_to_a_free_runner_at_once()
     {
         var index = new HintIndex().With("a", inFlight: 1, hints: ["flux"]).With("b", hints: ["sdxl"]);
 
         Assert.Equal("b", new WaitForHolderPolicy().Decide(index, Ticket(null))!.Value.RunnerId);
+    }
+
+    private static (string RequestId, string RunnerId, bool HintHit) Single(IReadOnlyList<Dispatch> dispatches)
+    {
+        var dispatch = Assert.Single(dispatches);
+        return (dispatch.Ticket.RequestId, dispatch.RunnerId, dispatch.HintHit);
     }
 
     [Fact]

@@ -318,6 +318,81 @@ public sealed class DispatcherTests
         Assert.Throws<ArgumentException>(() => catalog.Create("nobody", new SeededRandom(1)));
     }
 
+    [Fact]
+    public void A_prewarm_keeps_its_runner_busy_and_holding_the_hint_until_it_is_done()
+    {
+        var dispatcher = new Dispatcher(new PrewarmOnce("flux"), Options);
+        dispatcher.Index.With("a").With("b");
+
+        Assert.Empty(dispatcher.Pump(T0));
+        var prewarm = Assert.Single(dispatcher.Prewarms);
+        var runner = dispatcher.Index.Find(prewarm.RunnerId)!;
+        Assert.Equal("flux", prewarm.Hint);
+        Assert.False(runner.IsFree);
+        Assert.Contains(runner, dispatcher.Index.Holding("flux"));
+
+        // Nothing new is asked for while it loads; once done the runner is free, and holds the hint if it reports it.
+        Assert.Empty(dispatcher.Pump(T0));
+        Assert.Empty(dispatcher.Prewarms);
+        Assert.True(dispatcher.PrewarmDone(prewarm));
+        Assert.False(dispatcher.PrewarmDone(prewarm));
+        Assert.True(runner.IsFree);
+        Assert.DoesNotContain(runner, dispatcher.Index.Holding("flux"));
+        Assert.Equal(1, dispatcher.PrewarmsStarted);
+    }
+
+    [Fact]
+    public void A_prewarm_on_a_busy_runner_or_of_a_hint_it_holds_is_refused_with_a_message_naming_it()
+    {
+        var busy = new Dispatcher(new PrewarmOnce("flux", runner: "a"), Options);
+        busy.Index.With("a", inFlight: 1).With("b");
+        var holding = new Dispatcher(new PrewarmOnce("flux", runner: "a"), Options);
+        holding.Index.With("a", hints: ["flux"]).With("b");
+
+        Assert.Contains("runner a", Assert.Throws<InvalidOperationException>(() => busy.Pump(T0)).Message, StringComparison.Ordinal);
+        Assert.Contains("flux", Assert.Throws<InvalidOperationException>(() => holding.Pump(T0)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void With_prewarms_off_the_policy_is_not_asked_for_any()
+    {
+        var policy = new PrewarmOnce("flux");
+        var dispatcher = new Dispatcher(policy, Options) { PrewarmsEnabled = false };
+        dispatcher.Index.With("a");
+
+        dispatcher.Pump(T0);
+
+        Assert.Empty(dispatcher.Prewarms);
+        Assert.Equal(0, policy.Asked);
+    }
+
+    [Fact]
+    public void A_request_held_back_until_its_copy_is_booked_starts_in_the_same_round()
+    {
+        var dispatcher = new Dispatcher(new PrewarmOnce("flux", holdBack: true), Options);
+        dispatcher.Index.With("a").With("b");
+        dispatcher.Enqueue(Ticket("sdxl", "r"));
+
+        var placed = Assert.Single(dispatcher.Pump(T0));
+
+        Assert.Equal("r", placed.Ticket.RequestId);
+        Assert.NotEqual(Assert.Single(dispatcher.Prewarms).RunnerId, placed.RunnerId);
+    }
+
+    [Fact]
+    public void Requests_and_prewarms_of_a_lost_runner_are_forgotten_with_it()
+    {
+        var dispatcher = new Dispatcher(new PrewarmOnce("flux"), Options);
+        dispatcher.Index.With("a");
+        dispatcher.Pump(T0);
+        var prewarm = Assert.Single(dispatcher.Prewarms);
+
+        dispatcher.RemoveRunner("a");
+
+        Assert.False(dispatcher.PrewarmDone(prewarm));
+        Assert.Empty(dispatcher.Index.Holding("flux"));
+    }
+
     private sealed class ScriptedRandom(params int[] values) : IRandomSource
     {
         private int _next;

@@ -137,3 +137,42 @@ public sealed class FileEchoApp : FalApp<FileInput, FileOutput>
         return Task.FromResult(new FileOutput(contentType, bytes.Length, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))));
     }
 }
+
+/// <summary>Loads a pipeline per key at once (a request with a hold waits for that gate of <see cref="GatedLoadApp"/>) and refuses every prewarm, counting the refusals.</summary>
+public sealed class NoPrewarmApp : FalApp<KeyInput, KeyOutput>
+{
+    public const string Id = "test/no-prewarm";
+
+    private static int _refused;
+    private RunnerContext _runner = null!;
+
+    public override string AppId => Id;
+
+    /// <summary>Prewarms refused so far, by every runner.</summary>
+    public static int Refused => Volatile.Read(ref _refused);
+
+    public override Task SetupAsync(RunnerContext runner, CancellationToken cancellationToken)
+    {
+        _runner = runner;
+        return Task.CompletedTask;
+    }
+
+    public override IReadOnlyList<string> ProvideHints() => _runner.Pipelines.Keys;
+
+    public override Task PrewarmAsync(string hint, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _refused);
+        return base.PrewarmAsync(hint, cancellationToken);
+    }
+
+    protected override async Task<KeyOutput> RunAsync(KeyInput input, CancellationToken cancellationToken)
+    {
+        using var lease = await _runner.Pipelines.AcquireAsync(input.Key, 1, () => Task.FromResult(new MemoryStream()), cancellationToken);
+        if (input.Hold is { } hold)
+        {
+            await GatedLoadApp.Gate(hold).Task.WaitAsync(cancellationToken);
+        }
+
+        return new KeyOutput(input.Key, _runner.RunnerId);
+    }
+}

@@ -1,5 +1,6 @@
 using FalHints.Benchmarks.Simulation;
 using FalHints.Router.Placement;
+using FalHints.Tests.Support;
 
 namespace FalHints.Tests.Simulation;
 
@@ -40,9 +41,32 @@ public sealed class SimulatorTests
         var result = Simulator.Run(workload, new HintAffinityPolicy());
 
         Assert.Equal(2_000, result.Completed);
-        Assert.Equal(result.Loads, (long)Math.Round((1 - result.HitRate) * 2_000));
+        Assert.Equal(result.Loads, (long)Math.Round((1 - result.HitRate) * 2_000) + result.Prewarms);
         Assert.True(result.P50Ms >= Bounds.LatencyFloor(workload).P50Ms);
         Assert.True(result.HitRate <= Bounds.BeladyHitRate(workload) + 1e-9);
+    }
+
+    [Fact]
+    public void A_prewarm_keeps_the_simulated_runner_busy_for_its_load_and_counts_as_a_load()
+    {
+        // One runner; the request arrives at 1 s, and the policy first has "a" loaded (100 ms + 1 byte) in the background.
+        var workload = Tiny("a") with { RunnerMemoryBytes = 1, Requests = [new SimRequest(1000, "a", true, 10)] };
+
+        var result = Simulator.Run(workload, new PrewarmOnce("a", holdBack: true));
+
+        Assert.Equal((1.0, 1L, 1L), (result.HitRate, result.Loads, result.Prewarms));
+        Assert.Equal(110, result.P50Ms, precision: 3);
+    }
+
+    [Fact]
+    public void The_never_wait_ceiling_loads_its_layout_and_evicts_as_the_runners_do()
+    {
+        // One runner with room for one model. The best layout holds a, but it must be loaded before the first request
+        // (which waits for it and hits), and b's miss evicts a, so the last a misses too: two hits of four.
+        var workload = Tiny("a", "a", "b", "a") with { RunnerMemoryBytes = 1 };
+
+        Assert.Equal(0.5, Bounds.NeverWaitCeiling(workload), precision: 6);
+        Assert.True(Bounds.NeverWaitCeiling(workload) <= Bounds.BeladyHitRate(workload) + 1e-9);
     }
 
     [Fact]

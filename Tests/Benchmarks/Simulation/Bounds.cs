@@ -33,51 +33,54 @@ public static class Bounds
     }
 
     /// <summary>
-    /// The never-wait ceiling: the best hit rate found for a policy that never waits for a busy holder, given the best
-    /// case a fixed layout offers. For each phase of the workload the models are laid out afresh, for free, knowing
-    /// the phase's demand (one copy of each model, then extra copies of the most demanded per copy, as many as memory
-    /// allows; every count of extra copies is tried and the best kept), and misses never disturb the layout (a miss
-    /// still costs its load on the runner that serves it). Requests then follow the never-wait rule: a free runner
-    /// holding the model if any, else any free runner (a miss), else the queue; a runner that frees up takes the
-    /// oldest request it holds, else the oldest. An estimate from above, not a proof: a layout that changes within a
-    /// phase could do better.
+    /// The never-wait ceiling: the best hit rate found for a policy that never waits for a busy holder, given an oracle
+    /// that knows each phase's demand. At the start of each phase (popularity shifts, the flash crowd) the models are laid
+    /// out from that demand: one copy of each, then extra copies of the most demanded per copy, as many as memory allows;
+    /// every count of extra copies is tried, and so is keeping what the runners hold, and the best kept. The layout is
+    /// loaded, not given: each runner is busy loading the models it did not hold before. Requests then follow the
+    /// never-wait rule: a free runner holding the model if any, else a free runner at once (a miss), else the queue; a
+    /// runner that frees up takes the oldest request it holds, else the oldest. A miss loads its model into the runner's
+    /// memory, whose cache evicts its least recently used models as the runners' caches do (a router chooses where a
+    /// load goes, not what a runner evicts); the free runner a miss goes to is tried both ways: the one holding fewest
+    /// models, and the one serving the least demand per copy. A request without a hint goes to the free runner holding
+    /// the most demand. Every model loaded fits the memory there is. An estimate reached by a realisable (if
+    /// clairvoyant) placement, not a proof that none does better.
     /// </summary>
     public static double NeverWaitCeiling(Workload workload)
     {
         var phases = workload.PhaseStarts;
-        var layouts = new List<HashSet<string>[]>();
+        var held = Enumerable.Range(0, workload.Runners).Select(_ => new HashSet<string>(StringComparer.Ordinal)).ToArray();
+        var total = 0;
         for (var p = 0; p < phases.Count; p++)
         {
             var end = p + 1 < phases.Count ? phases[p + 1] : workload.Requests.Count;
-            var demand = new Dictionary<string, int>(StringComparer.Ordinal);
+            var demand = new Dictionary<string, double>(StringComparer.Ordinal);
             for (var i = phases[p]; i < end; i++)
             {
                 demand[workload.Requests[i].Model] = demand.GetValueOrDefault(workload.Requests[i].Model) + 1;
             }
 
-            HashSet<string>[]? best = null;
-            var bestHits = -1;
-            for (var extra = 0; ; extra++)
+            var layouts = new List<HashSet<string>[]> { held };
+            for (var extra = 0; Layout(workload, demand, extra) is { } layout; extra++)
             {
-                if (Layout(workload, demand, extra) is not { } layout)
-                {
-                    break;
-                }
+                layouts.Add(layout);
+            }
 
-                var hits = NeverWaitHits(workload, phases[p], end, layout);
-                if (hits > bestHits)
+            (int Hits, HashSet<string>[] Held) best = (-1, held);
+            foreach (var layout in layouts)
+            {
+                foreach (var leastServed in (bool[])[false, true])
                 {
-                    (best, bestHits) = (layout, hits);
+                    var run = NeverWaitPhase(workload, phases[p], end, demand, held, layout, leastServed);
+                    if (run.Hits > best.Hits)
+                    {
+                        best = run;
+                    }
                 }
             }
 
-            layouts.Add(best ?? [.. Enumerable.Range(0, workload.Runners).Select(_ => new HashSet<string>(StringComparer.Ordinal))]);
-        }
-
-        var total = 0;
-        for (var p = 0; p < phases.Count; p++)
-        {
-            total += NeverWaitHits(workload, phases[p], p + 1 < phases.Count ? phases[p + 1] : workload.Requests.Count, layouts[p]);
+            total += best.Hits;
+            held = best.Held;
         }
 
         return total / (double)workload.Requests.Count;
@@ -138,7 +141,7 @@ public static class Bounds
     /// copies, each of the model with the most demand per copy; copies packed largest first onto the runner with the
     /// least demand so far that has room and no copy yet. Null when the extra copies do not fit.
     /// </summary>
-    private static HashSet<string>[]? Layout(Workload workload, Dictionary<string, int> demand, int extra)
+    private static HashSet<string>[]? Layout(Workload workload, Dictionary<string, double> demand, int extra)
     {
         var copies = demand.Keys.ToDictionary(m => m, _ => 1, StringComparer.Ordinal);
         var byDemand = demand.OrderByDescending(e => e.Value).ThenBy(e => e.Key, StringComparer.Ordinal).Select(e => e.Key).ToList();
@@ -191,37 +194,100 @@ public static class Bounds
         return placed == 0 ? null : runners;
     }
 
-    /// <summary>Hits of requests [<paramref name="start"/>, <paramref name="end"/>) under the never-wait rule with a layout that never changes.</summary>
-    private static int NeverWaitHits(Workload workload, int start, int end, HashSet<string>[] layout)
+    /// <summary>
+    /// Hits of requests [<paramref name="start"/>, <paramref name="end"/>) under the never-wait rule, the runners first
+    /// loading <paramref name="layout"/> over what they <paramref name="held"/>; also what they hold at the end.
+    /// </summary>
+    private static (int Hits, HashSet<string>[] Held) NeverWaitPhase(
+        Workload workload, int start, int end, Dictionary<string, double> demand, HashSet<string>[] held, HashSet<string>[] layout, bool leastServed)
     {
         var requests = workload.Requests;
         var slots = workload.MaxMultiplexing;
-        var busy = new int[layout.Length];
+        var runners = layout.Length;
+        var contents = layout.Select(l => new HashSet<string>(l, StringComparer.Ordinal)).ToArray();
+        var bytes = contents.Select(c => c.Sum(m => workload.ModelBytes[m])).ToArray();
+        var copies = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var model in contents.SelectMany(c => c))
+        {
+            copies[model] = copies.GetValueOrDefault(model) + 1;
+        }
+
+        var busy = new int[runners];
         var completions = new PriorityQueue<int, double>();
         var queue = new LinkedList<int>();
         var hits = 0;
+        var t0 = requests[start].ArrivalMs;
+        for (var r = 0; r < runners; r++)
+        {
+            // The layout is loaded: the runner takes nothing until the models it lacked are in.
+            var loadMs = contents[r].Where(m => !held[r].Contains(m)).Sum(workload.LoadMs);
+            if (loadMs > 0)
+            {
+                busy[r] = slots;
+                for (var s = 0; s < slots; s++)
+                {
+                    completions.Enqueue(r, t0 + loadMs);
+                }
+            }
+        }
+
+        double PerCopy(string model) => demand.GetValueOrDefault(model) / Math.Max(1, copies.GetValueOrDefault(model));
+
+        // Last use per runner and model, for the runners' LRU caches (the layout counts as used before anything else).
+        var used = new Dictionary<(int Runner, string Model), long>();
+        long tick = 0;
 
         void Run(int runner, int request, double now)
         {
-            var hit = layout[runner].Contains(requests[request].Model);
+            var model = requests[request].Model;
+            var hit = contents[runner].Contains(model);
             hits += hit ? 1 : 0;
             busy[runner]++;
-            completions.Enqueue(runner, now + requests[request].ServiceMs + (hit ? 0 : workload.LoadMs(requests[request].Model)));
+            if (!hit)
+            {
+                // The miss's model stays; to make room the runner's cache evicts its least recently used models, as runners do.
+                var size = workload.ModelBytes[model];
+                while (bytes[runner] + size > workload.RunnerMemoryBytes && contents[runner].Count > 0)
+                {
+                    var victim = contents[runner].OrderBy(m => used.GetValueOrDefault((runner, m))).ThenBy(m => m, StringComparer.Ordinal).First();
+                    contents[runner].Remove(victim);
+                    bytes[runner] -= workload.ModelBytes[victim];
+                    copies[victim]--;
+                }
+
+                contents[runner].Add(model);
+                bytes[runner] += size;
+                copies[model] = copies.GetValueOrDefault(model) + 1;
+            }
+
+            used[(runner, model)] = ++tick;
+
+            completions.Enqueue(runner, now + requests[request].ServiceMs + (hit ? 0 : workload.LoadMs(model)));
         }
 
-        int FreeRunner(string? model)
+        int FreeRunner(SimRequest request)
         {
             var any = -1;
-            for (var r = 0; r < layout.Length; r++)
+            var anyScore = 0.0;
+            for (var r = 0; r < runners; r++)
             {
-                if (busy[r] < slots)
+                if (busy[r] >= slots)
                 {
-                    if (model is not null && layout[r].Contains(model))
-                    {
-                        return r;
-                    }
+                    continue;
+                }
 
-                    any = any < 0 || layout[r].Count < layout[any].Count ? r : any;
+                if (request.Hinted && contents[r].Contains(request.Model))
+                {
+                    return r;
+                }
+
+                // Unhinted: the runner holding the most demand (most likely the model); a miss: fewest models, or least served.
+                var score = !request.Hinted ? -contents[r].Sum(m => demand.GetValueOrDefault(m))
+                    : leastServed ? contents[r].Sum(PerCopy)
+                    : contents[r].Count;
+                if (any < 0 || score < anyScore)
+                {
+                    (any, anyScore) = (r, score);
                 }
             }
 
@@ -236,7 +302,7 @@ public static class Bounds
                 completions.Dequeue();
                 busy[runner]--;
                 var node = queue.First;
-                while (node is not null && !layout[runner].Contains(requests[node.Value].Model))
+                while (node is not null && !(requests[node.Value].Hinted && contents[runner].Contains(requests[node.Value].Model)))
                 {
                     node = node.Next;
                 }
@@ -252,7 +318,7 @@ public static class Bounds
             }
 
             var request = next++;
-            var free = FreeRunner(requests[request].Hinted ? requests[request].Model : null);
+            var free = FreeRunner(requests[request]);
             if (free >= 0)
             {
                 Run(free, request, requests[request].ArrivalMs);
@@ -263,6 +329,6 @@ public static class Bounds
             }
         }
 
-        return hits;
+        return (hits, contents);
     }
 }

@@ -5,10 +5,10 @@ using FalHints.Router.Queue;
 
 namespace FalHints.Benchmarks.Simulation;
 
-/// <summary>One policy's figures on one workload.</summary>
+/// <summary>One policy's figures on one workload. <c>Loads</c> counts every model load: the misses and the background loads (<c>Prewarms</c>).</summary>
 public sealed record PolicyResult(
     string Policy, double HitRate, long Loads, long Evictions, double P50Ms, double P95Ms, double P99Ms,
-    double MeanQueueMs, double ThroughputRps, int Completed)
+    double MeanQueueMs, double ThroughputRps, int Completed, long Prewarms = 0)
 {
     /// <summary>Every request's latency, sorted (for plots).</summary>
     public double[] LatenciesMs { get; init; } = [];
@@ -19,8 +19,9 @@ public sealed record PolicyResult(
 /// Each runner accepts what the router sends it, runs <see cref="Workload.MaxMultiplexing"/> requests at once and
 /// keeps the others in its own queue, in order (so policies that queue at runners are modelled as they behave); it
 /// keeps an LRU cache of models within its memory, and a request whose model is not cached when it starts waits for the
-/// load (fixed cost plus size over bandwidth) before its inference. After every response the runner reports its cached
-/// models, most recently used first, as its hints, and the models it is loading.
+/// load (fixed cost plus size over bandwidth) before its inference. A background load the policy asks for (a prewarm)
+/// waits in the same queue and keeps the runner busy for the whole load, like a request. After every response the
+/// runner reports its cached models, most recently used first, as its hints, and the models it is loading.
 /// </summary>
 public static class Simulator
 {
@@ -43,30 +44,40 @@ public static class Simulator
         }
 
         var requests = workload.Requests;
-        var events = new PriorityQueue<(Kind Kind, int Request, SimRunner? Runner), (double, long)>();
+        var events = new PriorityQueue<(Kind Kind, int Request, SimRunner? Runner, string? Prewarm), (double, long)>();
         for (var i = 0; i < requests.Count; i++)
         {
-            events.Enqueue((Kind.Arrival, i, null), (requests[i].ArrivalMs, i));
+            events.Enqueue((Kind.Arrival, i, null, null), (requests[i].ArrivalMs, i));
         }
 
         var started = new double[requests.Count];
         var finished = new double[requests.Count];
         long order = requests.Count;
-        long hits = 0, loads = 0, evictions = 0, completed = 0;
+        long hits = 0, loads = 0, evictions = 0, completed = 0, prewarms = 0;
         var wakeAt = double.MaxValue;
         var last = 0.0;
 
         void Start(SimRunner runner, double now)
         {
-            while (runner.StartNext() is { } run)
+            while (runner.StartNext() is { } job)
             {
+                if (job.Prewarm is { } model)
+                {
+                    var (cached, dropped, prewarmMs) = runner.Use(model, -1);
+                    loads += cached ? 0 : 1;
+                    evictions += dropped;
+                    events.Enqueue((Kind.PrewarmDone, -1, runner, model), (now + prewarmMs, order++));
+                    continue;
+                }
+
+                var run = job.Request;
                 var request = requests[run];
                 var (hit, evicted, loadMs) = runner.Use(request.Model, run);
                 hits += hit ? 1 : 0;
                 loads += hit ? 0 : 1;
                 evictions += evicted;
                 started[run] = now;
-                events.Enqueue((Kind.Completion, run, runner), (now + loadMs + request.ServiceMs, order++));
+                events.Enqueue((Kind.Completion, run, runner, null), (now + loadMs + request.ServiceMs, order++));
             }
         }
 
@@ -95,6 +106,13 @@ public static class Simulator
                     }
 
                     break;
+                case Kind.PrewarmDone:
+                    var warmed = next.Runner!;
+                    warmed.FinishPrewarm(next.Prewarm!);
+                    Start(warmed, now);
+                    dispatcher.Index.Apply(warmed.Describe(++sequence), T0.AddMilliseconds(now));
+                    dispatcher.PrewarmDone(new PrewarmChoice(next.Prewarm!, warmed.Id));
+                    break;
                 default:
                     wakeAt = double.MaxValue;
                     break;
@@ -103,7 +121,15 @@ public static class Simulator
             foreach (var dispatch in dispatcher.Pump(T0.AddMilliseconds(now)))
             {
                 var runner = runners[dispatch.RunnerId];
-                runner.Accept(int.Parse(dispatch.Ticket.RequestId, CultureInfo.InvariantCulture));
+                runner.Accept(new Job(int.Parse(dispatch.Ticket.RequestId, CultureInfo.InvariantCulture), null));
+                Start(runner, now);
+            }
+
+            foreach (var prewarm in dispatcher.Prewarms)
+            {
+                var runner = runners[prewarm.RunnerId];
+                prewarms++;
+                runner.Accept(new Job(-1, prewarm.Hint));
                 Start(runner, now);
             }
 
@@ -114,7 +140,7 @@ public static class Simulator
                 if (wakeMs < wakeAt)
                 {
                     wakeAt = wakeMs;
-                    events.Enqueue((Kind.Wake, -1, null), (wakeMs, order++));
+                    events.Enqueue((Kind.Wake, -1, null, null), (wakeMs, order++));
                 }
             }
         }
@@ -129,7 +155,7 @@ public static class Simulator
         return new PolicyResult(policy.Name, hits / (double)requests.Count, loads, evictions,
             Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99),
             requests.Select((r, i) => started[i] - r.ArrivalMs).Average(),
-            requests.Count / (makespan / 1000), requests.Count) { LatenciesMs = latencies };
+            requests.Count / (makespan / 1000), requests.Count, prewarms) { LatenciesMs = latencies };
     }
 
     /// <summary>The value at quantile <paramref name="p"/> of sorted values.</summary>
@@ -139,8 +165,12 @@ public static class Simulator
     {
         Arrival,
         Completion,
+        PrewarmDone,
         Wake,
     }
+
+    /// <summary>What a simulated runner runs: a request, or a background load of <paramref name="Prewarm"/>.</summary>
+    private readonly record struct Job(int Request, string? Prewarm);
 
     /// <summary>
     /// A simulated runner: the requests it accepted (running and waiting in its own queue), its model cache (LRU within
@@ -150,9 +180,10 @@ public static class Simulator
     private sealed class SimRunner(string id, Workload workload)
     {
         private readonly LinkedList<(string Model, long Bytes)> _lru = new();
-        private readonly Queue<int> _waiting = new();
+        private readonly Queue<Job> _waiting = new();
         private readonly HashSet<string> _loading = new(StringComparer.Ordinal);
         private readonly Dictionary<int, string> _runningLoads = [];
+        private readonly HashSet<string> _prewarmLoads = new(StringComparer.Ordinal);
         private double _loadMsTotal;
         private double _serviceMsTotal;
         private long _served;
@@ -164,11 +195,11 @@ public static class Simulator
 
         private long Loads { get; set; }
 
-        /// <summary>Takes a request into the runner's own queue.</summary>
-        public void Accept(int request) => _waiting.Enqueue(request);
+        /// <summary>Takes a request or a background load into the runner's own queue.</summary>
+        public void Accept(Job job) => _waiting.Enqueue(job);
 
-        /// <summary>The next request to run, when a slot is free and one waits.</summary>
-        public int? StartNext()
+        /// <summary>The next job to run, when a slot is free and one waits.</summary>
+        public Job? StartNext()
         {
             if (_running >= workload.MaxMultiplexing || _waiting.Count == 0)
             {
@@ -191,7 +222,20 @@ public static class Simulator
             }
         }
 
-        /// <summary>Makes <paramref name="model"/> the most recently used, loading it (evicting the least recently used) if absent.</summary>
+        /// <summary>A background load finished.</summary>
+        public void FinishPrewarm(string model)
+        {
+            _running--;
+            if (_prewarmLoads.Remove(model))
+            {
+                _loading.Remove(model);
+            }
+        }
+
+        /// <summary>
+        /// Makes <paramref name="model"/> the most recently used, loading it (evicting the least recently used) if absent;
+        /// <paramref name="request"/> is -1 for a background load.
+        /// </summary>
         public (bool Hit, int Evicted, double LoadMs) Use(string model, int request)
         {
             for (var node = _lru.First; node is not null; node = node.Next)
@@ -217,7 +261,15 @@ public static class Simulator
             BytesUsed += bytes;
             var loadMs = workload.LoadMs(model);
             _loading.Add(model);
-            _runningLoads[request] = model;
+            if (request >= 0)
+            {
+                _runningLoads[request] = model;
+            }
+            else
+            {
+                _prewarmLoads.Add(model);
+            }
+
             Loads++;
             _loadMsTotal += loadMs;
             return (false, evicted, loadMs);
