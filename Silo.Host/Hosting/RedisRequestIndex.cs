@@ -41,6 +41,11 @@ public sealed class RedisRequestIndex(IGrainStorage records, Func<Task<IConnecti
             // Not waited for: an id left behind only costs a lookup at the next start.
             await (await Database()).SortedSetRemoveAsync(_key, Member(grainId), CommandFlags.FireAndForget);
         }
+        else if (record is { WebhookPending: true, CompletedAt: { } completed })
+        {
+            // Listed by the time it finished, as SQLite lists it: behind the requests queued before it finished.
+            await (await Database()).SortedSetAddAsync(_key, Member(grainId), completed.UtcTicks, CommandFlags.FireAndForget);
+        }
     }
 
     /// <inheritdoc />
