@@ -31,7 +31,7 @@ internal sealed record NoOpInput(int N);
 /// </summary>
 internal static class RouterOverhead
 {
-    public static async Task RunAsync(int count, int concurrency, string storage, int rounds)
+    public static async Task RunAsync(int count, int concurrency, string storage, int rounds, string? redis)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rounds, 1);
         var store = Directory.CreateTempSubdirectory("falhints-bench-store-");
@@ -39,6 +39,15 @@ internal static class RouterOverhead
         settings["FalHints:Runners:CpuRunners"] = "2";
         settings["FalHints:Storage:Mode"] = storage;
         settings["FalHints:Storage:Path"] = Path.Combine(store.FullName, "requests.db");
+        if (redis is not null)
+        {
+            // A one-node cluster on Redis (membership and, with --storage redis, request state), under a service id of its own.
+            settings["FalHints:Cluster:Mode"] = "redis";
+            settings["FalHints:Cluster:RedisConnection"] = redis;
+            settings["FalHints:Cluster:ServiceId"] = $"bench-{Guid.NewGuid():N}";
+            settings["FalHints:Silo:AdvertisedAddress"] = "127.0.0.1";
+        }
+
         var host = FalHintsWebHost.Build(settings, CancellationToken.None, silo => silo.AddFalApp<NoOpApp>());
         await host.StartAsync();
         try
