@@ -7,14 +7,14 @@ using FalHints.Tests.Support;
 
 namespace FalHints.Tests.Host;
 
-/// <summary>A model store with the tiny models and one larger model whose first load takes a while (so a request runs long enough to be caught running).</summary>
+/// <summary>A model store with the tiny models and one larger model whose first load takes a while (so a request runs long enough to be caught running, and the ones behind it still queued, on an idle machine too).</summary>
 public sealed class RestartModelStore : IDisposable
 {
     public const string Slow = "slow/large";
 
     private readonly TinyModelStore _tiny = new();
 
-    public RestartModelStore() => DemoModels.Fill(_tiny.Store, [new DemoModelSpec(Slow, 32L << 20)]);
+    public RestartModelStore() => DemoModels.Fill(_tiny.Store, [new DemoModelSpec(Slow, 128L << 20)]);
 
     public string Root => _tiny.Root;
 
