@@ -66,6 +66,11 @@ internal sealed partial class RequestRecovery(IUnfinishedRequests store, IGrainF
         {
             // The silo stops.
         }
+        catch (Exception ex)
+        {
+            // Requests still come back when next asked for, or at the next start.
+            LogWatchFailed(logger, ex);
+        }
     }
 
     private static HashSet<SiloAddress> Dead(ClusterMembershipSnapshot snapshot) =>
@@ -125,6 +130,9 @@ internal sealed partial class RequestRecovery(IUnfinishedRequests store, IGrainF
 
     [LoggerMessage(3, LogLevel.Information, "Resumed {Resumed} of {Count} unfinished requests of the store")]
     private static partial void LogResumed(ILogger logger, int resumed, int count);
+
+    [LoggerMessage(6, LogLevel.Warning, "Stopped watching for silos that die; their requests resume when next asked for or at the next start")]
+    private static partial void LogWatchFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(5, LogLevel.Information, "{Count} silos died: resuming the unfinished requests of the store, so those that lived there come back")]
     private static partial void LogSiloDied(ILogger logger, int count);
