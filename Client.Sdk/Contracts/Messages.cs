@@ -34,16 +34,25 @@ public enum RequestPriority
 /// <param name="NoRetry">Do not retry the request on another runner when its runner dies.</param>
 /// <param name="MoreHints">Further hints, less specific than the main one (e.g. a LoRA's base model): a runner holding
 /// an earlier hint is preferred over one holding a later one.</param>
+/// <param name="Webhook">Where the outcome is posted when the request ends (fal's <c>fal_webhook</c>); stored with the
+/// request and delivered by whichever node holds it then.</param>
 [GenerateSerializer, Immutable, Alias("falhints.SubmitOptions")]
 public sealed record SubmitOptions(
     [property: Id(0)] RequestPriority Priority = RequestPriority.Normal,
     [property: Id(1)] TimeSpan? StartTimeout = null,
     [property: Id(2)] bool NoRetry = false,
-    [property: Id(3)] ImmutableArray<string> MoreHints = default)
+    [property: Id(3)] ImmutableArray<string> MoreHints = default,
+    [property: Id(4)] WebhookTarget? Webhook = null)
 {
     /// <summary>Normal priority, no start timeout, retries on, one hint.</summary>
     public static SubmitOptions Default { get; } = new();
 }
+
+/// <summary>A webhook: the URL the outcome is posted to, and the caller-facing base URL of the gateway that accepted it (for file URLs).</summary>
+[GenerateSerializer, Immutable, Alias("falhints.WebhookTarget")]
+public sealed record WebhookTarget(
+    [property: Id(0)] string Url,
+    [property: Id(1)] string BaseUrl);
 
 /// <summary>The outcome of a request: output JSON on success, an error otherwise.</summary>
 /// <param name="RequestId">The request's id.</param>

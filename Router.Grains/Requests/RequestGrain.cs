@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using FalHints.Client.Contracts;
 using FalHints.Router.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -40,6 +41,7 @@ public sealed partial class RequestGrain(
     // The grain is reentrant: writes must not overlap, or the second fails its ETag check.
     private readonly SemaphoreSlim _writes = new(1, 1);
     private IGrainTimer? _resume;
+    private IGrainTimer? _webhook;
     private IRouterGrain? _router;
 
     // The store losses this activation has written its record back after (see RequestStoreLosses).
@@ -60,6 +62,7 @@ public sealed partial class RequestGrain(
         {
             _completed.TrySetResult();
             await ScheduleExpiryAsync();
+            ScheduleWebhook(TimeSpan.Zero);
         }
         else
         {
@@ -84,6 +87,8 @@ public sealed partial class RequestGrain(
         State.State = RequestState.Queued;
         if (refused)
         {
+            // Refused in the caller's answer: no webhook is owed.
+            State.WebhookDone = true;
             await CompleteAsync(new InferenceResult(request.RequestId, null, new RequestError(ErrorCodes.InvalidInput, why!), null, HintHit: false));
             return Status(null);
         }
@@ -107,6 +112,7 @@ public sealed partial class RequestGrain(
 
         if (accepted.Error is { } error)
         {
+            State.WebhookDone = true;
             await CompleteAsync(new InferenceResult(request.RequestId, null, error, null, HintHit: false));
             return Status(null);
         }
@@ -297,6 +303,7 @@ public sealed partial class RequestGrain(
         _resume = null;
         _completed.TrySetResult();
         await ScheduleExpiryAsync();
+        ScheduleWebhook(TimeSpan.Zero);
     }
 
     private IRouterGrain Router => _router ??= routers.Get(State.Request!.AppId);
@@ -320,6 +327,51 @@ public sealed partial class RequestGrain(
         catch (Exception ex)
         {
             LogRouterUnreachable(logger, ex, request.RequestId, request.AppId);
+        }
+    }
+
+    /// <summary>Tries the webhook after <paramref name="delay"/>, if one is owed and this node can post it.</summary>
+    private void ScheduleWebhook(TimeSpan delay)
+    {
+        if (!State.WebhookPending || _webhook is not null || ServiceProvider.GetService<IWebhookDelivery>() is not { } delivery)
+        {
+            return;
+        }
+
+        // Kept alive while it waits: the attempts are stored, so a node that stops hands the rest to the next activation.
+        _webhook = this.RegisterGrainTimer(_ => AttemptWebhookAsync(delivery), new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan)
+        {
+            Interleave = true,
+            KeepAlive = true,
+        });
+    }
+
+    private async Task AttemptWebhookAsync(IWebhookDelivery delivery)
+    {
+        _webhook?.Dispose();
+        _webhook = null;
+        if (!State.WebhookPending)
+        {
+            return;
+        }
+
+        var failure = await delivery.DeliverAsync(State.Result!, State.Request!.Options!.Webhook!, CancellationToken.None);
+        State.WebhookAttempts++;
+        var attempts = State.WebhookAttempts;
+        if (failure is null || attempts >= delivery.MaxAttempts)
+        {
+            State.WebhookDone = true;
+            Log(failure is null ? $"webhook delivered (attempt {attempts})" : $"webhook given up after {attempts} attempts; the last failed: {failure}");
+        }
+        else
+        {
+            Log($"webhook attempt {attempts} failed ({failure}); trying again in {delivery.DelayAfter(attempts).TotalSeconds:0.#} s");
+        }
+
+        await SaveAsync();
+        if (!State.WebhookDone)
+        {
+            ScheduleWebhook(delivery.DelayAfter(attempts));
         }
     }
 

@@ -45,6 +45,17 @@ public sealed class RequestRecord
     /// <summary>The caller asked to cancel it.</summary>
     [Id(9)]
     public bool CancelRequested { get; set; }
+
+    /// <summary>Deliveries of its webhook tried so far.</summary>
+    [Id(10)]
+    public int WebhookAttempts { get; set; }
+
+    /// <summary>Its webhook was delivered, given up, or is not owed (the submission was refused outright).</summary>
+    [Id(11)]
+    public bool WebhookDone { get; set; }
+
+    /// <summary>It finished and its webhook is still owed: stores list it with the unfinished, so a node that starts delivers it.</summary>
+    public bool WebhookPending => State == RequestState.Completed && Request?.Options?.Webhook is not null && !WebhookDone;
 }
 
 /// <summary>The grain storage that holds request state: memory by default, Redis when configured.</summary>

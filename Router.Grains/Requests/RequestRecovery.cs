@@ -9,7 +9,7 @@ namespace FalHints.Router.Requests;
 /// </summary>
 public interface IUnfinishedRequests
 {
-    /// <summary>The ids of the stored requests that are queued or running, oldest accepted first.</summary>
+    /// <summary>The ids of the stored requests that are queued or running, or finished with a webhook still owed, oldest accepted first.</summary>
     Task<IReadOnlyList<string>> ListUnfinishedAsync(CancellationToken cancellationToken);
 }
 
@@ -17,13 +17,69 @@ public interface IUnfinishedRequests
 /// When the silo starts, activates every unfinished request of the store, one after the other in the order they were
 /// accepted. Each request grain, as it activates, reminds its router of itself: a queued request is queued again at
 /// its original place and priority, a running one is checked with its runner and retried if the runner no longer has
-/// it (as when a runner dies). The silo's start waits for this, so requests submitted after the restart queue behind.
+/// it (as when a runner dies); a finished one whose webhook is still owed delivers it. The silo's start waits for
+/// this, so requests submitted after the restart queue behind. When another silo dies, the oldest live silo does the
+/// same again in the background: the requests that lived on the dead silo and that nothing else calls (a finished
+/// request waiting to retry its webhook) come back on a live one.
 /// </summary>
-internal sealed partial class RequestRecovery(IUnfinishedRequests store, IGrainFactory grains, ILogger<RequestRecovery> logger)
-    : ILifecycleParticipant<ISiloLifecycle>
+internal sealed partial class RequestRecovery(IUnfinishedRequests store, IGrainFactory grains, IClusterMembershipService membership,
+    ILocalSiloDetails silo, ILogger<RequestRecovery> logger) : ILifecycleParticipant<ISiloLifecycle>, IDisposable
 {
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _watching = Task.CompletedTask;
+
     public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(RequestRecovery), ServiceLifecycleStage.Active + 1, ResumeAllAsync, _ => Task.CompletedTask);
+        lifecycle.Subscribe(nameof(RequestRecovery), ServiceLifecycleStage.Active + 1, StartAsync, StopAsync);
+
+    private async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await ResumeAllAsync(cancellationToken);
+        _watching = WatchForDeathsAsync(_stopping.Token);
+    }
+
+    private async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        await _watching;
+    }
+
+    public void Dispose() => _stopping.Dispose();
+
+    private async Task WatchForDeathsAsync(CancellationToken cancellationToken)
+    {
+        var dead = Dead(membership.CurrentSnapshot);
+        try
+        {
+            await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(cancellationToken))
+            {
+                var now = Dead(snapshot);
+                var died = now.Except(dead).Count();
+                dead = now;
+                if (died > 0 && IsOldestActive(snapshot))
+                {
+                    LogSiloDied(logger, died);
+                    await ResumeAllAsync(cancellationToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The silo stops.
+        }
+        catch (Exception ex)
+        {
+            // Requests still come back when next asked for, or at the next start.
+            LogWatchFailed(logger, ex);
+        }
+    }
+
+    private static HashSet<SiloAddress> Dead(ClusterMembershipSnapshot snapshot) =>
+        [.. snapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead).Select(m => m.SiloAddress)];
+
+    // One silo sweeps after a death, not all of them.
+    private bool IsOldestActive(ClusterMembershipSnapshot snapshot) =>
+        snapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).Min() is { } oldest
+        && oldest.Equals(silo.SiloAddress);
 
     private async Task ResumeAllAsync(CancellationToken cancellationToken)
     {
@@ -63,15 +119,21 @@ internal sealed partial class RequestRecovery(IUnfinishedRequests store, IGrainF
         LogResumed(logger, unfinished.Count - failed, unfinished.Count);
     }
 
-    [LoggerMessage(1, LogLevel.Information, "Resuming {Count} requests accepted before this node stopped")]
+    [LoggerMessage(1, LogLevel.Information, "Resuming {Count} unfinished requests of the store")]
     private static partial void LogResuming(ILogger logger, int count);
 
-    [LoggerMessage(2, LogLevel.Warning, "Request {RequestId} could not be resumed at start; it resumes when next asked for")]
+    [LoggerMessage(2, LogLevel.Warning, "Request {RequestId} could not be resumed; it resumes when next asked for")]
     private static partial void LogResumeFailed(ILogger logger, Exception exception, string requestId);
 
-    [LoggerMessage(4, LogLevel.Warning, "Could not list the requests accepted before this node started; each resumes when next asked for")]
+    [LoggerMessage(4, LogLevel.Warning, "Could not list the unfinished requests of the store; each resumes when next asked for")]
     private static partial void LogListFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(3, LogLevel.Information, "Resumed {Resumed} of {Count} requests accepted before this node stopped")]
+    [LoggerMessage(3, LogLevel.Information, "Resumed {Resumed} of {Count} unfinished requests of the store")]
     private static partial void LogResumed(ILogger logger, int resumed, int count);
+
+    [LoggerMessage(6, LogLevel.Warning, "Stopped watching for silos that die; their requests resume when next asked for or at the next start")]
+    private static partial void LogWatchFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(5, LogLevel.Information, "{Count} silos died: resuming the unfinished requests of the store, so those that lived there come back")]
+    private static partial void LogSiloDied(ILogger logger, int count);
 }

@@ -49,7 +49,7 @@ public static class FalQueueApi
     public static IResult Error(int status, string code, string detail) => new FalErrorResult(status, code, detail);
 
     internal static async Task<IResult> SubmitAsync(HttpContext http, string owner, string app, string? path, FalHintsClient client,
-        FileCache files, WebhookSender webhooks, IOptions<GatewayOptions> options, IOptions<StorageOptions> storage, IOptions<WebhookOptions> webhookOptions)
+        FileCache files, IOptions<GatewayOptions> options, IOptions<StorageOptions> storage, IOptions<WebhookOptions> webhookOptions)
     {
         var appId = $"{owner}/{app}";
         if (!AppIds.TryValidate(appId, out var appError))
@@ -84,6 +84,12 @@ public static class FalQueueApi
             return bodyError;
         }
 
+        if (webhook is not null)
+        {
+            // Stored with the request: whichever node holds it when it ends delivers the webhook.
+            submitOptions = submitOptions with { Webhook = new WebhookTarget(webhook.ToString(), BaseUrl(http)) };
+        }
+
         var (handle, unavailable) = await StorageWait.EnqueueAsync(http, options.Value.StorageUnavailableWait,
             cancellationToken => client.EnqueueAsync(appId, input!, hint, "/" + (path ?? string.Empty), submitOptions, cancellationToken));
         if (unavailable is not null)
@@ -98,15 +104,11 @@ public static class FalQueueApi
             return Error(refused.Code == ErrorCodes.QueueFull ? StatusCodes.Status429TooManyRequests : StatusCodes.Status422UnprocessableEntity, refused.Code, refused.Message);
         }
 
-        if (webhook is not null)
-        {
-            webhooks.Watch(handle, webhook, BaseUrl(http));
-        }
-
         http.Response.Headers[RequestIdHeader] = handle.RequestId;
 
-        // fal answers a submission IN_QUEUE, even when a free runner has already started it by the time this answers.
-        var accepted = status.State == RequestState.InProgress ? status with { State = RequestState.Queued, QueuePosition = 0 } : status;
+        // fal answers a submission IN_QUEUE, even when a free runner has already started it, or finished it (a fast app
+        // on a runner that was free), by the time this answers: the outcome is read from the status and result URLs.
+        var accepted = status.State == RequestState.Queued ? status : status with { State = RequestState.Queued, QueuePosition = 0, Result = null };
         return Results.Json(Describe(http, accepted, logs: false), Json);
     }
 

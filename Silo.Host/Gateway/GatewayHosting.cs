@@ -2,6 +2,7 @@ using System.Text;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
 using FalHints.Host.Hosting;
+using FalHints.Router.Requests;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
@@ -36,6 +37,7 @@ public static partial class GatewayHosting
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddSingleton<UploadTokens>();
         builder.Services.AddSingleton<WebhookSender>();
+        builder.Services.AddSingleton<IWebhookDelivery>(sp => sp.GetRequiredService<WebhookSender>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookSender>());
         builder.AddAppOpenApi();
         return builder;

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using FalHints.Client.Contracts;
-using FalHints.Client.Requests;
+using FalHints.Router.Requests;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -11,36 +11,53 @@ using Microsoft.Extensions.Options;
 namespace FalHints.Host.Gateway;
 
 /// <summary>
-/// Posts a request's outcome to its webhook when the request ends, in fal's shape (<c>request_id</c>,
-/// <c>gateway_request_id</c>, <c>status</c> <c>OK</c> or <c>ERROR</c>, <c>payload</c>, <c>error</c>), retrying with
-/// exponential backoff until the receiver answers 2xx or the attempts run out. The gateway that accepted the request
-/// sends it; if that node stops first, the webhook is not sent (the queue API still answers for the request).
-/// Redirects are not followed, and <c>localhost</c> is only ever reached on a loopback address.
+/// Posts a request's outcome to its webhook in fal's shape (<c>request_id</c>, <c>gateway_request_id</c>, <c>status</c>
+/// <c>OK</c> or <c>ERROR</c>, <c>payload</c>, <c>error</c>), for the request grains of this node: the webhook is stored
+/// with its request, and whichever node holds the request when it ends delivers it, retrying with exponential backoff
+/// until the receiver answers 2xx or the attempts run out (the grain keeps the count, so a node that stops leaves the
+/// rest to the next). Each delivery is checked against this node's allow-list again; redirects are not followed, and
+/// <c>localhost</c> is only ever reached on a loopback address.
 /// </summary>
-public sealed partial class WebhookSender : IHostedService, IDisposable
+public sealed partial class WebhookSender : IWebhookDelivery, IHostedService, IDisposable
 {
     private readonly IOptions<WebhookOptions> _options;
     private readonly FileCache _files;
-    private readonly TimeProvider _time;
     private readonly ILogger<WebhookSender> _logger;
     private readonly HttpClient _http;
     private readonly CancellationTokenSource _stopping = new();
-    private int _pending;
 
-    public WebhookSender(IOptions<WebhookOptions> options, FileCache files, TimeProvider time, ILogger<WebhookSender> logger)
+    public WebhookSender(IOptions<WebhookOptions> options, FileCache files, ILogger<WebhookSender> logger)
     {
-        (_options, _files, _time, _logger) = (options, files, time, logger);
+        (_options, _files, _logger) = (options, files, logger);
         _http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, ConnectCallback = ConnectAsync }) { Timeout = options.Value.Timeout };
     }
 
-    /// <summary>Webhooks waiting for their request or being delivered.</summary>
-    public int Pending => Volatile.Read(ref _pending);
+    /// <inheritdoc />
+    public int MaxAttempts => _options.Value.MaxAttempts;
 
-    /// <summary>Delivers the outcome of <paramref name="handle"/>'s request to <paramref name="target"/> (already allowed) once it ends.</summary>
-    public void Watch(FalRequestHandle handle, Uri target, string baseUrl)
+    /// <inheritdoc />
+    public TimeSpan DelayAfter(int attempt) => _options.Value.DelayAfter(attempt);
+
+    /// <inheritdoc />
+    public async Task<string?> DeliverAsync(InferenceResult result, WebhookTarget target, CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref _pending);
-        _ = DeliverAsync(handle, target, baseUrl);
+        if (!_options.Value.TryAllow(target.Url, out var uri, out var refused))
+        {
+            return refused;
+        }
+
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        var failure = await PostAsync(uri, Payload(result, target.BaseUrl), cancellation.Token);
+        if (failure is null)
+        {
+            LogDelivered(_logger, result.RequestId);
+        }
+        else
+        {
+            LogFailed(_logger, result.RequestId, uri.GetLeftPart(UriPartial.Path), failure);
+        }
+
+        return failure;
     }
 
     /// <inheritdoc />
@@ -49,11 +66,7 @@ public sealed partial class WebhookSender : IHostedService, IDisposable
     /// <inheritdoc />
     public Task StopAsync(CancellationToken cancellationToken)
     {
-        if (Pending > 0)
-        {
-            LogUndelivered(_logger, Pending);
-        }
-
+        // A delivery cut short counts as failed; its request keeps the webhook owed for the next attempt.
         _stopping.Cancel();
         return Task.CompletedTask;
     }
@@ -65,49 +78,6 @@ public sealed partial class WebhookSender : IHostedService, IDisposable
         _http.Dispose();
     }
 
-    private async Task DeliverAsync(FalRequestHandle handle, Uri target, string baseUrl)
-    {
-        var stopping = _stopping.Token;
-        try
-        {
-            // Waiting here never cancels the request: its caller chose a webhook instead of waiting.
-            var status = await handle.WaitForCompletionAsync(stopping);
-            var body = Payload(status.Result!, baseUrl);
-            var options = _options.Value;
-            for (var attempt = 1; ; attempt++)
-            {
-                var failure = await PostAsync(target, body, stopping);
-                if (failure is null)
-                {
-                    LogDelivered(_logger, handle.RequestId, attempt);
-                    return;
-                }
-
-                if (attempt >= options.MaxAttempts)
-                {
-                    LogGaveUp(_logger, handle.RequestId, target.GetLeftPart(UriPartial.Path), attempt, failure);
-                    return;
-                }
-
-                var delay = options.DelayAfter(attempt);
-                LogRetrying(_logger, handle.RequestId, attempt, failure, delay.TotalSeconds);
-                await Task.Delay(delay, _time, stopping);
-            }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-            // The node is stopping; StopAsync logged what is left.
-        }
-        catch (Exception ex)
-        {
-            LogFailed(_logger, handle.RequestId, ex.Message);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _pending);
-        }
-    }
-
     /// <summary>Null on a 2xx answer, else what went wrong.</summary>
     private async Task<string?> PostAsync(Uri target, string body, CancellationToken cancellationToken)
     {
@@ -117,9 +87,10 @@ public sealed partial class WebhookSender : IHostedService, IDisposable
             using var response = await _http.PostAsync(target, content, cancellationToken);
             return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}";
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
-            return ex is TaskCanceledException ? $"no answer within {_options.Value.Timeout.TotalSeconds:0} s" : ex.Message;
+            return cancellationToken.IsCancellationRequested ? "the node stopped during the delivery"
+                : ex is TaskCanceledException ? $"no answer within {_options.Value.Timeout.TotalSeconds:0} s" : ex.Message;
         }
     }
 
@@ -167,18 +138,9 @@ public sealed partial class WebhookSender : IHostedService, IDisposable
         }
     }
 
-    [LoggerMessage(1, LogLevel.Information, "Delivered the webhook of request {RequestId} on attempt {Attempt}")]
-    private static partial void LogDelivered(ILogger logger, string requestId, int attempt);
+    [LoggerMessage(1, LogLevel.Information, "Delivered the webhook of request {RequestId}")]
+    private static partial void LogDelivered(ILogger logger, string requestId);
 
-    [LoggerMessage(2, LogLevel.Warning, "The webhook of request {RequestId} failed on attempt {Attempt} ({Failure}); trying again in {Seconds:0.#} s")]
-    private static partial void LogRetrying(ILogger logger, string requestId, int attempt, string failure, double seconds);
-
-    [LoggerMessage(3, LogLevel.Error, "Gave up the webhook of request {RequestId} to {Target} after {Attempts} attempts; the last failed with {Failure}")]
-    private static partial void LogGaveUp(ILogger logger, string requestId, string target, int attempts, string failure);
-
-    [LoggerMessage(4, LogLevel.Error, "The webhook of request {RequestId} could not be sent: {Reason}")]
-    private static partial void LogFailed(ILogger logger, string requestId, string reason);
-
-    [LoggerMessage(5, LogLevel.Warning, "The gateway stops with {Count} webhooks not delivered yet; their requests stay readable through the queue API")]
-    private static partial void LogUndelivered(ILogger logger, int count);
+    [LoggerMessage(2, LogLevel.Warning, "The webhook of request {RequestId} to {Target} failed ({Failure}); its request tries again after its backoff")]
+    private static partial void LogFailed(ILogger logger, string requestId, string target, string failure);
 }

@@ -8,7 +8,8 @@ namespace FalHints.Host.Hosting;
 /// <summary>
 /// The Redis request store with an index of the requests that are accepted and not finished: a sorted set (by
 /// acceptance time) beside the records, since Redis cannot list its keys cheaply. An id is added before the record
-/// of a new request is first written and removed once its record says it finished, so the index holds every
+/// of a new request is first written and removed once its record says it finished (and its webhook, if any, is
+/// delivered or given up), so the index holds every
 /// unfinished request (and, after a crash at the wrong moment, perhaps one that finished). A node that starts lists
 /// it (<see cref="IUnfinishedRequests"/>) and hands every request back to its router, as the SQLite store's nodes
 /// do, so a cluster that restarts whole resumes its requests without waiting for their callers to ask.
@@ -35,10 +36,15 @@ public sealed class RedisRequestIndex(IGrainStorage records, Func<Task<IConnecti
         }
 
         await records.WriteStateAsync(stateName, grainId, grainState);
-        if (record is { State: RequestState.Completed })
+        if (record is { State: RequestState.Completed, WebhookPending: false })
         {
             // Not waited for: an id left behind only costs a lookup at the next start.
             await (await Database()).SortedSetRemoveAsync(_key, Member(grainId), CommandFlags.FireAndForget);
+        }
+        else if (record is { WebhookPending: true, CompletedAt: { } completed })
+        {
+            // Listed by the time it finished, as SQLite lists it: behind the requests queued before it finished.
+            await (await Database()).SortedSetAddAsync(_key, Member(grainId), completed.UtcTicks, CommandFlags.FireAndForget);
         }
     }
 

@@ -188,6 +188,10 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IUnfinishedReque
     private (long? UnfinishedSince, long? ExpiresAt) Describe<T>(T state) => state switch
     {
         RequestRecord { Request: not null, State: not Client.Contracts.RequestState.Completed } request => (request.AcceptedAt.UtcTicks, null),
+
+        // Finished, but its webhook is still owed: listed at start too, so it is delivered; by the time it finished, so
+        // that the requests queued before it are handed back to their routers first.
+        RequestRecord { WebhookPending: true, CompletedAt: { } completed } => (completed.UtcTicks, (completed + _retention).UtcTicks),
         RequestRecord { CompletedAt: { } completed } => (null, (completed + _retention).UtcTicks),
         _ => (null, null),
     };

@@ -30,7 +30,7 @@ var overheadCount = new Option<int>("--requests") { DefaultValueFactory = _ => 5
 var overheadConcurrency = new Option<int>("--concurrency") { DefaultValueFactory = _ => 16 };
 var overheadStorage = new Option<string>("--storage")
 {
-    Description = "Where request state is kept: memory (the router alone, the default here) or sqlite (the embedded default's store, in a temporary folder).",
+    Description = "Where request state is kept: memory (the router alone, the default here), sqlite (the embedded default's store, in a temporary folder) or redis (with --redis).",
     DefaultValueFactory = _ => "memory",
 };
 var overheadRounds = new Option<int>("--rounds")
@@ -38,10 +38,14 @@ var overheadRounds = new Option<int>("--rounds")
     Description = "Rounds, each measuring the direct path and then the routed one; the figures are the medians.",
     DefaultValueFactory = _ => 3,
 };
-var overhead = new Command("overhead", "What the router adds over a direct runner call: a no-op app on an in-process node.") { overheadCount, overheadConcurrency, overheadStorage, overheadRounds };
+var overheadRedis = new Option<string?>("--redis")
+{
+    Description = "A Redis server (host:port) to run the node as a one-node Redis cluster on; needed by --storage redis.",
+};
+var overhead = new Command("overhead", "What the router adds over a direct runner call: a no-op app on an in-process node.") { overheadCount, overheadConcurrency, overheadStorage, overheadRounds, overheadRedis };
 overhead.SetAction(async parse =>
 {
-    await RouterOverhead.RunAsync(parse.GetValue(overheadCount), parse.GetValue(overheadConcurrency), parse.GetValue(overheadStorage)!, parse.GetValue(overheadRounds));
+    await RouterOverhead.RunAsync(parse.GetValue(overheadCount), parse.GetValue(overheadConcurrency), parse.GetValue(overheadStorage)!, parse.GetValue(overheadRounds), parse.GetValue(overheadRedis));
     return 0;
 });
 root.Add(overhead);

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using FalHints.Client.Contracts;
 using FalHints.Client.Requests;
@@ -29,7 +31,7 @@ internal sealed record NoOpInput(int N);
 /// </summary>
 internal static class RouterOverhead
 {
-    public static async Task RunAsync(int count, int concurrency, string storage, int rounds)
+    public static async Task RunAsync(int count, int concurrency, string storage, int rounds, string? redis)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rounds, 1);
         var store = Directory.CreateTempSubdirectory("falhints-bench-store-");
@@ -37,6 +39,15 @@ internal static class RouterOverhead
         settings["FalHints:Runners:CpuRunners"] = "2";
         settings["FalHints:Storage:Mode"] = storage;
         settings["FalHints:Storage:Path"] = Path.Combine(store.FullName, "requests.db");
+        if (redis is not null)
+        {
+            // A one-node cluster on Redis (membership and, with --storage redis, request state), under a service id of its own.
+            settings["FalHints:Cluster:Mode"] = "redis";
+            settings["FalHints:Cluster:RedisConnection"] = redis;
+            settings["FalHints:Cluster:ServiceId"] = $"bench-{Guid.NewGuid():N}";
+            settings["FalHints:Silo:AdvertisedAddress"] = "127.0.0.1";
+        }
+
         var host = FalHintsWebHost.Build(settings, CancellationToken.None, silo => silo.AddFalApp<NoOpApp>());
         await host.StartAsync();
         try
@@ -53,10 +64,12 @@ internal static class RouterOverhead
             await MeasureAsync(Direct, 500, concurrency);
             var directRounds = new List<Measure>();
             var routedRounds = new List<Measure>();
+            using var counters = new OrleansCounters();
+            var (directCost, routedCost) = (new PathCost(), new PathCost());
             for (var round = 0; round < rounds; round++)
             {
-                directRounds.Add(await MeasureAsync(Direct, count, concurrency));
-                routedRounds.Add(await MeasureAsync(Routed, count, concurrency));
+                directRounds.Add(await directCost.MeasureAsync(counters, () => MeasureAsync(Direct, count, concurrency)));
+                routedRounds.Add(await routedCost.MeasureAsync(counters, () => MeasureAsync(Routed, count, concurrency)));
             }
 
             var (direct, routed) = (Median(directRounds), Median(routedRounds));
@@ -70,6 +83,22 @@ internal static class RouterOverhead
 
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"\nrouted / direct: p50 +{routed.P50 - direct.P50:0.00} ms ({routed.P50 / direct.P50:0.0}x), p99 {routed.P99 / direct.P99:0.0}x, throughput {routed.PerSecond / direct.PerSecond:0.00}x"));
+
+            // What each request costs, whatever else the machine runs: CPU time of this process, and Orleans' own counts
+            // (messages sent, storage operations), per request, over all rounds.
+            var requests = (double)count * rounds;
+            Console.WriteLine("\n| per request | direct | routed |");
+            Console.WriteLine("|---|---:|---:|");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| CPU time of the process (ms) | {directCost.Cpu.TotalMilliseconds / requests:0.000} | {routedCost.Cpu.TotalMilliseconds / requests:0.000} |"));
+            foreach (var name in directCost.Counts.Keys.Union(routedCost.Counts.Keys).Order(StringComparer.Ordinal))
+            {
+                var (d, r) = (directCost.Counts.GetValueOrDefault(name) / requests, routedCost.Counts.GetValueOrDefault(name) / requests);
+                if (d >= 0.01 || r >= 0.01)
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {d:0.00} | {r:0.00} |"));
+                }
+            }
         }
         finally
         {
@@ -106,5 +135,68 @@ internal static class RouterOverhead
     }
 
     private readonly record struct Measure(double PerSecond, double P50, double P99);
+
+    /// <summary>The CPU time and the Orleans counts that one path's rounds added up to.</summary>
+    private sealed class PathCost
+    {
+        public TimeSpan Cpu { get; private set; }
+
+        public Dictionary<string, long> Counts { get; } = new(StringComparer.Ordinal);
+
+        public async Task<Measure> MeasureAsync(OrleansCounters counters, Func<Task<Measure>> measure)
+        {
+            var (cpu, before) = (Process.GetCurrentProcess().TotalProcessorTime, counters.Snapshot());
+            var result = await measure();
+            Cpu += Process.GetCurrentProcess().TotalProcessorTime - cpu;
+            foreach (var (name, value) in counters.Snapshot())
+            {
+                Counts[name] = Counts.GetValueOrDefault(name) + value - before.GetValueOrDefault(name);
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>Totals of the integer counters of Orleans' meters (messages, storage operations, ...), by instrument and tags.</summary>
+    private sealed class OrleansCounters : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly ConcurrentDictionary<string, long> _totals = new(StringComparer.Ordinal);
+
+        public OrleansCounters()
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal) && !instrument.Name.Contains("duration", StringComparison.Ordinal)
+                    && instrument is Counter<long> or Counter<int> or ObservableCounter<long> or ObservableCounter<int>)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Add(instrument, value, tags));
+            _listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Add(instrument, value, tags));
+            _listener.Start();
+        }
+
+        public Dictionary<string, long> Snapshot()
+        {
+            _listener.RecordObservableInstruments();
+            return new(_totals, StringComparer.Ordinal);
+        }
+
+        public void Dispose() => _listener.Dispose();
+
+        private void Add(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            var name = instrument.Name;
+            foreach (var tag in tags)
+            {
+                name += $" {tag.Key}={tag.Value}";
+            }
+
+            // An observable counter reports its running total; a counter, each increment.
+            _totals.AddOrUpdate(name, value, (_, total) => instrument.IsObservable ? value : total + value);
+        }
+    }
 
 }

@@ -7,14 +7,14 @@ using FalHints.Tests.Support;
 
 namespace FalHints.Tests.Host;
 
-/// <summary>A model store with the tiny models and one larger model whose first load takes a while (so a request runs long enough to be caught running).</summary>
+/// <summary>A model store with the tiny models and one larger model whose first load takes a while (so a request runs long enough to be caught running, and the ones behind it still queued, on an idle machine too).</summary>
 public sealed class RestartModelStore : IDisposable
 {
     public const string Slow = "slow/large";
 
     private readonly TinyModelStore _tiny = new();
 
-    public RestartModelStore() => DemoModels.Fill(_tiny.Store, [new DemoModelSpec(Slow, 32L << 20)]);
+    public RestartModelStore() => DemoModels.Fill(_tiny.Store, [new DemoModelSpec(Slow, 128L << 20)]);
 
     public string Root => _tiny.Root;
 
@@ -24,13 +24,22 @@ public sealed class RestartModelStore : IDisposable
 /// <summary>
 /// The embedded default (one node, request state in SQLite) stopped with queued and running requests, by kill -9 and
 /// by SIGTERM, then started again on the same data folder: every accepted request completes, none answers 404, and the
-/// queued ones start in the order and priority they were accepted in.
+/// queued ones start in the order and priority they were accepted in. Webhooks owed when the node stops are delivered
+/// after the restart: the receiver refuses them while the first process lives.
 /// </summary>
 public sealed class RestartTests(RestartModelStore models) : IClassFixture<RestartModelStore>
 {
     private const string App = "/falhints/any-model";
     private static readonly TimeSpan Startup = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
+
+    // Quick retries, and enough of them that a webhook refused for the first process's whole life is still owed after.
+    private static readonly Dictionary<string, string> QuickWebhooks = new()
+    {
+        ["FalHints__Gateway__Webhooks__FirstRetryDelay"] = "00:00:00.200",
+        ["FalHints__Gateway__Webhooks__MaxRetryDelay"] = "00:00:01",
+        ["FalHints__Gateway__Webhooks__MaxAttempts"] = "1000",
+    };
 
     [Fact]
     public Task A_killed_node_restarts_with_every_accepted_request_and_retries_the_running_one() =>
@@ -49,8 +58,9 @@ public sealed class RestartTests(RestartModelStore models) : IClassFixture<Resta
         string[] serve = ["serve", "--models", models.Root, "--runners", "1", "--silo-name", "restart-test", "--silo-port", siloPort,
             "--gateway-port", gatewayPort, "--http-port", httpPort.ToString(CultureInfo.InvariantCulture), "--data", data.Path];
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(30) };
+        using var hooks = new WebhookReceiver { Refusing = true };
 
-        var first = HostProcess.Start(serve);
+        var first = HostProcess.Start(QuickWebhooks, serve);
         List<(string Id, string Priority)> queued = [];
         string running;
         try
@@ -58,11 +68,11 @@ public sealed class RestartTests(RestartModelStore models) : IClassFixture<Resta
             await first.WaitForOutputAsync("FalHints is serving", Startup);
 
             // One runner: the slow request runs (loading its model), everything after it queues.
-            running = await SubmitAsync(http, RestartModelStore.Slow, "normal");
+            running = await SubmitAsync(http, RestartModelStore.Slow, "normal", hooks.Url);
             await StatusAsync(http, running, s => s.GetProperty("status").GetString() == "IN_PROGRESS", "running");
             foreach (var (model, priority) in new[] { ("tiny/alpha", "low"), ("tiny/beta", "normal"), ("tiny/alpha", "normal"), ("tiny/gamma", "low"), ("tiny/delta", "normal"), ("tiny/beta", "normal") })
             {
-                queued.Add((await SubmitAsync(http, model, priority), priority));
+                queued.Add((await SubmitAsync(http, model, priority, queued.Count == 0 ? hooks.Url : null), priority));
             }
 
             foreach (var (id, _) in queued)
@@ -88,7 +98,8 @@ public sealed class RestartTests(RestartModelStore models) : IClassFixture<Resta
             first.Dispose();
         }
 
-        using var second = HostProcess.Start(serve);
+        hooks.Refusing = false;
+        using var second = HostProcess.Start(QuickWebhooks, serve);
         await second.WaitForOutputAsync("FalHints is serving", Startup);
         var all = queued.Select(q => q.Id).Prepend(running).ToList();
         var finals = new Dictionary<string, JsonElement>();
@@ -107,6 +118,15 @@ public sealed class RestartTests(RestartModelStore models) : IClassFixture<Resta
         var started = queued.Select(q => q.Id).OrderBy(id => StartedAt(finals[id])).ToList();
         Assert.Equal(expected, started);
         Assert.All(queued, q => Assert.Equal(1, finals[q.Id].GetProperty("attempts").GetInt32()));
+
+        // Both webhooks (the running request's, finished before or after the stop, and a queued one's) arrive once the
+        // receiver takes them, from the restarted node.
+        foreach (var id in new[] { running, queued[0].Id })
+        {
+            var body = await hooks.DeliveredAsync(id, Patience);
+            Assert.Equal("OK", body.GetProperty("status").GetString());
+            Assert.True(body.GetProperty("payload").TryGetProperty("image", out _), body.ToString());
+        }
     }
 
     private static DateTimeOffset StartedAt(JsonElement status) =>
@@ -114,9 +134,9 @@ public sealed class RestartTests(RestartModelStore models) : IClassFixture<Resta
             .Where(l => l.GetProperty("message").GetString()!.StartsWith("started on runner", StringComparison.Ordinal))
             .Select(l => l.GetProperty("timestamp").GetDateTimeOffset()).Last();
 
-    private static async Task<string> SubmitAsync(HttpClient http, string model, string priority)
+    private static async Task<string> SubmitAsync(HttpClient http, string model, string priority, string? webhook = null)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, App)
+        using var request = new HttpRequestMessage(HttpMethod.Post, webhook is null ? App : $"{App}?fal_webhook={Uri.EscapeDataString(webhook)}")
         {
             Content = new StringContent(JsonSerializer.Serialize(new { model, prompt = "a restart" }), Encoding.UTF8, "application/json"),
         };
