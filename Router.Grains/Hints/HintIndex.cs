@@ -32,7 +32,7 @@ public sealed class HintIndex : IRunnerIndex
     /// <summary>Runners known.</summary>
     public int Count => _runners.Count;
 
-    /// <summary>What the app told routers about itself in its latest event.</summary>
+    /// <summary>What the app told routers about itself in its latest event, or, before any, in its declaration (<see cref="Declare"/>).</summary>
     public AppRouting? Routing { get; private set; }
 
     /// <inheritdoc />
@@ -88,6 +88,9 @@ public sealed class HintIndex : IRunnerIndex
         Routing = hints.Routing ?? Routing;
         return true;
     }
+
+    /// <summary>What the app declared (hint field, input limits) before any runner reported; runners' events replace it.</summary>
+    public void Declare(AppRouting routing) => Routing ??= routing;
 
     /// <summary>
     /// Records a request running on a runner the index has not heard from yet (a router that restarted learns of it

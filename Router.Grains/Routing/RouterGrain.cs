@@ -54,6 +54,7 @@ public sealed partial class RouterGrain(
         var policy = policies.Create(settings.Policy, new SeededRandom(settings.RandomSeed ?? Random.Shared.Next()));
         _dispatcher = new Dispatcher(policy, settings.ToDispatcherOptions()) { PrewarmsEnabled = settings.PolicyPrewarms };
         _noRunnersSince = _checkedAt = time.GetUtcNow();
+        await DeclareAsync();
         var stream = this.GetStreamProvider(HintStream.ProviderName).GetStream<HintsEvent>(StreamId.Create(HintStream.Namespace, _appId));
         await stream.SubscribeAsync((hints, _) =>
         {
@@ -63,6 +64,26 @@ public sealed partial class RouterGrain(
 
         this.RegisterGrainTimer(SweepAsync, new GrainTimerCreationOptions(settings.SweepInterval, settings.SweepInterval) { Interleave = true });
         LogActivated(logger, _appId, policy.Name);
+    }
+
+    /// <summary>
+    /// Reads the app's declaration (its hint field and input limits) from the app registry, so the first requests, which
+    /// may arrive before any runner has reported, get the declared hint and the input checks too.
+    /// </summary>
+    private async Task DeclareAsync()
+    {
+        try
+        {
+            if (await GrainFactory.GetGrain<IAppRegistryGrain>(0).GetDeclarationAsync(_appId) is { } declared)
+            {
+                _dispatcher.Index.Declare(declared.ToRouting());
+            }
+        }
+        catch (Exception ex)
+        {
+            // The runners' first reports carry the same.
+            LogDeclarationUnread(logger, ex, _appId);
+        }
     }
 
     /// <inheritdoc />
@@ -112,6 +133,8 @@ public sealed partial class RouterGrain(
             return Task.CompletedTask;
         }
 
+        // The request grain keeps the request as the caller sent it: the hint from the app's hint field is taken again.
+        ticket = WithDeclaredHint(ticket);
         if (state == RequestState.InProgress && runnerId is not null)
         {
             _dispatcher.Adopt(ticket, runnerId, attempts, time.GetUtcNow());
