@@ -36,8 +36,10 @@ public sealed class DeclaredHintAtStartTests(FalHintsCluster<SilentRunnersProfil
     [Fact]
     public async Task A_routers_first_request_gets_the_hint_the_app_declares_before_any_runner_reports()
     {
-        // A new activation, and no runner event on its way to it: the app's registration is all it has.
+        // A new activation, and no runner event on its way to it (both start events arrived before): the app's
+        // registration is all it has.
         var router = cluster.Cluster.Client.GetGrain<IRouterGrain>(HintFieldApp.Id);
+        await Eventually.ValueAsync(router.GetSnapshotAsync, s => s.Runners.Length == 2, TimeSpan.FromSeconds(30), "both runners announced");
         await cluster.Cluster.DeactivateAsync(router);
         var key = $"first-{Guid.NewGuid():N}";
 
