@@ -34,6 +34,9 @@ public sealed class RouterCore
     private DateTimeOffset _auditedAt;
     private int _auditsOpen;
 
+    // Requests asked about because their runner reported fewer requests than the router counts there (asked once each).
+    private readonly HashSet<InFlightRequest> _doubted = new(ReferenceEqualityComparer.Instance);
+
     // The earliest wake-up asked for and not yet come.
     private DateTimeOffset _wakeAt = DateTimeOffset.MaxValue;
 
@@ -311,6 +314,7 @@ public sealed class RouterCore
             ReportLost(requests, $"Runner {runnerId} was lost ({reason})");
         }
 
+        AskWhereReportsFallShort();
         if (_auditsOpen == 0 && now - _auditedAt >= _options.InFlightCheckInterval)
         {
             _auditedAt = now;
@@ -342,6 +346,36 @@ public sealed class RouterCore
         }
 
         Pump(now);
+    }
+
+    /// <summary>
+    /// A runner whose last report counts fewer requests than the router sent it at least a sweep interval before that
+    /// report arrived has finished one without its notice arriving, or lost one: the router asks about those requests
+    /// now rather than at the next audit, so a lost notice does not hold a runner's slot for the whole check interval.
+    /// A report that was stale, or a notice still on its way, costs one question.
+    /// </summary>
+    private void AskWhereReportsFallShort()
+    {
+        _doubted.RemoveWhere(r => !ReferenceEquals(Dispatcher.FindInFlight(r.Ticket.RequestId), r));
+        foreach (var sent in Dispatcher.InFlight.Where(r => !_sending.ContainsKey(r)).GroupBy(r => r.RunnerId, StringComparer.Ordinal))
+        {
+            if (Dispatcher.Index.Find(sent.Key) is not { } runner)
+            {
+                continue;
+            }
+
+            var before = sent.Where(r => r.Since <= runner.LastSeen - _options.SweepInterval).ToList();
+            if (runner.Reported >= before.Count)
+            {
+                continue;
+            }
+
+            foreach (var request in before.Where(_doubted.Add))
+            {
+                _auditsOpen++;
+                _effects.Add(new AskRunner(request, Audit: true));
+            }
+        }
     }
 
     /// <summary>What the router knows of its runners and its queue.</summary>

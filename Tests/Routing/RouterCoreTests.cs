@@ -253,6 +253,28 @@ public sealed class RouterCoreTests
     }
 
     [Fact]
+    public void A_runner_that_reports_fewer_requests_than_it_was_sent_is_asked_about_them_at_the_next_tick()
+    {
+        var core = NewCore();
+        Join(core, "a/cpu:0");
+        core.Enqueue(Ticket(null, "r"), T0);
+        Took(core, Only<SendToRunner>(core.TakeEffects()));
+
+        // A report sent before the request arrived there proves nothing.
+        core.RunnerEvent(Event("a/cpu:0"), T0.AddMilliseconds(500));
+        core.Tick(T0.AddMilliseconds(500), Live);
+        Assert.Empty(core.TakeEffects());
+
+        core.RunnerEvent(Event("a/cpu:0"), T0.AddSeconds(2));
+        core.Tick(T0.AddSeconds(2), Live);
+        var ask = Only<AskRunner>(core.TakeEffects());
+        Assert.True(ask.Audit);
+        core.RunnerAnswered(ask, new RunnerAnswer(RunnerAnswerKind.Completed), T0.AddSeconds(2));
+        Assert.Equal(new CompletionUnreported("r", "a/cpu:0"), Assert.Single(core.TakeEffects()));
+        Assert.Equal(0, core.Snapshot().InFlight);
+    }
+
+    [Fact]
     public void An_audit_the_runner_cannot_answer_is_asked_again_at_a_later_tick_and_takes_nothing_back()
     {
         var core = NewCore();

@@ -29,8 +29,10 @@ public sealed class FailoverSimulatorTests
 
         Assert.Equal((2_000, 0, 0), (result.Completed, result.Failed, result.Unfinished));
         Assert.True(result.SlotsFreed > 0);
-        Assert.True(result.Retries > 0);
-        Assert.Equal(result.Affected, result.Retries);
+
+        // Every request whose result was lost ran again, some more than once (a retry's result may be lost too).
+        Assert.True(result.Affected > 0);
+        Assert.InRange(result.Retries, result.Affected, 2 * result.Affected);
     }
 
     [Fact]
