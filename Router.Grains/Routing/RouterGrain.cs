@@ -68,7 +68,8 @@ public sealed partial class RouterGrain(
             LogResumed(logger, ticket.RequestId, AppId, state);
         }
 
-        return Run(() => { });
+        Carry();
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc />
