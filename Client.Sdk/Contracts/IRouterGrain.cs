@@ -11,8 +11,11 @@ namespace FalHints.Client.Contracts;
 public interface IRouterGrain : IGrainWithStringKey
 {
     /// <summary>
-    /// Queues a request and places it at once if a runner is free; the answer then names the runner, and the request
-    /// grain stores that start with the request (no separate start notice is sent for it).
+    /// Queues a request and lets the app's placement policy start it at once (the default starts it whenever a runner
+    /// is free; opt-in policies may hold it for a busy holder of its hint). A request without a hint gets the value of
+    /// the app's hint field, if it declares one (named in the answer). When it starts, the answer names the runner, and
+    /// the request grain stores that start with the request (no separate start notice is sent for it). Refused, with
+    /// the error in the answer: a request for another app, input over the app's declared limits, a full queue.
     /// </summary>
     [Alias("EnqueueAsync")]
     Task<EnqueueResult> EnqueueAsync(RequestTicket ticket);
@@ -27,7 +30,9 @@ public interface IRouterGrain : IGrainWithStringKey
 
     /// <summary>
     /// Request grains call this periodically until they complete, so a router that restarted learns again the
-    /// requests it had accepted: queued ones are queued again, running ones are watched on their runner.
+    /// requests it had accepted: queued ones are queued again (never refused, even by a full queue), running ones are
+    /// counted on their runner, which is asked whether it still has them. Either gets the app's declared hint again, as
+    /// at enqueue. A request the router knows already is left as it is.
     /// </summary>
     [Alias("ResumeAsync")]
     Task ResumeAsync(RequestTicket ticket, RequestState state, string? runnerId, int attempts);

@@ -19,7 +19,8 @@ public interface IRunnerIndex
 /// <summary>
 /// The router's index of its app's runners, with a reverse index from hint to holders. Events are applied only
 /// when their sequence is newer than the last applied for that runner, so duplicated or reordered events are
-/// harmless. Dispatches are recorded at once (the runner is about to hold the hint) so bursts do not all miss.
+/// harmless; each replaces the runner's <see cref="RunnerReport"/> whole. Dispatches are recorded at once, beside the
+/// report and never in it (the runner is about to hold the hint), so bursts do not all miss.
 /// </summary>
 public sealed class HintIndex : IRunnerIndex
 {
@@ -32,7 +33,7 @@ public sealed class HintIndex : IRunnerIndex
     /// <summary>Runners known.</summary>
     public int Count => _runners.Count;
 
-    /// <summary>What the app told routers about itself in its latest event.</summary>
+    /// <summary>What the app told routers about itself in its latest event, or, before any, in its declaration (<see cref="Declare"/>).</summary>
     public AppRouting? Routing { get; private set; }
 
     /// <inheritdoc />
@@ -56,7 +57,7 @@ public sealed class HintIndex : IRunnerIndex
     {
         if (!_runners.TryGetValue(hints.RunnerId, out var runner))
         {
-            runner = new RunnerState(hints.RunnerId, hints.Silo);
+            runner = new RunnerState(RunnerReport.Unheard(hints.RunnerId));
             _runners.Add(hints.RunnerId, runner);
         }
         else if (hints.Sequence <= runner.Sequence)
@@ -64,7 +65,7 @@ public sealed class HintIndex : IRunnerIndex
             if (current && !runner.Confirmed)
             {
                 // The index already holds this state or a newer one.
-                runner.Confirmed = true;
+                runner.SetConfirmed(true);
                 Refresh(runner);
             }
 
@@ -72,22 +73,16 @@ public sealed class HintIndex : IRunnerIndex
         }
 
         Unlink(runner);
-        runner.Confirmed |= current;
-        runner.Sequence = hints.Sequence;
-        runner.LastSeen = now;
-        runner.Hints = hints.Hints.IsDefault ? [] : hints.Hints;
-        runner.Loading = hints.Loading.IsDefault ? [] : hints.Loading;
-        runner.Warm = hints.Warm.IsDefault ? [] : hints.Warm;
-        runner.Capacity = hints.Capacity;
-        runner.Reported = hints.InFlight;
-        runner.Draining = hints.Kind == HintsEventKind.Draining;
-        runner.Cache = hints.Cache ?? CacheUsage.None;
-        runner.MeanInferenceMs = hints.Routing?.MeanInferenceMs ?? 0;
-        runner.ForgetUnheld();
+        runner.Replace(RunnerReport.From(hints));
+        runner.Seen(now);
+        runner.SetConfirmed(runner.Confirmed || current);
         Link(runner);
         Routing = hints.Routing ?? Routing;
         return true;
     }
+
+    /// <summary>What the app declared (hint field, input limits) before any runner reported; runners' events replace it.</summary>
+    public void Declare(AppRouting routing) => Routing ??= routing;
 
     /// <summary>
     /// Records a request running on a runner the index has not heard from yet (a router that restarted learns of it
@@ -97,8 +92,9 @@ public sealed class HintIndex : IRunnerIndex
     {
         if (!_runners.ContainsKey(runnerId))
         {
-            var slash = runnerId.LastIndexOf('/');
-            _runners.Add(runnerId, new RunnerState(runnerId, slash > 0 ? runnerId[..slash] : runnerId) { LastSeen = now });
+            var runner = new RunnerState(RunnerReport.Unheard(runnerId));
+            runner.Seen(now);
+            _runners.Add(runnerId, runner);
         }
 
         MarkDispatched(runnerId, hint);
@@ -112,11 +108,9 @@ public sealed class HintIndex : IRunnerIndex
             return;
         }
 
-        runner.Dispatched++;
-        runner.MarkUsed(hint, ++_tick);
-        if (hint is not null && runner.AddSent(hint))
+        if (runner.AddSent(hint, ++_tick))
         {
-            HoldersOf(hint).Add(runner);
+            HoldersOf(hint!).Add(runner);
         }
 
         Refresh(runner);
@@ -127,10 +121,9 @@ public sealed class HintIndex : IRunnerIndex
     {
         if (_runners.TryGetValue(runnerId, out var runner) && runner.Dispatched > 0)
         {
-            runner.Dispatched--;
-            if (hint is not null && runner.RemoveSent(hint))
+            if (runner.RemoveSent(hint))
             {
-                DropHolder(hint, runner);
+                DropHolder(hint!, runner);
             }
 
             Refresh(runner);
@@ -146,7 +139,7 @@ public sealed class HintIndex : IRunnerIndex
         var suspects = _runners.Values.Where(r => r.Confirmed && string.Equals(r.Silo, silo, StringComparison.Ordinal)).ToList();
         foreach (var runner in suspects)
         {
-            runner.Confirmed = false;
+            runner.SetConfirmed(false);
             Refresh(runner);
         }
 

@@ -4,9 +4,10 @@ using FalHints.Client.Contracts;
 namespace FalHints.Router.Hints;
 
 /// <summary>
-/// What a router knows of one runner. Reported state (hints, loading, capacity, draining, cache) comes from the
-/// runner's events and is replaced whole; in-flight counts, the hints of requests sent there and use stamps are the
-/// router's own, since it alone dispatches its app's requests, and live beside the report.
+/// What a router knows of one runner: the runner's last <see cref="Report"/>, replaced whole by each newer event, and
+/// beside it what the router owns, since it alone dispatches its app's requests: the requests it sent there, the hints
+/// of those, use stamps, when it last heard from the runner and whether that state is confirmed. The reported
+/// properties below read the report; only the router's own change between reports, and only through the index.
 /// </summary>
 public sealed class RunnerState
 {
@@ -15,45 +16,44 @@ public sealed class RunnerState
 
     // Hints of requests the router sent here that have not come back: the runner holds or is loading them.
     private readonly Dictionary<string, int> _sent = new(StringComparer.Ordinal);
-    private ImmutableArray<string> _hints = [];
-    private ImmutableArray<string> _loading = [];
 
-    internal RunnerState(string runnerId, string silo)
-    {
-        RunnerId = runnerId;
-        Silo = silo;
-    }
+    internal RunnerState(RunnerReport report) => Replace(report);
+
+    /// <summary>What the runner last reported.</summary>
+    public RunnerReport Report { get; private set; } = null!;
 
     /// <summary>The runner, <c>{silo}/{device}</c>.</summary>
-    public string RunnerId { get; }
+    public string RunnerId => Report.RunnerId;
 
     /// <summary>The silo it is pinned to.</summary>
-    public string Silo { get; }
+    public string Silo => Report.Silo;
 
-    /// <summary>The app's hints on this runner, in the app's order.</summary>
-    public ImmutableArray<string> Hints
-    {
-        get => _hints;
-        internal set
-        {
-            _hints = value;
-            RebuildHeld();
-        }
-    }
+    /// <summary>The app's hints on this runner, in the app's order, as reported.</summary>
+    public ImmutableArray<string> Hints => Report.Hints;
 
-    /// <summary>What the runner is loading now.</summary>
-    public ImmutableArray<string> Loading
-    {
-        get => _loading;
-        internal set
-        {
-            _loading = value;
-            RebuildHeld();
-        }
-    }
+    /// <summary>What the runner is loading now, as reported.</summary>
+    public ImmutableArray<string> Loading => Report.Loading;
 
-    /// <summary>What the runner keeps in host memory (its host tier), as last reported; not hints, but cheap to load.</summary>
-    public ImmutableArray<string> Warm { get; internal set; } = [];
+    /// <summary>What the runner keeps in host memory (its host tier), as reported; not hints, but cheap to load.</summary>
+    public ImmutableArray<string> Warm => Report.Warm;
+
+    /// <summary>Requests it takes at once, as reported.</summary>
+    public int Capacity => Report.Capacity;
+
+    /// <summary>True once the runner announced it is stopping.</summary>
+    public bool Draining => Report.Draining;
+
+    /// <summary>The last applied event's sequence.</summary>
+    public long Sequence => Report.Sequence;
+
+    /// <summary>The runner's pipeline cache as last reported.</summary>
+    public CacheUsage Cache => Report.Cache;
+
+    /// <summary>Mean time of the app's requests on the runner as last reported, in milliseconds.</summary>
+    public double MeanInferenceMs => Report.MeanInferenceMs;
+
+    /// <summary>Requests the runner said it was running in its last applied event.</summary>
+    public int Reported => Report.InFlight;
 
     /// <summary>
     /// Requests running there: the more of what the router dispatched and what the runner last reported, so a router
@@ -61,38 +61,20 @@ public sealed class RunnerState
     /// </summary>
     public int InFlight => Math.Max(Dispatched, Reported);
 
-    /// <summary>Requests this router dispatched there that have not come back.</summary>
-    public int Dispatched { get; internal set; }
+    /// <summary>Requests this router dispatched there that have not come back (the router's own count).</summary>
+    public int Dispatched { get; private set; }
 
-    /// <summary>Requests the runner said it was running in its last applied event.</summary>
-    public int Reported { get; internal set; }
-
-    /// <summary>Requests it takes at once.</summary>
-    public int Capacity { get; internal set; }
-
-    /// <summary>True once the runner announced it is stopping.</summary>
-    public bool Draining { get; internal set; }
-
-    /// <summary>The last applied event's sequence.</summary>
-    public long Sequence { get; internal set; } = long.MinValue;
-
-    /// <summary>When the router last heard from the runner.</summary>
-    public DateTimeOffset LastSeen { get; internal set; }
+    /// <summary>When the router last heard from the runner (the router's own clock, not the event's).</summary>
+    public DateTimeOffset LastSeen { get; private set; }
 
     /// <summary>The dispatch tick of the runner's last request (0: never used).</summary>
-    public long LastUsed { get; internal set; }
-
-    /// <summary>The runner's pipeline cache as last reported.</summary>
-    public CacheUsage Cache { get; internal set; } = CacheUsage.None;
-
-    /// <summary>Mean time of the app's requests on the runner as last reported, in milliseconds.</summary>
-    public double MeanInferenceMs { get; internal set; }
+    public long LastUsed { get; private set; }
 
     /// <summary>
     /// True once the router has had state it knows to be current, a direct reply from the runner; events after that
     /// are newer still. The first event a router sees of a runner may have waited in the stream for a while.
     /// </summary>
-    public bool Confirmed { get; internal set; }
+    public bool Confirmed { get; private set; }
 
     /// <summary>True when the runner can take one more request now.</summary>
     public bool IsFree => Confirmed && !Draining && InFlight < Capacity;
@@ -121,18 +103,49 @@ public sealed class RunnerState
     /// <summary>The dispatch tick of the last request for <paramref name="hint"/> sent here (0: never).</summary>
     public long HintLastUsed(string hint) => _hintUsed.GetValueOrDefault(hint);
 
-    /// <summary>Records a request for <paramref name="hint"/> sent here; true when the runner did not hold it before.</summary>
-    internal bool AddSent(string hint)
+    /// <summary>Every hint the runner is known to hold: reported and sent.</summary>
+    internal IEnumerable<string> AllHeld => _held.Concat(Sent);
+
+    /// <summary>Replaces the report whole; use stamps of hints the runner no longer holds are forgotten.</summary>
+    internal void Replace(RunnerReport report)
     {
+        Report = report;
+        _held.Clear();
+        _held.UnionWith(report.Hints);
+        _held.UnionWith(report.Loading);
+        foreach (var hint in _hintUsed.Keys.Where(h => !Holds(h)).ToList())
+        {
+            _hintUsed.Remove(hint);
+        }
+    }
+
+    /// <summary>The router heard from the runner at <paramref name="now"/>.</summary>
+    internal void Seen(DateTimeOffset now) => LastSeen = now;
+
+    /// <summary>Whether the router takes the runner's state as current (a direct reply) or awaits a confirmation.</summary>
+    internal void SetConfirmed(bool confirmed) => Confirmed = confirmed;
+
+    /// <summary>Records a request for <paramref name="hint"/> sent here at dispatch tick <paramref name="tick"/>; true when the runner did not hold the hint before.</summary>
+    internal bool AddSent(string? hint, long tick)
+    {
+        Dispatched++;
+        LastUsed = tick;
+        if (hint is null)
+        {
+            return false;
+        }
+
+        _hintUsed[hint] = tick;
         var before = Holds(hint);
         _sent[hint] = _sent.GetValueOrDefault(hint) + 1;
         return !before;
     }
 
-    /// <summary>Records that a request for <paramref name="hint"/> came back; true when the runner no longer holds it.</summary>
-    internal bool RemoveSent(string hint)
+    /// <summary>Records that a request for <paramref name="hint"/> came back (one was out: <see cref="Dispatched"/> is positive); true when the runner no longer holds the hint.</summary>
+    internal bool RemoveSent(string? hint)
     {
-        if (!_sent.TryGetValue(hint, out var count))
+        Dispatched--;
+        if (hint is null || !_sent.TryGetValue(hint, out var count))
         {
             return false;
         }
@@ -145,32 +158,5 @@ public sealed class RunnerState
 
         _sent.Remove(hint);
         return !Holds(hint);
-    }
-
-    /// <summary>Every hint the runner is known to hold: reported and sent.</summary>
-    internal IEnumerable<string> AllHeld => _held.Concat(Sent);
-
-    private void RebuildHeld()
-    {
-        _held.Clear();
-        _held.UnionWith(_hints);
-        _held.UnionWith(_loading);
-    }
-
-    internal void MarkUsed(string? hint, long tick)
-    {
-        LastUsed = tick;
-        if (hint is not null)
-        {
-            _hintUsed[hint] = tick;
-        }
-    }
-
-    internal void ForgetUnheld()
-    {
-        foreach (var hint in _hintUsed.Keys.Where(h => !Holds(h)).ToList())
-        {
-            _hintUsed.Remove(hint);
-        }
     }
 }

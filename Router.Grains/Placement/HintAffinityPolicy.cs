@@ -11,18 +11,22 @@ namespace FalHints.Router.Placement;
 /// that keeps the model in host memory loads it in a promotion's time, and what it evicts stays in host memory). A
 /// request without a hint goes to the free runner whose hints carry the most recent demand, the likeliest to hold its
 /// model.</item>
-/// <item>No free runner: the request waits in the router's queue. A runner that frees up takes the oldest waiting
-/// request whose hint it holds; with none, the oldest waiting request.</item>
+/// <item>No free runner: the request waits in the router's queue, a lower priority class behind every request of a
+/// higher one. When runners are free, the oldest waiting request of the head's class that a free runner holds a hint
+/// for starts first, on its best free holder (as in 1); with none, the oldest waiting request, on a runner chosen as
+/// in 2.</item>
 /// </list>
 /// With nothing waiting, it copies the most demanded hints into memory a free runner does not use, in the background
 /// (<see cref="SpareCopies"/>), never on the last free runner, so later requests find a free holder more often.
 /// Starvation guarantee: once a request is the oldest of its priority class and
 /// <see cref="PlacementContext.BypassLimit"/> younger requests of that class have started before it, it starts on the
 /// next free runner holding its hint, and no such runner takes another request first; if no runner holds its hint, it
-/// starts on the next runner that frees up. So it waits, past the limit, at most for one request (or load) under way on
-/// a holder of its hint. Only a request whose model nobody holds is forced onto a runner that must load it, so forced
-/// loads stay few however long an overload lasts (the earlier rule, the next free runner whatever it held, turned a
-/// load under way on a holder into a cascade of loads elsewhere).
+/// starts on the next runner that frees up. While its holders are all busy, free runners go on serving the waiting
+/// requests they hold, and it starts on a free runner (a load) only when no waiting request is held by one. So it waits,
+/// past the limit, at most for one request (or load) under way on a holder of its hint. Only a request whose model
+/// nobody holds is put first onto a runner that must load it, so forced loads stay few however long an overload lasts
+/// (the earlier rule, the next free runner whatever it held, turned a load under way on a holder into a cascade of
+/// loads elsewhere).
 /// </summary>
 public sealed class HintAffinityPolicy : IPlacementPolicy
 {

@@ -37,4 +37,7 @@ public sealed partial class RouterGrain
 
     [LoggerMessage(11, LogLevel.Warning, "Runner {RunnerId} refused to prewarm {Hint} for {AppId} ({Reason}); the policy asks for no more background loads for this app")]
     private static partial void LogPolicyPrewarmsOff(ILogger logger, string appId, string runnerId, string hint, string reason);
+
+    [LoggerMessage(12, LogLevel.Warning, "Router of {AppId} could not read the app's declaration from the app registry; it learns the hint field from the runners' reports")]
+    private static partial void LogDeclarationUnread(ILogger logger, Exception exception, string appId);
 }

@@ -10,17 +10,33 @@ namespace FalHints.Runner.Apps;
 /// </summary>
 public sealed class AppRegistryGrain(IClusterMembershipService membership) : Grain, IAppRegistryGrain
 {
-    private readonly Dictionary<string, ImmutableArray<string>> _silos = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ImmutableArray<AppDeclaration>> _silos = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
-    public Task RegisterAsync(string silo, ImmutableArray<string> appIds)
+    public Task RegisterAsync(string silo, ImmutableArray<AppDeclaration> apps)
     {
-        _silos[silo] = appIds.IsDefault ? [] : appIds;
+        _silos[silo] = apps.IsDefault ? [] : apps;
         return Task.CompletedTask;
     }
 
     /// <inheritdoc />
     public Task<HostedApps> GetAppsAsync()
+    {
+        var active = ForgetInactive();
+        var apps = _silos.Values.SelectMany(a => a).Select(a => a.AppId).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToImmutableArray();
+        return Task.FromResult(new HostedApps(apps, active.All(_silos.ContainsKey)));
+    }
+
+    /// <inheritdoc />
+    public Task<AppDeclaration?> GetDeclarationAsync(string appId)
+    {
+        ForgetInactive();
+
+        // Silos running different versions of an app may differ: the one that reported last wins, as runners' events do.
+        return Task.FromResult(_silos.Values.SelectMany(a => a).LastOrDefault(a => string.Equals(a.AppId, appId, StringComparison.Ordinal)));
+    }
+
+    private HashSet<string> ForgetInactive()
     {
         var active = membership.CurrentSnapshot.Members.Values
             .Where(m => m.Status == SiloStatus.Active).Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
@@ -29,7 +45,6 @@ public sealed class AppRegistryGrain(IClusterMembershipService membership) : Gra
             _silos.Remove(gone);
         }
 
-        var apps = _silos.Values.SelectMany(a => a).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToImmutableArray();
-        return Task.FromResult(new HostedApps(apps, active.All(_silos.ContainsKey)));
+        return active;
     }
 }

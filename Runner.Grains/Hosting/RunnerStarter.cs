@@ -14,7 +14,7 @@ namespace FalHints.Runner.Hosting;
 /// stops, drains them first: they stop taking work, and the silo waits (up to the drain timeout) for what they run.
 /// The drain starts in the host's "stopping" phase, before the silo itself begins to leave the cluster, so the
 /// runners' "draining" events still reach the hints stream; a silo stopped without its host drains in its lifecycle.
-/// It also reports the apps the silo serves (none without runners) to the cluster's <see cref="IAppRegistryGrain"/>, at
+/// It also reports the apps the silo serves (none without runners), with what each declares to routers, to the cluster's <see cref="IAppRegistryGrain"/>, at
 /// start and every heartbeat interval, so requests for apps nobody serves are refused at once.
 /// </summary>
 internal sealed partial class RunnerStarter(
@@ -71,7 +71,8 @@ internal sealed partial class RunnerStarter(
     /// <summary>Tells the registry what this silo serves; a failure is retried at the next interval.</summary>
     private async Task RegisterAppsAsync()
     {
-        var apps = _devices.Count == 0 ? [] : services.GetServices<FalAppRegistration>().Select(r => r.AppId(services)).Distinct(StringComparer.Ordinal).ToImmutableArray();
+        var apps = _devices.Count == 0 ? [] : services.GetServices<FalAppRegistration>().Select(r => r.Declaration(services))
+            .DistinctBy(a => a.AppId, StringComparer.Ordinal).ToImmutableArray();
         try
         {
             await grains.GetGrain<IAppRegistryGrain>(0).RegisterAsync(localSilo.Name, apps);

@@ -24,7 +24,9 @@ placement.SetAction(parse =>
     return 0;
 });
 root.Add(placement);
-root.Add(FalHints.Benchmarks.Simulation.SimulateCommand.Create());
+var simulate = FalHints.Benchmarks.Simulation.SimulateCommand.Create();
+simulate.Add(FalHints.Benchmarks.Simulation.FailoverCommand.Create());
+root.Add(simulate);
 
 var overheadCount = new Option<int>("--requests") { DefaultValueFactory = _ => 5_000 };
 var overheadConcurrency = new Option<int>("--concurrency") { DefaultValueFactory = _ => 16 };

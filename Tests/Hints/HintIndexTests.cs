@@ -22,6 +22,37 @@ public sealed class HintIndexTests
     }
 
     [Fact]
+    public void Each_event_replaces_the_report_whole_and_dispatches_stay_beside_it()
+    {
+        var index = new HintIndex();
+        var first = Event("r", hints: ["a"], loading: ["b"]);
+        index.Apply(first, T0);
+        var runner = index.Find("r")!;
+        Assert.Equal(RunnerReport.From(first), runner.Report);
+
+        // A dispatch for a hint the runner did not report: the router's own record says it is about to hold it.
+        index.MarkDispatched("r", "c");
+        Assert.Equal(RunnerReport.From(first), runner.Report);
+        Assert.True(runner.Holds("c"));
+        Assert.False(runner.Reports("c"));
+        Assert.Equal((1, 0), (runner.Dispatched, runner.Reported));
+
+        // The next event replaces what was reported, "b" included, and leaves the router's record as it was.
+        var second = Event("r", hints: ["a"]) with { InFlight = 1 };
+        index.Apply(second, T0.AddSeconds(1));
+        Assert.Equal(RunnerReport.From(second), runner.Report);
+        Assert.Empty(runner.Loading);
+        Assert.False(runner.Holds("b"));
+        Assert.True(runner.Holds("c"));
+        Assert.Equal((1, 1, T0.AddSeconds(1)), (runner.Dispatched, runner.Reported, runner.LastSeen));
+
+        index.MarkCompleted("r", "c");
+        Assert.False(runner.Holds("c"));
+        Assert.Equal(0, runner.Dispatched);
+        Assert.Equal(RunnerReport.From(second), runner.Report);
+    }
+
+    [Fact]
     public void Warm_list_and_tier_figures_are_stored_beside_the_hints_without_becoming_hints()
     {
         var index = new HintIndex();

@@ -72,10 +72,12 @@ public sealed class RestartTests(RestartModelStore models) : IClassFixture<Resta
         {
             await first.WaitForOutputAsync("FalHints is serving", Startup);
 
-            // One runner: the slow request runs (loading its model), everything after it queues.
+            // One runner: the slow request runs (loading its model), everything after it queues. The app's hint field
+            // routes each by its model, and a freed runner takes a waiting request for a model it holds before older
+            // ones: no two requests of a class share a model, so the order they were accepted in is what decides.
             running = await SubmitAsync(http, RestartModelStore.Slow, "normal", hooks.Url);
             await StatusAsync(http, running, s => s.GetProperty("status").GetString() == "IN_PROGRESS", "running");
-            foreach (var (model, priority) in new[] { ("tiny/alpha", "low"), ("tiny/beta", "normal"), ("tiny/alpha", "normal"), ("tiny/gamma", "low"), ("tiny/delta", "normal"), ("tiny/beta", "normal") })
+            foreach (var (model, priority) in new[] { ("tiny/alpha", "low"), ("tiny/beta", "normal"), ("tiny/gamma", "normal"), ("tiny/prewarm", "low"), ("tiny/delta", "normal"), ("tiny/alpha", "normal") })
             {
                 queued.Add((await SubmitAsync(http, model, priority, queued.Count == 0 ? hooks.Url : null), priority));
             }

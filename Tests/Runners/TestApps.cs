@@ -176,3 +176,37 @@ public sealed class NoPrewarmApp : FalApp<KeyInput, KeyOutput>
         return new KeyOutput(input.Key, _runner.RunnerId);
     }
 }
+
+/// <summary>
+/// Declares <c>key</c> as its hint field: loads a pipeline per key at once, and a request with a hold waits for that
+/// gate of <see cref="GatedLoadApp"/>.
+/// </summary>
+public sealed class HintFieldApp : FalApp<KeyInput, KeyOutput>
+{
+    public const string Id = "test/hint-field";
+
+    private RunnerContext _runner = null!;
+
+    public override string AppId => Id;
+
+    public override FalAppSettings Settings { get; } = FalAppSettings.Default with { HintField = "key" };
+
+    public override Task SetupAsync(RunnerContext runner, CancellationToken cancellationToken)
+    {
+        _runner = runner;
+        return Task.CompletedTask;
+    }
+
+    public override IReadOnlyList<string> ProvideHints() => _runner.Pipelines.Keys;
+
+    protected override async Task<KeyOutput> RunAsync(KeyInput input, CancellationToken cancellationToken)
+    {
+        using var lease = await _runner.Pipelines.AcquireAsync(input.Key, 1, () => Task.FromResult(new MemoryStream()), cancellationToken);
+        if (input.Hold is { } hold)
+        {
+            await GatedLoadApp.Gate(hold).Task.WaitAsync(cancellationToken);
+        }
+
+        return new KeyOutput(input.Key, _runner.RunnerId);
+    }
+}
