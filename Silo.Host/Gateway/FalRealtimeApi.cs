@@ -84,13 +84,14 @@ public static partial class FalRealtimeApi
             return;
         }
 
-        if (await client.Apps.RefusesAsync(appId, http.RequestAborted))
+        // Checked before the app, so a caller without a key or token learns nothing about which apps exist.
+        var refusal = keys.Required ? Authorize(http, app, keys, time) : null;
+        if (refusal is null && await client.Apps.RefusesAsync(appId, http.RequestAborted))
         {
             await FalQueueApi.AppNotFound(appId).ExecuteAsync(http);
             return;
         }
 
-        var refusal = keys.Required ? Authorize(http, app, keys, time) : null;
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
         var logger = loggers.CreateLogger(typeof(FalRealtimeApi).FullName!);
         if (refusal is not null)

@@ -145,6 +145,22 @@ public sealed class RealtimeTests(GatewayHost gateway) : IClassFixture<GatewayHo
     }
 
     [Fact]
+    public async Task A_connection_without_a_key_or_token_is_told_unauthorized_and_learns_nothing_about_the_app()
+    {
+        foreach (var appId in new[] { "falhints/any-model", "nobody/nothing" })
+        {
+            using var socket = await ConnectAsync(appId, key: null);
+            var (_, answer) = await ReceiveAsync(socket);
+            using var timeout = new CancellationTokenSource(Patience);
+            var closing = await socket.ReceiveAsync(new byte[1024], timeout.Token);
+
+            Assert.Equal("Unauthorized", JsonDocument.Parse(answer).RootElement.GetProperty("error").GetString());
+            Assert.Equal(WebSocketMessageType.Close, closing.MessageType);
+            Assert.Equal(WebSocketCloseStatus.PolicyViolation, socket.CloseStatus);
+        }
+    }
+
+    [Fact]
     public void A_token_admits_only_its_apps_until_it_expires_and_only_while_its_key_is_accepted()
     {
         var now = DateTimeOffset.UnixEpoch.AddDays(20_000);
