@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.WebSockets;
 using System.Text;
@@ -6,7 +5,6 @@ using System.Text.Json;
 using FalHints.Client.Contracts;
 using FalHints.Host.Gateway;
 using FalHints.Tests.Runners;
-using FalHints.Tests.Support;
 using MessagePack;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -21,22 +19,7 @@ public sealed class RealtimeTests(GatewayHost gateway) : IClassFixture<GatewayHo
     [Fact]
     public async Task Fals_javascript_client_connects_and_gets_an_output_per_input_in_order()
     {
-        var folder = Path.Combine(RepositoryPaths.Root, "Tests", "Gateway", "js");
-        Assert.True(Directory.Exists(Path.Combine(folder, "node_modules", "@fal-ai", "client")),
-            $"@fal-ai/client is not installed in {folder}; run 'npm ci --prefix Tests/Gateway/js' (bash .ci/run does).");
-        var start = new ProcessStartInfo("node") { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "--experimental-websocket", "fal-realtime-check.mjs", gateway.Url, GatewayHost.ApiKey, "tiny/alpha" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var node = Process.Start(start)!;
-        var output = node.StandardOutput.ReadToEndAsync();
-        var errors = node.StandardError.ReadToEndAsync();
-        await node.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-
-        Assert.True(node.ExitCode == 0, $"node exited with {node.ExitCode}:\n{await errors}\n{await output}");
-        using var summary = JsonDocument.Parse(await output);
+        using var summary = await FalClientScript.RunAsync("--experimental-websocket", "fal-realtime-check.mjs", gateway.Url, GatewayHost.ApiKey, "tiny/alpha");
         Assert.Equal(2, summary.RootElement.GetProperty("defaultToken").GetProperty("outputs").GetArrayLength());
         Assert.Equal("falhints/any-model/realtime", summary.RootElement.GetProperty("customToken").GetProperty("endpoint").GetString());
         Assert.Equal(1008, summary.RootElement.GetProperty("badToken").GetProperty("status").GetInt32());
