@@ -60,20 +60,17 @@ public sealed class HintIndex : IRunnerIndex
             runner = new RunnerState(RunnerReport.Unheard(hints.RunnerId));
             _runners.Add(hints.RunnerId, runner);
         }
-        else if (hints.Sequence < runner.Sequence || (hints.Sequence == runner.Sequence && !(current && ChangedSincePublished(runner.Report, hints))))
+        else if (hints.Sequence <= runner.Sequence)
         {
             if (current && !runner.Confirmed)
             {
-                // The index already holds a newer state.
+                // The index already holds this state or a newer one.
                 runner.SetConfirmed(true);
                 Refresh(runner);
             }
 
             return false;
         }
-
-        // A current answer with the sequence of the report held replaces it when it differs: runners number what they
-        // publish, and a request or load that started since (not yet published) is in the answer but not in that report.
 
         Unlink(runner);
         runner.Replace(RunnerReport.From(hints));
@@ -83,12 +80,6 @@ public sealed class HintIndex : IRunnerIndex
         Routing = hints.Routing ?? Routing;
         return true;
     }
-
-    /// <summary>True when a runner's current answer shows work that started after the event it last published (same sequence).</summary>
-    private static bool ChangedSincePublished(RunnerReport published, HintsEvent current) =>
-        current.InFlight != published.InFlight
-        || (current.Kind == HintsEventKind.Draining) != published.Draining
-        || !(current.Loading.IsDefault ? [] : current.Loading).SequenceEqual(published.Loading, StringComparer.Ordinal);
 
     /// <summary>What the app declared (hint field, input limits) before any runner reported; runners' events replace it.</summary>
     public void Declare(AppRouting routing) => Routing ??= routing;

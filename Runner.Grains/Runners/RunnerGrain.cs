@@ -162,7 +162,9 @@ public sealed partial class RunnerGrain(
     public Task<RunnerStatus> GetStatusAsync() => Task.FromResult(new RunnerStatus(
         _key.ToString(),
         localSilo.Name,
-        [.. _apps.Values.Select(h => Describe(h.App.AppId, h, _draining ? HintsEventKind.Draining : HintsEventKind.Heartbeat, _sequence))],
+        // Numbered as a new state: requests and loads that started since the last published event are in it, so a
+        // router that holds that event (it may have waited in the stream) must take this answer as newer.
+        [.. _apps.Values.Select(h => NextEvent(h.App.AppId, h, _draining ? HintsEventKind.Draining : HintsEventKind.Heartbeat))],
         _unreported));
 
     /// <inheritdoc />

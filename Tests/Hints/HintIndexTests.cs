@@ -53,29 +53,6 @@ public sealed class HintIndexTests
     }
 
     [Fact]
-    public void A_current_answer_with_the_sequence_of_a_stale_stream_event_replaces_it()
-    {
-        // A restarted router first hears a runner through an event that waited in the stream (published before the
-        // runner took a request), then the runner's own answer: same sequence (nothing published since), one more in flight.
-        var index = new HintIndex();
-        var stale = Event("r", hints: ["a"]);
-        index.Apply(stale, T0, current: false);
-        Assert.False(index.Find("r")!.IsFree);
-
-        var applied = index.Apply(stale with { InFlight = 1 }, T0.AddSeconds(1));
-
-        var runner = index.Find("r")!;
-        Assert.True(applied);
-        Assert.True(runner.Confirmed);
-        Assert.Equal(1, runner.Reported);
-        Assert.False(runner.IsFree);
-
-        // The same event arriving again from the stream changes nothing.
-        Assert.False(index.Apply(stale, T0.AddSeconds(2), current: false));
-        Assert.Equal(1, index.Find("r")!.Reported);
-    }
-
-    [Fact]
     public void Warm_list_and_tier_figures_are_stored_beside_the_hints_without_becoming_hints()
     {
         var index = new HintIndex();

@@ -97,6 +97,54 @@ public sealed class RunnerGrainTests : IClassFixture<FalHintsCluster<RunnerProfi
     }
 
     [Fact]
+    public async Task A_status_answer_is_numbered_after_every_event_published_before_it()
+    {
+        // A router that heard a runner through an event that waited in the stream must take the runner's own answer
+        // as newer: the answer holds a request that started after that event, which was not published.
+        var log = await HintEventLog.SubscribeAsync(_cluster.Cluster.Client, GatedLoadApp.Id);
+        var key = $"status-{Guid.NewGuid():N}";
+        var hold = $"status-hold-{Guid.NewGuid():N}";
+        GatedLoadApp.Gate(key).SetResult();
+        var request = _cluster.Client.RunAsync<KeyInput, KeyOutput>(GatedLoadApp.Id, new KeyInput(key, hold), key);
+
+        var (runner, first) = await HeldAsync();
+        var second = App(await _cluster.Cluster.Client.GetGrain<IRunnerGrain>(runner).GetStatusAsync());
+        GatedLoadApp.Gate(hold).SetResult();
+        await request;
+        var response = await log.WaitForAsync(e => e.RunnerId == runner && e.Sequence > second.Sequence, EventTimeout, "the response after the status answers");
+
+        Assert.Equal(1, first.InFlight);
+        Assert.True(second.Sequence > first.Sequence);
+        Assert.DoesNotContain(log.Events, e => e.RunnerId == runner && (e.Sequence == first.Sequence || e.Sequence == second.Sequence));
+        Assert.Equal(0, response.InFlight);
+        await log.UnsubscribeAsync();
+
+        async Task<(string Runner, HintsEvent App)> HeldAsync()
+        {
+            var deadline = DateTime.UtcNow + EventTimeout;
+            while (true)
+            {
+                foreach (var silo in _cluster.Cluster.Silos)
+                {
+                    foreach (var device in new[] { "cpu:0", "cpu:1" })
+                    {
+                        var id = $"{silo.Name}/{device}";
+                        if (App(await _cluster.Cluster.Client.GetGrain<IRunnerGrain>(id).GetStatusAsync()) is { InFlight: 1 } held)
+                        {
+                            return (id, held);
+                        }
+                    }
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, "no runner took the held request within 20 s");
+                await Task.Delay(20);
+            }
+        }
+
+        static HintsEvent App(RunnerStatus status) => status.Apps.Single(a => a.AppId == GatedLoadApp.Id);
+    }
+
+    [Fact]
     public async Task Oversized_hint_lists_are_refused_and_truncated_deterministically()
     {
         var log = await HintEventLog.SubscribeAsync(_cluster.Cluster.Client, NoisyHintsApp.Id);
