@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 
 namespace FalHints.Benchmarks;
 
@@ -28,10 +26,5 @@ internal static class BenchNode
     };
 
     /// <summary>A loopback port nothing listens on now, as text for configuration.</summary>
-    public static string FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture);
-    }
+    public static string FreePort() => LoopbackPorts.Next().ToString(CultureInfo.InvariantCulture);
 }

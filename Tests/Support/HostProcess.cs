@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace FalHints.Tests.Support;
@@ -122,12 +120,8 @@ public sealed class HostProcess : IDisposable
         }
     }
 
-    public static int FreeTcpPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>A loopback port for a node or server a test starts, never the same twice in one run.</summary>
+    public static int FreeTcpPort() => FalHints.Benchmarks.LoopbackPorts.Next();
 
     public void Dispose()
     {
