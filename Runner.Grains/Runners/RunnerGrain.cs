@@ -50,7 +50,7 @@ public sealed partial class RunnerGrain(
     private PipelineCache? _pipelines;
     private RunnerKey _key;
     private long _sequence;
-    private Task _lastPublish = Task.CompletedTask;
+    private HintPublisher? _publisher;
     private int _unreported;
     private bool _draining;
 
@@ -276,8 +276,9 @@ public sealed partial class RunnerGrain(
             metrics.Served(invocation.AppId, elapsed);
         }
 
+        // The response carries the same event, so neither the caller nor the router waits for the stream.
         var hints = NextEvent(invocation.AppId, hosted, _draining ? HintsEventKind.Draining : HintsEventKind.Response) with { RequestId = invocation.RequestId };
-        await PublishAsync(hints);
+        _ = PublishAsync(hints);
         return new RunnerResponse(output, error, hints);
     }
 
@@ -415,21 +416,8 @@ public sealed partial class RunnerGrain(
         return kept;
     }
 
-    /// <summary>
-    /// Publishes after every earlier publish of this runner, so subscribers see its events in sequence order even when
-    /// a heartbeat and a response interleave (callers take the sequence number right before calling this).
-    /// </summary>
-    private Task PublishAsync(HintsEvent hints)
-    {
-        _lastPublish = PublishAfterAsync(_lastPublish, hints);
-        return _lastPublish;
-    }
-
-    private async Task PublishAfterAsync(Task previous, HintsEvent hints)
-    {
-        await previous;
-        await PublishNowAsync(hints);
-    }
+    /// <summary>Publishes in order, a waiting event replaced by a newer one of its app (<see cref="HintPublisher"/>).</summary>
+    private Task PublishAsync(HintsEvent hints) => (_publisher ??= new HintPublisher(PublishNowAsync)).PublishAsync(hints);
 
     private async Task PublishNowAsync(HintsEvent hints)
     {

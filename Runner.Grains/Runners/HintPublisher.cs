@@ -1,0 +1,39 @@
+using FalHints.Client.Contracts;
+
+namespace FalHints.Runner.Runners;
+
+/// <summary>
+/// Publishes one runner's hint events in the order they were made: each publish starts after the one before it, so
+/// subscribers see a runner's events in sequence order even when a heartbeat and a response interleave. Each event is
+/// the whole state of the runner's app, so an event still waiting behind a publish under way is replaced by a newer one
+/// of the same app rather than sent first: a burst of responses costs one stream message, and no subscriber sees an
+/// older state after a newer one. Not thread-safe: a grain calls it from its own turns.
+/// </summary>
+internal sealed class HintPublisher(Func<HintsEvent, Task> publish)
+{
+    private readonly Dictionary<string, HintsEvent> _waiting = new(StringComparer.Ordinal);
+    private Task _last = Task.CompletedTask;
+
+    /// <summary>
+    /// Queues <paramref name="hints"/> behind every earlier event; the task completes once it, or a newer event of the
+    /// same app, has been published. The publish function given at construction handles its own failures.
+    /// </summary>
+    public Task PublishAsync(HintsEvent hints)
+    {
+        var queued = _waiting.ContainsKey(hints.AppId);
+        _waiting[hints.AppId] = hints;
+        if (!queued)
+        {
+            _last = PublishAfterAsync(_last, hints.AppId);
+        }
+
+        return _last;
+    }
+
+    private async Task PublishAfterAsync(Task previous, string appId)
+    {
+        await previous;
+        _waiting.Remove(appId, out var newest);
+        await publish(newest!);
+    }
+}
