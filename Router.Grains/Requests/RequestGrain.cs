@@ -44,6 +44,9 @@ public sealed partial class RequestGrain(
     private IGrainTimer? _webhook;
     private IRouterGrain? _router;
 
+    // A completion held in memory whose write has not succeeded yet.
+    private bool _completionUnstored;
+
     // The store losses this activation has written its record back after (see RequestStoreLosses).
     private int _storeLossesSeen;
 
@@ -271,8 +274,19 @@ public sealed partial class RequestGrain(
     /// <inheritdoc />
     public async Task CompleteAsync(InferenceResult result)
     {
-        if (State.Request is null || State.State == RequestState.Completed)
+        if (State.Request is null)
         {
+            return;
+        }
+
+        if (State.State == RequestState.Completed)
+        {
+            // A completion whose write failed is written when it is reported again (a runner tries again).
+            if (_completionUnstored)
+            {
+                await StoreCompletionAsync();
+            }
+
             return;
         }
 
@@ -298,10 +312,27 @@ public sealed partial class RequestGrain(
         // storage only while the request is queued or running.
         State.Request = State.Request with { InputJson = FinishedInput };
         Log(result.Error is { } error ? $"failed: {error.Code}: {error.Message}" : "completed");
+
+        // A caller waiting for the result has it at once, without waiting for the write: should this node fail before
+        // the record is stored, the request is still in progress in the store and is run again, so nothing is lost;
+        // the runner that reported it hears of the write's outcome.
+        _completed.TrySetResult();
+        await StoreCompletionAsync();
+    }
+
+    private async Task StoreCompletionAsync()
+    {
+        _completionUnstored = true;
         await SaveAsync();
+        if (!_completionUnstored)
+        {
+            // Stored meanwhile, by a report of the same completion that came in while this write waited.
+            return;
+        }
+
+        _completionUnstored = false;
         _resume?.Dispose();
         _resume = null;
-        _completed.TrySetResult();
         await ScheduleExpiryAsync();
         ScheduleWebhook(TimeSpan.Zero);
     }
@@ -383,8 +414,18 @@ public sealed partial class RequestGrain(
 
     private async Task ResumeAsync(CancellationToken cancellationToken)
     {
-        if (State.Request is not { } request || State.State == RequestState.Completed)
+        if (State.Request is not { } request)
         {
+            return;
+        }
+
+        if (State.State == RequestState.Completed)
+        {
+            if (_completionUnstored)
+            {
+                await StoreCompletionWhileResumingAsync(request);
+            }
+
             return;
         }
 
@@ -396,6 +437,20 @@ public sealed partial class RequestGrain(
         catch (Exception ex)
         {
             LogRouterUnreachable(logger, ex, request.RequestId, request.AppId);
+        }
+    }
+
+    /// <summary>Writes a completion whose write failed, at each tick of the resume timer until it is stored.</summary>
+    private async Task StoreCompletionWhileResumingAsync(InferenceRequest request)
+    {
+        try
+        {
+            await StoreCompletionAsync();
+            LogCompletionStored(logger, request.RequestId);
+        }
+        catch (Exception ex)
+        {
+            LogCompletionUnstored(logger, ex, request.RequestId);
         }
     }
 
