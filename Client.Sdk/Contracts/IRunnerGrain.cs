@@ -13,10 +13,11 @@ public interface IRunnerGrain : IGrainWithStringKey
 
     /// <summary>
     /// Accepts a request and returns at once; when it finishes the runner completes the request grain and tells
-    /// the app's router, so no call stays open for the length of a model load.
+    /// the app's router, so no call stays open for the length of a model load. Returns the sequence of the runner's
+    /// last event at acceptance: every event it makes later (a greater sequence) counts the request while it runs.
     /// </summary>
     [Alias("DispatchAsync")]
-    Task DispatchAsync(RunnerInvocation invocation);
+    Task<long> DispatchAsync(RunnerInvocation invocation);
 
     /// <summary>Runs one request and waits for it (no queue, no request grain); subject to the grain call timeout.</summary>
     [Alias("InvokeAsync")]

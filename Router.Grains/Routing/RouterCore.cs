@@ -37,6 +37,13 @@ public sealed class RouterCore
     // Requests asked about because their runner reported fewer requests than the router counts there (asked once each).
     private readonly HashSet<InFlightRequest> _doubted = new(ReferenceEqualityComparer.Instance);
 
+    // For requests their runner took, the sequence of its last event then: a later event counts them while they run.
+    private readonly Dictionary<InFlightRequest, long> _acceptedAfter = new(ReferenceEqualityComparer.Instance);
+
+    // Requests on runners whose reports fell short of them at the last sweep, and the set the next sweep fills.
+    private HashSet<InFlightRequest> _shortAtLastSweep = new(ReferenceEqualityComparer.Instance);
+    private HashSet<InFlightRequest> _shortNow = new(ReferenceEqualityComparer.Instance);
+
     // The earliest wake-up asked for and not yet come.
     private DateTimeOffset _wakeAt = DateTimeOffset.MaxValue;
 
@@ -178,9 +185,17 @@ public sealed class RouterCore
         Pump(now);
     }
 
-    /// <summary>The runner took the request sent with <paramref name="send"/>: its grain is told of the start unless the enqueue's answer carried it.</summary>
-    public void DispatchSucceeded(SendToRunner send)
+    /// <summary>
+    /// The runner took the request sent with <paramref name="send"/> after its event numbered
+    /// <paramref name="acceptedAfter"/>: its grain is told of the start unless the enqueue's answer carried it.
+    /// </summary>
+    public void DispatchSucceeded(SendToRunner send, long acceptedAfter)
     {
+        if (ReferenceEquals(Dispatcher.FindInFlight(send.Sent.Ticket.RequestId), send.Sent))
+        {
+            _acceptedAfter[send.Sent] = acceptedAfter;
+        }
+
         if (_sending.Remove(send.Sent, out var tell) && tell)
         {
             _effects.Add(new NotifyStarted(send.Sent.Ticket.RequestId, send.Sent.RunnerId, send.HintHit, send.Sent.Attempt));
@@ -349,14 +364,22 @@ public sealed class RouterCore
     }
 
     /// <summary>
-    /// A runner whose last report counts fewer requests than the router sent it at least a sweep interval before that
-    /// report arrived has finished one without its notice arriving, or lost one: the router asks about those requests
-    /// now rather than at the next audit, so a lost notice does not hold a runner's slot for the whole check interval.
-    /// A report that was stale, or a notice still on its way, costs one question.
+    /// A runner whose last report counts fewer requests than it had taken before making that report has finished one
+    /// without its notice arriving, or lost one: when the shortfall is still there at the next sweep, the router asks
+    /// about those requests rather than waiting for the next audit, so a lost notice holds a runner's slot for about
+    /// two sweeps, not for the whole check interval. A request was taken before a report when the report's sequence
+    /// is greater than the one its runner answered the dispatch with (a request adopted after a restart, whose
+    /// dispatch the router never saw: when it was sent at least a sweep interval before the report arrived). A notice
+    /// delayed by more than a sweep costs one question.
     /// </summary>
     private void AskWhereReportsFallShort()
     {
         _doubted.RemoveWhere(r => !ReferenceEquals(Dispatcher.FindInFlight(r.Ticket.RequestId), r));
+        foreach (var gone in _acceptedAfter.Keys.Where(r => !ReferenceEquals(Dispatcher.FindInFlight(r.Ticket.RequestId), r)).ToList())
+        {
+            _acceptedAfter.Remove(gone);
+        }
+
         foreach (var sent in Dispatcher.InFlight.Where(r => !_sending.ContainsKey(r)).GroupBy(r => r.RunnerId, StringComparer.Ordinal))
         {
             if (Dispatcher.Index.Find(sent.Key) is not { } runner)
@@ -364,18 +387,29 @@ public sealed class RouterCore
                 continue;
             }
 
-            var before = sent.Where(r => r.Since <= runner.LastSeen - _options.SweepInterval).ToList();
+            var before = sent.Where(r => _acceptedAfter.TryGetValue(r, out var acceptedAfter)
+                ? runner.Sequence > acceptedAfter
+                : r.Since <= runner.LastSeen - _options.SweepInterval).ToList();
             if (runner.Reported >= before.Count)
             {
                 continue;
             }
 
-            foreach (var request in before.Where(_doubted.Add))
+            // A notice on its way arrives within moments of its runner's event; one that is still missing at the next
+            // sweep was lost.
+            foreach (var request in before)
             {
-                _auditsOpen++;
-                _effects.Add(new AskRunner(request, Audit: true));
+                _shortNow.Add(request);
+                if (_shortAtLastSweep.Contains(request) && _doubted.Add(request))
+                {
+                    _auditsOpen++;
+                    _effects.Add(new AskRunner(request, Audit: true));
+                }
             }
         }
+
+        (_shortAtLastSweep, _shortNow) = (_shortNow, _shortAtLastSweep);
+        _shortNow.Clear();
     }
 
     /// <summary>What the router knows of its runners and its queue.</summary>

@@ -149,9 +149,10 @@ public sealed partial class RouterGrain(
     {
         var (request, ticket) = (send.Sent, send.Sent.Ticket);
         metrics.Dispatched(AppId, ticket.Request.Hint is not null, send.HintHit, send.Waited);
+        long acceptedAfter;
         try
         {
-            await runners.Get(request.RunnerId).DispatchAsync(
+            acceptedAfter = await runners.Get(request.RunnerId).DispatchAsync(
                 new RunnerInvocation(ticket.RequestId, AppId, ticket.Request.InputJson, ticket.Request.Path, request.Attempt, send.HintHit));
         }
         catch (Exception ex)
@@ -161,7 +162,7 @@ public sealed partial class RouterGrain(
             return;
         }
 
-        await Run(() => _core.DispatchSucceeded(send));
+        await Run(() => _core.DispatchSucceeded(send, acceptedAfter));
     }
 
     private Task Requeue(NotifyRequeued requeued)

@@ -97,12 +97,13 @@ public sealed partial class RunnerGrain(
     }
 
     /// <inheritdoc />
-    public Task DispatchAsync(RunnerInvocation invocation)
+    public Task<long> DispatchAsync(RunnerInvocation invocation)
     {
         _unreported++;
         _accepted.Add(invocation.RequestId);
+        var acceptedAfter = _sequence;
         _ = RunAndReportAsync(invocation);
-        return Task.CompletedTask;
+        return Task.FromResult(acceptedAfter);
     }
 
     /// <inheritdoc />

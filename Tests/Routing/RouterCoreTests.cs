@@ -36,10 +36,10 @@ public sealed class RouterCoreTests
 
     private static T Only<T>(IReadOnlyList<RouterEffect> effects) => Assert.Single(effects.OfType<T>());
 
-    /// <summary>The runner took it: returns the effects that causes (a start notice, unless the enqueue answered it).</summary>
+    /// <summary>The runner took it after every event made so far: returns the effects that causes (a start notice, unless the enqueue answered it).</summary>
     private static IReadOnlyList<RouterEffect> Took(RouterCore core, SendToRunner send)
     {
-        core.DispatchSucceeded(send);
+        core.DispatchSucceeded(send, LastSequence);
         return core.TakeEffects();
     }
 
@@ -253,24 +253,51 @@ public sealed class RouterCoreTests
     }
 
     [Fact]
-    public void A_runner_that_reports_fewer_requests_than_it_was_sent_is_asked_about_them_at_the_next_tick()
+    public void A_runner_whose_reports_since_it_took_a_request_count_fewer_at_two_sweeps_is_asked_about_it()
+    {
+        var core = NewCore();
+        Join(core, "a/cpu:0");
+        core.Enqueue(Ticket(null, "r"), T0);
+        var send = Only<SendToRunner>(core.TakeEffects());
+
+        // A report the runner made before it took the request proves nothing, however late it arrives.
+        var before = Event("a/cpu:0");
+        Took(core, send);
+        core.RunnerEvent(before, T0.AddMilliseconds(500));
+        core.Tick(T0.AddMilliseconds(500), Live);
+        core.Tick(T0.AddSeconds(3), Live);
+        Assert.Empty(core.TakeEffects());
+
+        // One made after it, counting none: a notice may be on its way, so the router asks only if the next sweep
+        // still finds the request there.
+        core.RunnerEvent(Event("a/cpu:0"), T0.AddSeconds(3.2));
+        core.Tick(T0.AddSeconds(4), Live);
+        Assert.Empty(core.TakeEffects());
+        core.Tick(T0.AddSeconds(5), Live);
+        var ask = Only<AskRunner>(core.TakeEffects());
+        Assert.True(ask.Audit);
+        core.RunnerAnswered(ask, new RunnerAnswer(RunnerAnswerKind.Completed), T0.AddSeconds(5));
+        Assert.Equal(new CompletionUnreported("r", "a/cpu:0"), Assert.Single(core.TakeEffects()));
+        Assert.Equal(0, core.Snapshot().InFlight);
+    }
+
+    [Fact]
+    public void A_notice_that_arrives_between_two_sweeps_after_its_runners_report_costs_no_question()
     {
         var core = NewCore();
         Join(core, "a/cpu:0");
         core.Enqueue(Ticket(null, "r"), T0);
         Took(core, Only<SendToRunner>(core.TakeEffects()));
 
-        // A report sent before the request arrived there proves nothing.
-        core.RunnerEvent(Event("a/cpu:0"), T0.AddMilliseconds(500));
-        core.Tick(T0.AddMilliseconds(500), Live);
-        Assert.Empty(core.TakeEffects());
-
-        core.RunnerEvent(Event("a/cpu:0"), T0.AddSeconds(2));
+        // The runner publishes after the response, then reports the completion: the event can overtake the notice.
+        var after = Event("a/cpu:0");
+        core.RunnerEvent(after, T0.AddMilliseconds(100));
+        core.Tick(T0.AddSeconds(1), Live);
+        core.Completed("r", after, T0.AddSeconds(1.1));
         core.Tick(T0.AddSeconds(2), Live);
-        var ask = Only<AskRunner>(core.TakeEffects());
-        Assert.True(ask.Audit);
-        core.RunnerAnswered(ask, new RunnerAnswer(RunnerAnswerKind.Completed), T0.AddSeconds(2));
-        Assert.Equal(new CompletionUnreported("r", "a/cpu:0"), Assert.Single(core.TakeEffects()));
+        core.Tick(T0.AddSeconds(3), Live);
+
+        Assert.Empty(core.TakeEffects().OfType<AskRunner>());
         Assert.Equal(0, core.Snapshot().InFlight);
     }
 

@@ -12,6 +12,9 @@ public static class Runners
 
     private static long _sequence;
 
+    /// <summary>The sequence of the last event <see cref="Event"/> made: a runner taking a request now answers with it.</summary>
+    public static long LastSequence => Interlocked.Read(ref _sequence);
+
     public static HintsEvent Event(string runner, int capacity = 1, HintsEventKind kind = HintsEventKind.Response,
         string[]? hints = null, string[]? loading = null, CacheUsage? cache = null, AppRouting? routing = null) =>
         new(runner, runner.Split('/')[0], "cpu:0", "o/app", [.. hints ?? []], 0, capacity, Interlocked.Increment(ref _sequence),

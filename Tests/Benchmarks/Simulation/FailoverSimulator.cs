@@ -133,8 +133,9 @@ public static class FailoverSimulator
                         Call(target, () =>
                         {
                             target.Accept(new Job(int.Parse(send.Sent.Ticket.RequestId, CultureInfo.InvariantCulture), send.Sent.Attempt));
+                            var acceptedAfter = sequence;
                             Run(target);
-                            Feed(sentTo, () => sentTo.DispatchSucceeded(send));
+                            Feed(sentTo, () => sentTo.DispatchSucceeded(send, acceptedAfter));
                         }, () => Feed(sentTo, () => sentTo.DispatchFailed(send, "silo dead", Time(now))));
                         break;
                     case NotifyStarted started:
