@@ -47,6 +47,9 @@ public sealed partial class RequestGrain(
     // A completion held in memory whose write has not succeeded yet.
     private bool _completionUnstored;
 
+    // Whether the record has been written (or read) at least once: until then only a waiting caller knows of it.
+    private bool _stored;
+
     // The store losses this activation has written its record back after (see RequestStoreLosses).
     private int _storeLossesSeen;
 
@@ -61,6 +64,7 @@ public sealed partial class RequestGrain(
             return;
         }
 
+        _stored = true;
         if (State.State == RequestState.Completed)
         {
             _completed.TrySetResult();
@@ -76,7 +80,9 @@ public sealed partial class RequestGrain(
     }
 
     /// <inheritdoc />
-    public async Task<RequestStatus> SubmitAsync(InferenceRequest request)
+    public Task<RequestStatus> SubmitAsync(InferenceRequest request) => SubmitCoreAsync(request, storeNow: true);
+
+    private async Task<RequestStatus> SubmitCoreAsync(InferenceRequest request, bool storeNow)
     {
         if (State.Request is not null)
         {
@@ -131,16 +137,19 @@ public sealed partial class RequestGrain(
             Started(runnerId, accepted.HintHit, accepted.Attempt);
         }
 
-        try
+        if (storeNow)
         {
-            await SaveAsync();
-        }
-        catch
-        {
-            // Not accepted: a retried submission starts afresh instead of finding a request nobody stored.
-            record.State = new RequestRecord();
-            await ForgetAsync(request);
-            throw;
+            try
+            {
+                await SaveAsync();
+            }
+            catch
+            {
+                // Not accepted: a retried submission starts afresh instead of finding a request nobody stored.
+                record.State = new RequestRecord();
+                await ForgetAsync(request);
+                throw;
+            }
         }
 
         if (State.State != RequestState.Completed)
@@ -152,10 +161,30 @@ public sealed partial class RequestGrain(
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Until this call answers, nobody but its caller knows of the request (unless it has a webhook): should this node
+    /// fail meanwhile, the call fails and the caller, holding no request id, submits again. So the request is stored
+    /// only when it ends or, if it has not ended when the call answers, before the call answers: a request that
+    /// completes within the call costs one write, not one for its acceptance, one for its start and one for its end.
+    /// </remarks>
     public async Task<RequestStatus> SubmitAndWaitAsync(InferenceRequest request, TimeSpan maxWait)
     {
-        var submitted = await SubmitAsync(request);
-        return submitted.State == RequestState.Completed ? submitted : await WaitAsync(maxWait);
+        var known = State.Request is not null;
+        var submitted = await SubmitCoreAsync(request, storeNow: known || request.Options?.Webhook is not null);
+        if (submitted.State == RequestState.Completed)
+        {
+            return submitted;
+        }
+
+        var waited = await WaitAsync(maxWait);
+        if (waited.State == RequestState.Completed || _stored)
+        {
+            return waited;
+        }
+
+        // The caller learns of a request still queued or running: from now on it must outlive this node.
+        await SaveAsync();
+        return Status(waited.QueuePosition);
     }
 
     /// <inheritdoc />
@@ -248,7 +277,7 @@ public sealed partial class RequestGrain(
         }
 
         Started(runnerId, hintHit, attempt);
-        await SaveAsync();
+        await SaveIfStoredAsync();
     }
 
     /// <inheritdoc />
@@ -268,7 +297,7 @@ public sealed partial class RequestGrain(
         }
 
         Log(reason);
-        await SaveAsync();
+        await SaveIfStoredAsync();
     }
 
     /// <inheritdoc />
@@ -472,12 +501,16 @@ public sealed partial class RequestGrain(
         try
         {
             await WriteOrRestoreAsync();
+            _stored = true;
         }
         finally
         {
             _writes.Release();
         }
     }
+
+    /// <summary>Writes a transition of a request already in the store; one only its waiting caller knows of is written when that call answers.</summary>
+    private Task SaveIfStoredAsync() => _stored ? SaveAsync() : Task.CompletedTask;
 
     /// <summary>
     /// Writes the record. If the store no longer has it (Redis emptied by a flush, or restarted without persistence),

@@ -9,18 +9,66 @@ using Orleans.Storage;
 
 namespace FalHints.Tests.Requests;
 
-/// <summary>A caller waiting for a result against a request store whose write of that result fails.</summary>
-public sealed class CompletionWriteTests(FalHintsCluster<CompletionWriteTests.FailingStoreProfile> cluster)
-    : IClassFixture<FalHintsCluster<CompletionWriteTests.FailingStoreProfile>>
+/// <summary>What a request grain writes to its store, and when, against a store that records every write and fails the ones a test asks it to.</summary>
+public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingStoreProfile> cluster)
+    : IClassFixture<FalHintsCluster<RequestWriteTests.FailingStoreProfile>>
 {
+    // No runner serves it: a request for it stays queued unless the test completes it, as a runner would.
     private const string NowhereApp = "tests/nowhere";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    private static InferenceRequest NewRequest(SubmitOptions? options = null) =>
+        new(Guid.NewGuid().ToString("N"), NowhereApp, """{"prompt":"x"}""", Hint: null, Options: options);
+
+    private static InferenceResult Result(InferenceRequest request) =>
+        new(request.RequestId, """{"ok":true}""", null, "silo-x/cpu:0", HintHit: false, Attempt: 1);
+
+    private IRequestGrain Grain(InferenceRequest request) => cluster.Cluster.Client.GetGrain<IRequestGrain>(request.RequestId);
+
+    [Fact]
+    public async Task A_request_that_completes_within_its_submit_and_wait_call_is_written_once_with_its_outcome()
+    {
+        var request = NewRequest();
+        var call = Grain(request).SubmitAndWaitAsync(request, Patience);
+        await Eventually.ValueAsync(async () => (await Grain(request).GetStatusAsync()).State, s => s == RequestState.Queued, Patience, "the request queued");
+        await Grain(request).CompleteAsync(Result(request));
+
+        Assert.Equal(RequestState.Completed, (await call).State);
+        Assert.Equal([RequestState.Completed], FailingStore.WritesOf(request.RequestId));
+        Assert.Equal(RequestState.Completed, (await StoredAsync(request.RequestId)).State);
+    }
+
+    [Fact]
+    public async Task A_submit_and_wait_call_that_answers_before_its_request_ends_stores_it_first()
+    {
+        var request = NewRequest();
+
+        var status = await Grain(request).SubmitAndWaitAsync(request, TimeSpan.FromMilliseconds(300));
+
+        Assert.Equal(RequestState.Queued, status.State);
+        Assert.Equal([RequestState.Queued], FailingStore.WritesOf(request.RequestId));
+        Assert.Equal(RequestState.Queued, (await StoredAsync(request.RequestId)).State);
+    }
+
+    [Fact]
+    public async Task A_request_with_a_webhook_or_submitted_without_waiting_is_stored_when_it_is_accepted()
+    {
+        var hooked = NewRequest(new SubmitOptions(Webhook: new WebhookTarget("http://127.0.0.1:9/hook", "http://127.0.0.1:8080")));
+        var call = Grain(hooked).SubmitAndWaitAsync(hooked, Patience);
+        var plain = NewRequest();
+        await Grain(plain).SubmitAsync(plain);
+
+        await Eventually.ValueAsync(() => StoredAsync(hooked.RequestId), r => r.State == RequestState.Queued, Patience, "the webhook's request stored while its caller waits");
+        Assert.Equal(RequestState.Queued, (await StoredAsync(plain.RequestId)).State);
+        await Grain(hooked).CancelAsync();
+        Assert.Equal(RequestState.Completed, (await call).State);
+    }
 
     [Fact]
     public async Task A_waiting_caller_gets_its_result_though_its_write_fails_and_the_grain_stores_it_later()
     {
-        var request = new InferenceRequest(Guid.NewGuid().ToString("N"), NowhereApp, """{"prompt":"x"}""", Hint: null);
-        var grain = cluster.Cluster.Client.GetGrain<IRequestGrain>(request.RequestId);
+        var request = NewRequest();
+        var grain = Grain(request);
         await grain.SubmitAsync(request);
         FailingStore.FailCompletedWrites[request.RequestId] = 2;
 
@@ -55,12 +103,22 @@ public sealed class CompletionWriteTests(FalHintsCluster<CompletionWriteTests.Fa
     {
         public const string Failure = "the test's store refused the write";
 
+        private static readonly ConcurrentDictionary<string, ConcurrentQueue<RequestState>> Writes = new(StringComparer.Ordinal);
+
         public static ConcurrentDictionary<string, int> FailCompletedWrites { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>The state of each record of the request written so far, failed writes included, in order.</summary>
+        public static RequestState[] WritesOf(string requestId) => Writes.TryGetValue(requestId, out var writes) ? [.. writes] : [];
 
         public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
 
         public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
         {
+            if (grainState.State is RequestRecord { Request: { } written } record)
+            {
+                Writes.GetOrAdd(written.RequestId, _ => new()).Enqueue(record.State);
+            }
+
             if (grainState.State is RequestRecord { State: RequestState.Completed, Request: { } request }
                 && FailCompletedWrites.TryGetValue(request.RequestId, out var left) && left > 0)
             {
