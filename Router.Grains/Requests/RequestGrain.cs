@@ -13,7 +13,8 @@ namespace FalHints.Router.Requests;
 /// <summary>
 /// One request: its state lives in grain storage, so it survives its router's reactivation. A request placed on a
 /// runner when it is submitted is stored once, accepted and started together; one that waits in the queue is stored
-/// again when it starts; its outcome is stored when it ends. Until it completes it
+/// again when it starts; its outcome is stored when it ends. One submitted with submit-and-wait is stored only when it
+/// ends, or when the call answers before it ends (see <see cref="SubmitAndWaitAsync"/>). Until it completes it
 /// reminds its router of itself every <see cref="RouterOptions.ResumeInterval"/>; the first completion reported wins;
 /// a completed request's status and result are kept for <see cref="RouterOptions.ResultRetention"/>.
 /// </summary>
