@@ -8,6 +8,8 @@ namespace FalHints.Router.Placement;
 /// that, so it is not the default). Requests wait in the router's queue, never at a runner, so each one goes to
 /// whichever holder frees first:
 /// <list type="number">
+/// <item>Under sustained overload, a waiting request whose hint no runner holds is loaded first, on a free runner whose
+/// load loses no model's only copy, even one that holds waiting requests (<see cref="OrphanWithoutEviction"/>).</item>
 /// <item>A free runner takes the oldest waiting request whose hint it holds.</item>
 /// <item>A waiting hint that no runner holds is loaded by its oldest request, on the free runner where the load costs
 /// least and loses no model (<see cref="Candidates.LeastEvicting"/>: one keeping the hint in host memory first, then
