@@ -237,6 +237,13 @@ public static class Candidates
     public static bool HasRoom(RunnerState runner, double meanBytes, bool evicting = false) =>
         meanBytes > 0 && runner.Cache.BudgetBytes > 0 && runner.Cache.BudgetBytes - runner.Cache.BytesUsed >= (RoomMargin - (evicting ? 1 : 0)) * meanBytes;
 
+    /// <summary>
+    /// True when a load on <paramref name="runner"/> would evict the only copy of a model: it has no room for a model of
+    /// about <paramref name="meanBytes"/>, and no other runner holds its least recently used model.
+    /// </summary>
+    public static bool EvictsOnlyCopy(RunnerState runner, IRunnerIndex runners, double meanBytes) =>
+        !HasRoom(runner, meanBytes) && LeastRecentlyUsed(runner) is { } victim && runners.Holding(victim).Count < 2;
+
     /// <summary>The hint the runner used least recently, as the router dispatched them (its cache evicts it first); null when it holds none.</summary>
     public static string? LeastRecentlyUsed(RunnerState runner)
     {

@@ -8,6 +8,8 @@ namespace FalHints.Router.Placement;
 /// that, so it is not the default). Requests wait in the router's queue, never at a runner, so each one goes to
 /// whichever holder frees first:
 /// <list type="number">
+/// <item>Under sustained overload, a waiting request whose hint no runner holds is loaded first, on a free runner whose
+/// load loses no model's only copy, even one that holds waiting requests (<see cref="OrphanWithoutEviction"/>).</item>
 /// <item>A free runner takes the oldest waiting request whose hint it holds.</item>
 /// <item>A waiting hint that no runner holds is loaded by its oldest request, on the free runner where the load costs
 /// least and loses no model (<see cref="Candidates.LeastEvicting"/>: one keeping the hint in host memory first, then
@@ -27,6 +29,13 @@ namespace FalHints.Router.Placement;
 /// </summary>
 public sealed class WaitForHolderPolicy : IPlacementPolicy
 {
+    /// <summary>
+    /// Loads' worth of queued work per runner slot from which the queue counts as overloaded (see
+    /// <see cref="OrphanWithoutEviction"/>): at 60% load the queue of this policy, which waits for holders, reaches about
+    /// one load's worth at times, and counting that as overload cost its p99 there.
+    /// </summary>
+    public const double OverloadLoads = 4;
+
     private readonly HintDemand _demand = new();
     private readonly SpareCopies _spare;
 
@@ -51,6 +60,11 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
         if (context.HeadDue && (Candidates.BestFreeHolder(head, runners) is not null || !Candidates.HasHolder(head, runners)))
         {
             return Record(PlacementChoice.Of(head, Candidates.BestFreeHolder(head, runners) ?? Candidates.LeastEvicting(free, runners, _demand, head.Request.Hint, context.LoadCost)!));
+        }
+
+        if (OrphanWithoutEviction(context) is { } orphan)
+        {
+            return Record(orphan);
         }
 
         if (Candidates.OldestHeld(context) is { } held)
@@ -125,6 +139,57 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
         return copy is not null && Candidates.LeastEvicting([.. runners.Free.Where(r => !r.Holds(copy))], runners, _demand, copy, context.LoadCost) is { } target
             ? (copy, oldest!, target)
             : null;
+    }
+
+    /// <summary>
+    /// Under sustained overload, the oldest waiting request whose hint no runner holds, on a free runner where its load
+    /// loses no model's only copy (room, or an eviction of a copy others hold), even when that runner could serve a
+    /// request it holds instead; null otherwise. Overload here: the queue holds at least <see cref="OverloadLoads"/> loads'
+    /// worth of work for every runner slot and the request has waited longer than a load, so no runner is about to run
+    /// out of work and the load only delays work that waits anyway. Without this such a load waits for a runner with
+    /// nothing to serve, which under overload is one holding only rarely used models, and its eviction of one of them (an
+    /// only copy) makes the next such load: a chain of reloads from storage that ran on until the queue drained. Off while
+    /// requests without a hint wait: they hit only where their model happens to be, and the copies this would evict are
+    /// what serves them.
+    /// </summary>
+    private PlacementChoice? OrphanWithoutEviction(PlacementContext context)
+    {
+        var runners = context.Runners;
+        RequestTicket? oldest = null;
+        var hinted = 0;
+        foreach (var hint in context.Queue.HeadClassHints)
+        {
+            var waiting = context.Queue.OldestInHeadClassWith(hint)!;
+            hinted += context.Queue.CountInHeadClassWith(hint);
+            if ((oldest is null || context.Queue.StartsBefore(waiting, oldest)) && runners.Holding(hint).Count == 0)
+            {
+                oldest = waiting;
+            }
+        }
+
+        if (oldest is null || hinted < context.Queue.Count)
+        {
+            return null;
+        }
+
+        double slots = 0, inferenceMs = 0, serving = 0;
+        foreach (var runner in runners.All)
+        {
+            if (!runner.Draining)
+            {
+                slots += Math.Max(1, runner.Capacity);
+                inferenceMs += context.LoadCost.InferenceMs(runner);
+                serving++;
+            }
+        }
+
+        // The queue's work per runner slot, at the mean inference time.
+        var queuedMs = slots == 0 ? 0 : context.Queue.Count * (inferenceMs / serving) / slots;
+        var waitedMs = (context.Now - oldest.AcceptedAt).TotalMilliseconds;
+        var meanBytes = Candidates.MeanModelBytes(runners);
+        List<RunnerState> keeping = [.. runners.Free.Where(r => waitedMs >= context.LoadCost.StoreLoadMs(r)
+            && queuedMs >= OverloadLoads * context.LoadCost.StoreLoadMs(r) && !Candidates.EvictsOnlyCopy(r, runners, meanBytes))];
+        return keeping.Count == 0 ? null : PlacementChoice.Of(oldest, Candidates.LeastEvicting(keeping, runners, _demand, oldest.Request.Hint, context.LoadCost)!);
     }
 
     private PlacementChoice Record(PlacementChoice choice)

@@ -245,6 +245,37 @@ public sealed class PeerPolicyTests
     }
 
     [Fact]
+    public void Wait_for_holder_under_overload_loads_a_model_nobody_holds_where_no_only_copy_is_lost_before_serving_held_requests()
+    {
+        // Full caches: "tail" holds the only copy of x, "dup" a copy of y that "other" (busy) holds too.
+        var full = new CacheUsage(8, 8, 0, 0, 1, 0, MeanLoadMs: 250);
+        var index = new HintIndex();
+        index.Apply(Event("tail", hints: ["x"], cache: full, routing: new AppRouting(null, MeanInferenceMs: 100)), T0);
+        index.Apply(Event("dup", hints: ["y"], cache: full, routing: new AppRouting(null, MeanInferenceMs: 100)), T0);
+        index.Apply(Event("other", hints: ["y"], cache: full, routing: new AppRouting(null, MeanInferenceMs: 100)), T0);
+        index.MarkDispatched("other", "y");
+        RequestTicket[] Queue(int held, bool unhinted = false) =>
+        [
+            .. Enumerable.Range(0, held).Select(i => Ticket(i % 4 == 0 ? "x" : "y", $"held{i}", at: T0)),
+            .. unhinted ? [Ticket(null, "blind", at: T0)] : Array.Empty<RequestTicket>(),
+            Ticket("new", "new", at: T0.AddMilliseconds(1)),
+        ];
+
+        // 50 requests held by the runners are 1.7 s of work per runner, over four loads' worth (WaitForHolderPolicy.OverloadLoads),
+        // and the request for "new" has waited longer than a load: it loads where only a spare copy of y goes, ahead of the
+        // older requests those runners could serve, rather than waiting for "tail" to run out of work and evict x.
+        var overloaded = new WaitForHolderPolicy().Decide(index, T0.AddSeconds(2), Queue(50));
+        Assert.Equal(("new", "dup"), (overloaded!.Value.Ticket.RequestId, overloaded.Value.RunnerId));
+
+        // Below that backlog, or with requests without a hint waiting, the runners serve the oldest requests they hold first.
+        Assert.Equal("held0", new WaitForHolderPolicy().Decide(index, T0.AddSeconds(2), Queue(8))!.Value.Ticket.RequestId);
+        Assert.Equal("held0", new WaitForHolderPolicy().Decide(index, T0.AddSeconds(2), Queue(50, unhinted: true))!.Value.Ticket.RequestId);
+
+        // Nor before the request has waited as long as a load.
+        Assert.Equal("held0", new WaitForHolderPolicy().Decide(index, T0.AddMilliseconds(100), Queue(50))!.Value.Ticket.RequestId);
+    }
+
+    [Fact]
     public void ModelMesh_loads_a_copy_in_the_background_once_a_model_passes_2000_requests_per_minute_at_its_copy()
     {
         var dispatcher = new Dispatcher(new ModelMeshPolicy(new SeededRandom(1)), DispatcherOptions.Default);

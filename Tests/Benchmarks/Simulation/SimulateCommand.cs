@@ -59,9 +59,13 @@ internal static class SimulateCommand
         {
             Description = "Write a PNG of each workload's latency CDFs and hit rates for the first seed (with several workloads, the workload's name is added to the file name).",
         };
+        var loadCauses = new Option<bool>("--load-causes")
+        {
+            Description = "After each table, the loads (from storage and from host memory) of each policy by cause: first loads, background or request copies of a model some runner holds, reloads of a model whose last copy was evicted (by what).",
+        };
         var command = new Command("simulate", "Compare placement policies in a discrete-event simulation driving the router's real dispatcher.")
         {
-            workload, trace, models, writeTrace, runners, memory, loadFixed, loadGbps, requests, modelCount, sizes, policies, json, seed, seeds, utilisation, hostTier, hostGbps, plot,
+            workload, trace, models, writeTrace, runners, memory, loadFixed, loadGbps, requests, modelCount, sizes, policies, json, seed, seeds, utilisation, hostTier, hostGbps, plot, loadCauses,
         };
         command.SetAction(parse =>
         {
@@ -200,6 +204,8 @@ internal static class SimulateCommand
                         p50_ms = Range(r.Runs.Select(x => x.P50Ms)), p99_ms = Range(r.Runs.Select(x => x.P99Ms)),
                         throughput_rps = Range(r.Runs.Select(x => x.ThroughputRps)), throughput_of_capacity = Range(r.Runs.Select((x, i) => x.ThroughputRps / capacity[i])),
                         loads = Range(r.Runs.Select(x => (double)x.Loads)), prewarms = Range(r.Runs.Select(x => (double)x.Prewarms)),
+                        load_causes = r.Runs.SelectMany(x => x.LoadCauses.Keys).Distinct().Order(StringComparer.Ordinal)
+                            .ToDictionary(c => c, c => Range(r.Runs.Select(x => (double)x.LoadCauses.GetValueOrDefault(c)))),
                         promotions = Range(r.Runs.Select(x => (double)x.Promotions)),
                     }),
                 });
@@ -215,6 +221,17 @@ internal static class SimulateCommand
                     {
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                             $"| {policy} | {(NeverWait.Contains(policy) ? "yes" : "")} | {Cell(runs.Select(x => x.HitRate * 100), "0.00")} % | {Median(runs.Select((x, i) => x.HitRate / belady[i])):P0} | {(ceiling is null ? "" : Median(runs.Select((x, i) => x.HitRate / ceiling[i])).ToString("P1", CultureInfo.InvariantCulture))} | {Cell(runs.Select(x => x.P50Ms), "0")} | {Cell(runs.Select(x => x.P99Ms), "0")} | {Cell(runs.Select(x => x.ThroughputRps), "0.0")} | {Median(runs.Select((x, i) => x.ThroughputRps / capacity[i])):P0} | {Median(runs.Select(x => (double)x.Loads)):N0} | {Median(runs.Select(x => (double)x.Prewarms)):N0} |{(tiered ? $" {Median(runs.Select(x => (double)x.Promotions)):N0} |" : "")}"));
+                    }
+
+                    if (parse.GetValue(loadCauses))
+                    {
+                        Console.WriteLine("\nLoads by cause (medians over the seeds):\n");
+                        foreach (var (policy, runs) in results)
+                        {
+                            var named = runs.SelectMany(x => x.LoadCauses.Keys).Distinct().Order(StringComparer.Ordinal)
+                                .Select(c => string.Create(CultureInfo.InvariantCulture, $"{c} {Median(runs.Select(x => (double)x.LoadCauses.GetValueOrDefault(c))):0.#}"));
+                            Console.WriteLine($"- {policy}: {string.Join("; ", named)}");
+                        }
                     }
                 }
             }

@@ -16,6 +16,33 @@ public sealed record PolicyResult(
 {
     /// <summary>Every request's latency, sorted (for plots).</summary>
     public double[] LatenciesMs { get; init; } = [];
+
+    /// <summary>The loads from storage and promotions by cause (<see cref="LoadCause"/>), each count under its cause's name.</summary>
+    public IReadOnlyDictionary<string, long> LoadCauses { get; init; } = new Dictionary<string, long>();
+}
+
+/// <summary>
+/// Why a model was loaded (from storage or from a host tier), as the simulator sees the whole fleet: a model's first load
+/// anywhere; another copy of a model some runner holds, in the background (a prewarm) or by a request; or a load of a
+/// model nobody holds any more, named after what evicted its last copy (a first load, a background copy, a request's
+/// copy, or another such reload).
+/// </summary>
+public static class LoadCause
+{
+    /// <summary>The model's first load anywhere: every policy pays it (Belady's misses).</summary>
+    public const string First = "first";
+
+    /// <summary>A background load of a model another runner holds.</summary>
+    public const string BackgroundCopy = "background copy";
+
+    /// <summary>A request's load of a model another runner holds.</summary>
+    public const string RequestCopy = "request copy";
+
+    /// <summary>The prefix of a reload: a load of a model no runner holds any more, though one did.</summary>
+    public const string ReloadPrefix = "reload, last copy evicted by ";
+
+    /// <summary>The name of a reload whose model's last copy was evicted by a load of <paramref name="cause"/>.</summary>
+    public static string Reload(string cause) => ReloadPrefix + (cause.StartsWith(ReloadPrefix, StringComparison.Ordinal) ? "a reload" : cause);
 }
 
 /// <summary>
@@ -61,6 +88,26 @@ public static class Simulator
         var finished = new double[requests.Count];
         long order = requests.Count;
         long hits = 0, loads = 0, promotions = 0, evictions = 0, completed = 0, prewarms = 0;
+        var copies = new Dictionary<string, int>(StringComparer.Ordinal);
+        var lastCopyEvictedBy = new Dictionary<string, string>(StringComparer.Ordinal);
+        var causes = new Dictionary<string, long>(StringComparer.Ordinal);
+
+        // Counts a load by its cause as the fleet stands before it, then follows the copies it adds and evicts.
+        void Count(string model, bool background, IReadOnlyList<string> evicted)
+        {
+            var cause = copies.GetValueOrDefault(model) > 0 ? (background ? LoadCause.BackgroundCopy : LoadCause.RequestCopy)
+                : lastCopyEvictedBy.TryGetValue(model, out var by) ? LoadCause.Reload(by) : LoadCause.First;
+            causes[cause] = causes.GetValueOrDefault(cause) + 1;
+            copies[model] = copies.GetValueOrDefault(model) + 1;
+            foreach (var victim in evicted)
+            {
+                if (--copies[victim] == 0)
+                {
+                    lastCopyEvictedBy[victim] = cause;
+                }
+            }
+        }
+
         var wakeAt = double.MaxValue;
         var last = 0.0;
 
@@ -71,6 +118,11 @@ public static class Simulator
                 if (job.Prewarm is { } model)
                 {
                     var (cached, dropped, prewarmMs, promoted) = runner.Use(model, -1);
+                    if (!cached)
+                    {
+                        Count(model, background: true, runner.Evicted);
+                    }
+
                     loads += cached || promoted ? 0 : 1;
                     promotions += promoted ? 1 : 0;
                     evictions += dropped;
@@ -81,6 +133,11 @@ public static class Simulator
                 var run = job.Request;
                 var request = requests[run];
                 var (hit, evicted, loadMs, fromHost) = runner.Use(request.Model, run);
+                if (!hit)
+                {
+                    Count(request.Model, background: false, runner.Evicted);
+                }
+
                 hits += hit ? 1 : 0;
                 loads += hit || fromHost ? 0 : 1;
                 promotions += fromHost ? 1 : 0;
@@ -164,7 +221,7 @@ public static class Simulator
         return new PolicyResult(policy.Name, hits / (double)requests.Count, loads, evictions,
             Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99),
             requests.Select((r, i) => started[i] - r.ArrivalMs).Average(),
-            requests.Count / (makespan / 1000), requests.Count, prewarms, promotions) { LatenciesMs = latencies };
+            requests.Count / (makespan / 1000), requests.Count, prewarms, promotions) { LatenciesMs = latencies, LoadCauses = causes };
     }
 
     /// <summary>The value at quantile <paramref name="p"/> of sorted values.</summary>
@@ -202,6 +259,9 @@ public static class Simulator
         private int _running;
 
         public string Id { get; } = id;
+
+        /// <summary>The models the last <see cref="Use"/> evicted from the device.</summary>
+        public List<string> Evicted { get; } = [];
 
         private long BytesUsed { get; set; }
 
@@ -251,6 +311,7 @@ public static class Simulator
         /// </summary>
         public (bool Hit, int Evicted, double LoadMs, bool Promoted) Use(string model, int request)
         {
+            Evicted.Clear();
             for (var node = _lru.First; node is not null; node = node.Next)
             {
                 if (node.Value.Model == model)
@@ -270,6 +331,7 @@ public static class Simulator
                 BytesUsed -= victimBytes;
                 _lru.RemoveLast();
                 _host.Keep(victim, victimBytes);
+                Evicted.Add(victim);
                 evicted++;
             }
 
