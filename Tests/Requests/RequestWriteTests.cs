@@ -65,6 +65,47 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
     }
 
     [Fact]
+    public async Task A_request_submitted_again_without_waiting_while_its_submit_and_wait_call_waits_is_stored_before_that_answer()
+    {
+        var request = NewRequest();
+        var call = Grain(request).SubmitAndWaitAsync(request, Patience);
+        await Eventually.ValueAsync(async () => (await Grain(request).GetStatusAsync()).State, s => s == RequestState.Queued, Patience, "the request queued");
+
+        // A submission that does not wait promises a request that outlives this node.
+        var again = await Grain(request).SubmitAsync(request);
+
+        Assert.Equal(RequestState.Queued, again.State);
+        var stored = await StoredAsync(request.RequestId);
+        Assert.Equal((request.RequestId, RequestState.Queued), (stored.Request?.RequestId, stored.State));
+        await Grain(request).CancelAsync();
+        Assert.Equal(RequestState.Completed, (await call).State);
+    }
+
+    [Fact]
+    public async Task A_start_reported_while_the_write_before_a_submit_and_wait_answer_runs_is_written_after_it()
+    {
+        var request = NewRequest();
+        var grain = Grain(request);
+        var hold = new FailingStore.WriteHold();
+        FailingStore.HoldQueuedWrites[request.RequestId] = hold;
+
+        // The call answers before the request ends, so it stores the request first; that write is held ...
+        var call = grain.SubmitAndWaitAsync(request, TimeSpan.FromMilliseconds(300));
+        await hold.Entered.Task.WaitAsync(Patience);
+
+        // ... while the router tells the grain the request started.
+        var started = grain.StartedAsync("silo-x/cpu:0", hintHit: false, attempt: 1);
+        await Eventually.ValueAsync(async () => (await grain.GetStatusAsync()).State, s => s == RequestState.InProgress, Patience, "the start applied");
+        hold.Release.SetResult();
+        await started;
+
+        Assert.Equal(RequestState.InProgress, (await call).State);
+        var stored = await StoredAsync(request.RequestId);
+        Assert.Equal((RequestState.InProgress, "silo-x/cpu:0"), (stored.State, stored.RunnerId));
+        await grain.CompleteAsync(Result(request));
+    }
+
+    [Fact]
     public async Task A_waiting_caller_gets_its_result_though_its_write_fails_and_the_grain_stores_it_later()
     {
         var request = NewRequest();
@@ -112,7 +153,10 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
 
         public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
 
-        public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+        /// <summary>Per request, a write of its queued record to hold, once written, until the test releases it.</summary>
+        public static ConcurrentDictionary<string, WriteHold> HoldQueuedWrites { get; } = new(StringComparer.Ordinal);
+
+        public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
         {
             if (grainState.State is RequestRecord { Request: { } written } record)
             {
@@ -126,7 +170,20 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
                 throw new IOException(Failure);
             }
 
-            return inner.WriteStateAsync(stateName, grainId, grainState);
+            await inner.WriteStateAsync(stateName, grainId, grainState);
+            if (grainState.State is RequestRecord { State: RequestState.Queued, Request: { } held } && HoldQueuedWrites.TryRemove(held.RequestId, out var hold))
+            {
+                hold.Entered.TrySetResult();
+                await hold.Release.Task;
+            }
+        }
+
+        /// <summary>A held write: <see cref="Entered"/> once the store has the record, and the write returns once <see cref="Release"/> is set.</summary>
+        public sealed class WriteHold
+        {
+            public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+            public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
         public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);
