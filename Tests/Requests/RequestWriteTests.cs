@@ -86,8 +86,8 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
     {
         var request = NewRequest();
         var grain = Grain(request);
-        var hold = new FailingStore.WriteHold();
-        FailingStore.HoldQueuedWrites[request.RequestId] = hold;
+        var hold = new FailingStore.WriteHold(RequestState.Queued);
+        FailingStore.HoldWrites[request.RequestId] = hold;
 
         // The call answers before the request ends, so it stores the request first; that write is held ...
         var call = grain.SubmitAndWaitAsync(request, TimeSpan.FromMilliseconds(300));
@@ -102,6 +102,33 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
         Assert.Equal(RequestState.InProgress, (await call).State);
         var stored = await StoredAsync(request.RequestId);
         Assert.Equal((RequestState.InProgress, "silo-x/cpu:0"), (stored.State, stored.RunnerId));
+        await grain.CompleteAsync(Result(request));
+    }
+
+    [Fact]
+    public async Task A_requeue_reported_while_the_write_before_a_submit_and_wait_answer_runs_is_written_after_it()
+    {
+        var request = NewRequest();
+        var grain = Grain(request);
+        var hold = new FailingStore.WriteHold(RequestState.InProgress);
+        FailingStore.HoldWrites[request.RequestId] = hold;
+
+        // Started before the call answers (not written then: the start comes within moments, the answer after 3 s);
+        // the write made before the answer is held ...
+        var call = grain.SubmitAndWaitAsync(request, TimeSpan.FromSeconds(3));
+        await Eventually.ValueAsync(async () => (await grain.GetStatusAsync()).State, s => s == RequestState.Queued, Patience, "the request queued");
+        await grain.StartedAsync("silo-x/cpu:0", hintHit: false, attempt: 1);
+        await hold.Entered.Task.WaitAsync(Patience);
+
+        // ... while the router reports the runner lost and queues the request again.
+        var requeued = grain.RequeuedAsync("silo-x/cpu:0", 1, "Runner silo-x/cpu:0 was lost (test); retrying (attempt 1 of 3 failed).");
+        await Eventually.ValueAsync(async () => (await grain.GetStatusAsync()).State, s => s == RequestState.Queued, Patience, "the requeue applied");
+        hold.Release.SetResult();
+        await requeued;
+
+        Assert.Equal(RequestState.Queued, (await call).State);
+        var stored = await StoredAsync(request.RequestId);
+        Assert.Equal((RequestState.Queued, (string?)null), (stored.State, stored.RunnerId));
         await grain.CompleteAsync(Result(request));
     }
 
@@ -153,8 +180,8 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
 
         public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
 
-        /// <summary>Per request, a write of its queued record to hold, once written, until the test releases it.</summary>
-        public static ConcurrentDictionary<string, WriteHold> HoldQueuedWrites { get; } = new(StringComparer.Ordinal);
+        /// <summary>Per request, a write of its record in a given state to hold, once written, until the test releases it.</summary>
+        public static ConcurrentDictionary<string, WriteHold> HoldWrites { get; } = new(StringComparer.Ordinal);
 
         public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
         {
@@ -171,7 +198,8 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
             }
 
             await inner.WriteStateAsync(stateName, grainId, grainState);
-            if (grainState.State is RequestRecord { State: RequestState.Queued, Request: { } held } && HoldQueuedWrites.TryRemove(held.RequestId, out var hold))
+            if (grainState.State is RequestRecord { Request: { } held } heldRecord && HoldWrites.TryGetValue(held.RequestId, out var hold)
+                && hold.State == heldRecord.State && HoldWrites.TryRemove(held.RequestId, out _))
             {
                 hold.Entered.TrySetResult();
                 await hold.Release.Task;
@@ -179,8 +207,10 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
         }
 
         /// <summary>A held write: <see cref="Entered"/> once the store has the record, and the write returns once <see cref="Release"/> is set.</summary>
-        public sealed class WriteHold
+        public sealed class WriteHold(RequestState state)
         {
+            public RequestState State { get; } = state;
+
             public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
             public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
