@@ -51,6 +51,9 @@ public sealed partial class RequestGrain(
     // Whether the record has been written (or read) at least once: until then only a waiting caller knows of it.
     private bool _stored;
 
+    // Whether a write of the record has begun: a transition that comes while the first write runs is written after it.
+    private bool _storing;
+
     // The store losses this activation has written its record back after (see RequestStoreLosses).
     private int _storeLossesSeen;
 
@@ -87,6 +90,12 @@ public sealed partial class RequestGrain(
     {
         if (State.Request is not null)
         {
+            // A request only a waiting submit-and-wait call knows of is stored before a submission that promises it hears of it.
+            if (storeNow && !_stored)
+            {
+                await SaveAsync();
+            }
+
             return await GetStatusAsync();
         }
 
@@ -148,6 +157,7 @@ public sealed partial class RequestGrain(
             {
                 // Not accepted: a retried submission starts afresh instead of finding a request nobody stored.
                 record.State = new RequestRecord();
+                _storing = false;
                 await ForgetAsync(request);
                 throw;
             }
@@ -170,8 +180,7 @@ public sealed partial class RequestGrain(
     /// </remarks>
     public async Task<RequestStatus> SubmitAndWaitAsync(InferenceRequest request, TimeSpan maxWait)
     {
-        var known = State.Request is not null;
-        var submitted = await SubmitCoreAsync(request, storeNow: known || request.Options?.Webhook is not null);
+        var submitted = await SubmitCoreAsync(request, storeNow: request.Options?.Webhook is not null);
         if (submitted.State == RequestState.Completed)
         {
             return submitted;
@@ -498,6 +507,7 @@ public sealed partial class RequestGrain(
 
     private async Task SaveAsync()
     {
+        _storing = true;
         await _writes.WaitAsync();
         try
         {
@@ -511,7 +521,7 @@ public sealed partial class RequestGrain(
     }
 
     /// <summary>Writes a transition of a request already in the store; one only its waiting caller knows of is written when that call answers.</summary>
-    private Task SaveIfStoredAsync() => _stored ? SaveAsync() : Task.CompletedTask;
+    private Task SaveIfStoredAsync() => _stored || _storing ? SaveAsync() : Task.CompletedTask;
 
     /// <summary>
     /// Writes the record. If the store no longer has it (Redis emptied by a flush, or restarted without persistence),

@@ -16,7 +16,7 @@ internal sealed class HintPublisher(Func<HintsEvent, Task> publish)
 
     /// <summary>
     /// Queues <paramref name="hints"/> behind every earlier event; the task completes once it, or a newer event of the
-    /// same app, has been published. The publish function given at construction handles its own failures.
+    /// same app, has been published, and fails if that publish failed; a failed publish does not hold up the events after it.
     /// </summary>
     public Task PublishAsync(HintsEvent hints)
     {
@@ -32,7 +32,15 @@ internal sealed class HintPublisher(Func<HintsEvent, Task> publish)
 
     private async Task PublishAfterAsync(Task previous, string appId)
     {
-        await previous;
+        try
+        {
+            await previous;
+        }
+        catch (Exception)
+        {
+            // The earlier event's failure is its caller's: this event is published all the same.
+        }
+
         _waiting.Remove(appId, out var newest);
         await publish(newest!);
     }

@@ -58,4 +58,21 @@ public sealed class HintPublisherTests
 
         Assert.Equal([1L, 2L, 3L, 4L], published);
     }
+
+    [Fact]
+    public async Task A_publish_that_throws_does_not_stop_the_events_after_it()
+    {
+        var published = new List<long>();
+        var publisher = new HintPublisher(e =>
+        {
+            published.Add(e.Sequence);
+            return e.Sequence == 1 ? Task.FromException(new InvalidOperationException("the stream refused the event")) : Task.CompletedTask;
+        });
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => publisher.PublishAsync(Event("o/a", 1)));
+        await publisher.PublishAsync(Event("o/a", 2));
+        await publisher.PublishAsync(Event("o/b", 3));
+
+        Assert.Equal([1L, 2L, 3L], published);
+    }
 }
