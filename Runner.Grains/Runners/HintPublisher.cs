@@ -7,7 +7,8 @@ namespace FalHints.Runner.Runners;
 /// subscribers see a runner's events in sequence order even when a heartbeat and a response interleave. Each event is
 /// the whole state of the runner's app, so an event still waiting behind a publish under way is replaced by a newer one
 /// of the same app rather than sent first: a burst of responses costs one stream message, and no subscriber sees an
-/// older state after a newer one. Not thread-safe: a grain calls it from its own turns.
+/// older state after a newer one. A heartbeat made while an event of its app waits is dropped instead, so an event that
+/// follows a response is never replaced by one that follows nothing. Not thread-safe: a grain calls it from its own turns.
 /// </summary>
 internal sealed class HintPublisher(Func<HintsEvent, Task> publish)
 {
@@ -21,6 +22,13 @@ internal sealed class HintPublisher(Func<HintsEvent, Task> publish)
     public Task PublishAsync(HintsEvent hints)
     {
         var queued = _waiting.ContainsKey(hints.AppId);
+        if (queued && hints.Kind == HintsEventKind.Heartbeat)
+        {
+            // The waiting event goes out next and tells as much (the runner lives, and its state of a moment ago), while
+            // it also names what happened, the response it followed; a heartbeat replacing it would hide that.
+            return _last;
+        }
+
         _waiting[hints.AppId] = hints;
         if (!queued)
         {

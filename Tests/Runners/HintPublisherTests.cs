@@ -75,4 +75,27 @@ public sealed class HintPublisherTests
 
         Assert.Equal([1L, 2L, 3L], published);
     }
+
+    [Fact]
+    public async Task A_heartbeat_made_while_an_event_of_its_app_waits_does_not_replace_it()
+    {
+        var published = new List<(long Sequence, HintsEventKind Kind)>();
+        var first = new TaskCompletionSource();
+        var publisher = new HintPublisher(async e =>
+        {
+            published.Add((e.Sequence, e.Kind));
+            if (e.Sequence == 1)
+            {
+                await first.Task;
+            }
+        });
+
+        var under = publisher.PublishAsync(Event("o/a", 1) with { Kind = HintsEventKind.Heartbeat });
+        var response = publisher.PublishAsync(Event("o/a", 2) with { Kind = HintsEventKind.Response, RequestId = "r" });
+        var heartbeat = publisher.PublishAsync(Event("o/a", 3) with { Kind = HintsEventKind.Heartbeat });
+        first.SetResult();
+        await Task.WhenAll(under, response, heartbeat);
+
+        Assert.Equal([(1L, HintsEventKind.Heartbeat), (2L, HintsEventKind.Response)], published);
+    }
 }
