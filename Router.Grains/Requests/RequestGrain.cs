@@ -193,7 +193,22 @@ public sealed partial class RequestGrain(
         }
 
         // The caller learns of a request still queued or running: from now on it must outlive this node.
-        await SaveAsync();
+        try
+        {
+            await SaveAsync();
+        }
+        catch
+        {
+            // Not accepted after all, as a submission whose first write fails: the router forgets it (one already
+            // running runs on, unanswered) and the caller hears why, rather than an error for a request that goes on.
+            record.State = new RequestRecord();
+            _storing = false;
+            _resume?.Dispose();
+            _resume = null;
+            await ForgetAsync(request);
+            throw;
+        }
+
         return Status(waited.QueuePosition);
     }
 

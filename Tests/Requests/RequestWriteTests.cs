@@ -39,6 +39,19 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
     }
 
     [Fact]
+    public async Task A_submit_and_wait_call_whose_write_fails_answers_the_failure_and_the_request_is_taken_back()
+    {
+        var request = NewRequest();
+        FailingStore.FailUnfinishedWrites[request.RequestId] = true;
+
+        var failed = await Assert.ThrowsAnyAsync<Exception>(() => Grain(request).SubmitAndWaitAsync(request, TimeSpan.FromMilliseconds(300)));
+
+        Assert.Contains(FailingStore.Failure, failed.ToString(), StringComparison.Ordinal);
+        Assert.Null(await cluster.Cluster.Client.GetGrain<IRouterGrain>(NowhereApp).GetPositionAsync(request.RequestId));
+        Assert.Equal(ErrorCodes.RequestNotFound, (await Grain(request).GetStatusAsync()).Result?.Error?.Code);
+    }
+
+    [Fact]
     public async Task A_submit_and_wait_call_that_answers_before_its_request_ends_stores_it_first()
     {
         var request = NewRequest();
@@ -179,6 +192,9 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
 
         public static ConcurrentDictionary<string, int> FailCompletedWrites { get; } = new(StringComparer.Ordinal);
 
+        /// <summary>Requests whose records are refused while queued or running.</summary>
+        public static ConcurrentDictionary<string, bool> FailUnfinishedWrites { get; } = new(StringComparer.Ordinal);
+
         /// <summary>The state of each record of the request written so far, failed writes included, in order.</summary>
         public static RequestState[] WritesOf(string requestId) => Writes.TryGetValue(requestId, out var writes) ? [.. writes] : [];
 
@@ -192,6 +208,12 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
             if (grainState.State is RequestRecord { Request: { } written } record)
             {
                 Writes.GetOrAdd(written.RequestId, _ => new()).Enqueue(record.State);
+            }
+
+            if (grainState.State is RequestRecord { Request: { } unfinished } unfinishedRecord && unfinishedRecord.State != RequestState.Completed
+                && FailUnfinishedWrites.ContainsKey(unfinished.RequestId))
+            {
+                throw new IOException(Failure);
             }
 
             if (grainState.State is RequestRecord { State: RequestState.Completed, Request: { } request }
