@@ -367,11 +367,18 @@ public sealed partial class RequestGrain(
         State.Request = State.Request with { InputJson = FinishedInput };
         Log(result.Error is { } error ? $"failed: {error.Code}: {error.Message}" : "completed");
 
-        // A caller waiting for the result has it at once, without waiting for the write: should this node fail before
-        // the record is stored, the request is still in progress in the store and is run again, so nothing is lost;
-        // the runner that reported it hears of the write's outcome.
-        _completed.TrySetResult();
-        await StoreCompletionAsync();
+        // A caller waiting for the result has it once the write is done, or has failed (the runner that reported it hears
+        // of the failure, and the resume timer writes it later). Not sooner: the runner tells the router its slot is
+        // free only after this returns, and a caller woken first could send its next request before the router knows
+        // the runner holding its model is free, and so miss it.
+        try
+        {
+            await StoreCompletionAsync();
+        }
+        finally
+        {
+            _completed.TrySetResult();
+        }
     }
 
     private async Task StoreCompletionAsync()
