@@ -156,8 +156,6 @@ public sealed partial class RequestGrain(
             catch
             {
                 // Not accepted: a retried submission starts afresh instead of finding a request nobody stored.
-                record.State = new RequestRecord();
-                _storing = false;
                 await ForgetAsync(request);
                 throw;
             }
@@ -199,12 +197,8 @@ public sealed partial class RequestGrain(
         }
         catch
         {
-            // Not accepted after all, as a submission whose first write fails: the router forgets it (one already
-            // running runs on, unanswered) and the caller hears why, rather than an error for a request that goes on.
-            record.State = new RequestRecord();
-            _storing = false;
-            _resume?.Dispose();
-            _resume = null;
+            // Not accepted after all, as a submission whose first write fails: forgotten, and the caller hears why,
+            // rather than an error for a request that goes on.
             await ForgetAsync(request);
             throw;
         }
@@ -409,9 +403,13 @@ public sealed partial class RequestGrain(
         Log($"started on runner {runnerId} (attempt {attempt}, hint {(hintHit ? "hit" : "missed")})");
     }
 
-    /// <summary>Takes back from the router a request that could not be stored (one already running runs on, unanswered).</summary>
+    /// <summary>Forgets a request that could not be stored: the record this activation holds, its resume timer and its place at the router (one already running runs on, unanswered).</summary>
     private async Task ForgetAsync(InferenceRequest request)
     {
+        record.State = new RequestRecord();
+        _storing = false;
+        _resume?.Dispose();
+        _resume = null;
         try
         {
             await GrainFactory.GetGrain<IRouterGrain>(request.AppId).CancelAsync(request.RequestId);
