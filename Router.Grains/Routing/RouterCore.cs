@@ -191,7 +191,7 @@ public sealed class RouterCore
     /// </summary>
     public void DispatchSucceeded(SendToRunner send, long acceptedAfter)
     {
-        if (ReferenceEquals(Dispatcher.FindInFlight(send.Sent.Ticket.RequestId), send.Sent))
+        if (IsInFlight(send.Sent))
         {
             _acceptedAfter[send.Sent] = acceptedAfter;
         }
@@ -212,7 +212,7 @@ public sealed class RouterCore
         var sent = send.Sent;
         _sending.Remove(sent);
         SuspectSiloOf(sent.RunnerId);
-        if (ReferenceEquals(Dispatcher.FindInFlight(sent.Ticket.RequestId), sent))
+        if (IsInFlight(sent))
         {
             TakeBack(sent.Ticket.RequestId, $"Runner {sent.RunnerId} could not be reached ({reason})", now);
         }
@@ -230,7 +230,7 @@ public sealed class RouterCore
 
         // Nothing to do if it runs there, or if it came back, or was retried, while the router asked.
         if (answer.Kind == RunnerAnswerKind.Running || (answer.Kind == RunnerAnswerKind.Unreachable && asked.Audit)
-            || !ReferenceEquals(Dispatcher.FindInFlight(requestId), running))
+            || !IsInFlight(running))
         {
             return;
         }
@@ -374,8 +374,8 @@ public sealed class RouterCore
     /// </summary>
     private void AskWhereReportsFallShort()
     {
-        _doubted.RemoveWhere(r => !ReferenceEquals(Dispatcher.FindInFlight(r.Ticket.RequestId), r));
-        foreach (var gone in _acceptedAfter.Keys.Where(r => !ReferenceEquals(Dispatcher.FindInFlight(r.Ticket.RequestId), r)).ToList())
+        _doubted.RemoveWhere(r => !IsInFlight(r));
+        foreach (var gone in _acceptedAfter.Keys.Where(r => !IsInFlight(r)).ToList())
         {
             _acceptedAfter.Remove(gone);
         }
@@ -411,6 +411,9 @@ public sealed class RouterCore
         (_shortAtLastSweep, _shortNow) = (_shortNow, _shortAtLastSweep);
         _shortNow.Clear();
     }
+
+    /// <summary>Whether <paramref name="request"/> is still the attempt in flight for its request (not finished, taken back or retried since).</summary>
+    private bool IsInFlight(InFlightRequest request) => ReferenceEquals(Dispatcher.FindInFlight(request.Ticket.RequestId), request);
 
     /// <summary>What the router knows of its runners and its queue.</summary>
     public RouterSnapshot Snapshot() => new(
