@@ -25,12 +25,15 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
 
     private IRequestGrain Grain(InferenceRequest request) => cluster.Cluster.Client.GetGrain<IRequestGrain>(request.RequestId);
 
+    private static Task<RequestState> ReachesAsync(IRequestGrain grain, RequestState state, string what) =>
+        Eventually.ValueAsync(async () => (await grain.GetStatusAsync()).State, s => s == state, Patience, what);
+
     [Fact]
     public async Task A_request_that_completes_within_its_submit_and_wait_call_is_written_once_with_its_outcome()
     {
         var request = NewRequest();
         var call = Grain(request).SubmitAndWaitAsync(request, Patience);
-        await Eventually.ValueAsync(async () => (await Grain(request).GetStatusAsync()).State, s => s == RequestState.Queued, Patience, "the request queued");
+        await ReachesAsync(Grain(request), RequestState.Queued, "the request queued");
         await Grain(request).CompleteAsync(Result(request));
 
         Assert.Equal(RequestState.Completed, (await call).State);
@@ -82,7 +85,7 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
     {
         var request = NewRequest();
         var call = Grain(request).SubmitAndWaitAsync(request, Patience);
-        await Eventually.ValueAsync(async () => (await Grain(request).GetStatusAsync()).State, s => s == RequestState.Queued, Patience, "the request queued");
+        await ReachesAsync(Grain(request), RequestState.Queued, "the request queued");
 
         // A submission that does not wait promises a request that outlives this node.
         var again = await Grain(request).SubmitAsync(request);
@@ -108,7 +111,7 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
 
         // ... while the router tells the grain the request started.
         var started = grain.StartedAsync("silo-x/cpu:0", hintHit: false, attempt: 1);
-        await Eventually.ValueAsync(async () => (await grain.GetStatusAsync()).State, s => s == RequestState.InProgress, Patience, "the start applied");
+        await ReachesAsync(grain, RequestState.InProgress, "the start applied");
         hold.Release.SetResult();
         await started;
 
@@ -129,13 +132,13 @@ public sealed class RequestWriteTests(FalHintsCluster<RequestWriteTests.FailingS
         // Started before the call answers (not written then: the start comes within moments, the answer after 3 s);
         // the write made before the answer is held ...
         var call = grain.SubmitAndWaitAsync(request, TimeSpan.FromSeconds(3));
-        await Eventually.ValueAsync(async () => (await grain.GetStatusAsync()).State, s => s == RequestState.Queued, Patience, "the request queued");
+        await ReachesAsync(grain, RequestState.Queued, "the request queued");
         await grain.StartedAsync("silo-x/cpu:0", hintHit: false, attempt: 1);
         await hold.Entered.Task.WaitAsync(Patience);
 
         // ... while the router reports the runner lost and queues the request again.
         var requeued = grain.RequeuedAsync("silo-x/cpu:0", 1, "Runner silo-x/cpu:0 was lost (test); retrying (attempt 1 of 3 failed).");
-        await Eventually.ValueAsync(async () => (await grain.GetStatusAsync()).State, s => s == RequestState.Queued, Patience, "the requeue applied");
+        await ReachesAsync(grain, RequestState.Queued, "the requeue applied");
         hold.Release.SetResult();
         await requeued;
 
