@@ -53,6 +53,26 @@ public sealed class SimulatorTests
     }
 
     [Fact]
+    public void Runner_time_splits_the_run_into_inference_loads_and_idle_time()
+    {
+        // One runner with room for one model: a at 0 (load 100 ms + 1 ns, 10 ms inference), b at 500 ms (the same).
+        var workload = Tiny("a", "b") with { RunnerMemoryBytes = 1, Requests = [new SimRequest(0, "a", true, 10), new SimRequest(500, "b", true, 10)] };
+
+        var time = Simulator.Run(workload, new HintAffinityPolicy()).Time;
+
+        Assert.Equal(20, time.ServingMs, precision: 3);
+        Assert.Equal(200, time.LoadingMs, precision: 3);
+        Assert.Equal((0.0, 0.0), (time.PromotingMs, time.IdleWaitingMs));
+        Assert.Equal(390, time.IdleEmptyMs, precision: 3);
+
+        // On a whole workload the parts add up to the runners times the span of the run.
+        var zipf = Workloads.BuiltIn("zipf", seed: 5, requests: 2_000, runners: 4, models: 12, runnerMemory: 4L << 30, utilisation: 0.9);
+        var result = Simulator.Run(zipf, new WaitForHolderPolicy());
+        Assert.Equal(4 * result.Completed / result.ThroughputRps * 1000, result.Time.TotalMs, precision: 3);
+        Assert.True(result.Time.LoadingMs > 0 && result.Time.ServingMs > 0);
+    }
+
+    [Fact]
     public void A_prewarm_keeps_the_simulated_runner_busy_for_its_load_and_counts_as_a_load()
     {
         // One runner; the request arrives at 1 s, and the policy first has "a" loaded (100 ms + 1 byte) in the background.

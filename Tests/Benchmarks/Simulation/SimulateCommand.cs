@@ -61,7 +61,7 @@ internal static class SimulateCommand
         };
         var loadCauses = new Option<bool>("--load-causes")
         {
-            Description = "After each table, the loads (from storage and from host memory) of each policy by cause: first loads, background or request copies of a model some runner holds, reloads of a model whose last copy was evicted (by what).",
+            Description = "After each table, the loads (from storage and from host memory) of each policy by cause: first loads, background or request copies of a model some runner holds, reloads of a model whose last copy was evicted (by what); then where the runners' time went (inference, loads, promotions, idle while requests wait, idle with nothing queued).",
         };
         var command = new Command("simulate", "Compare placement policies in a discrete-event simulation driving the router's real dispatcher.")
         {
@@ -207,6 +207,14 @@ internal static class SimulateCommand
                         load_causes = r.Runs.SelectMany(x => x.LoadCauses.Keys).Distinct().Order(StringComparer.Ordinal)
                             .ToDictionary(c => c, c => Range(r.Runs.Select(x => (double)x.LoadCauses.GetValueOrDefault(c)))),
                         promotions = Range(r.Runs.Select(x => (double)x.Promotions)),
+                        runner_time_share = new
+                        {
+                            serving = Range(r.Runs.Select(x => x.Time.ServingMs / x.Time.TotalMs)),
+                            loading = Range(r.Runs.Select(x => x.Time.LoadingMs / x.Time.TotalMs)),
+                            promoting = Range(r.Runs.Select(x => x.Time.PromotingMs / x.Time.TotalMs)),
+                            idle_while_requests_wait = Range(r.Runs.Select(x => x.Time.IdleWaitingMs / x.Time.TotalMs)),
+                            idle_nothing_queued = Range(r.Runs.Select(x => x.Time.IdleEmptyMs / x.Time.TotalMs)),
+                        },
                     }),
                 });
                 if (!parse.GetValue(json))
@@ -231,6 +239,14 @@ internal static class SimulateCommand
                             var named = runs.SelectMany(x => x.LoadCauses.Keys).Distinct().Order(StringComparer.Ordinal)
                                 .Select(c => string.Create(CultureInfo.InvariantCulture, $"{c} {Median(runs.Select(x => (double)x.LoadCauses.GetValueOrDefault(c))):0.#}"));
                             Console.WriteLine($"- {policy}: {string.Join("; ", named)}");
+                        }
+
+                        Console.WriteLine("\nRunner time (summed over the runners, from the first arrival to the last completion; medians over the seeds):\n");
+                        foreach (var (policy, runs) in results)
+                        {
+                            string Share(Func<RunnerTime, double> part) =>
+                                string.Create(CultureInfo.InvariantCulture, $"{Median(runs.Select(x => part(x.Time) / x.Time.TotalMs)):P1} ({Median(runs.Select(x => part(x.Time) / 1000)):0} s)");
+                            Console.WriteLine($"- {policy}: inference {Share(t => t.ServingMs)}; loads {Share(t => t.LoadingMs)}; promotions {Share(t => t.PromotingMs)}; idle while requests wait {Share(t => t.IdleWaitingMs)}; idle, nothing queued {Share(t => t.IdleEmptyMs)}");
                         }
                     }
                 }

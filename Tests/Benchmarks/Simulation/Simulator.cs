@@ -19,6 +19,22 @@ public sealed record PolicyResult(
 
     /// <summary>The loads from storage and promotions by cause (<see cref="LoadCause"/>), each count under its cause's name.</summary>
     public IReadOnlyDictionary<string, long> LoadCauses { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>Where the runners' time went, summed over the runners, from the first arrival to the last completion.</summary>
+    public RunnerTime Time { get; init; } = new(0, 0, 0, 0, 0);
+}
+
+/// <summary>
+/// Runner time, summed over the runners, in milliseconds: running inference, loading models from storage (for requests
+/// and in the background), promoting them from host memory, idle while requests waited in the router's queue, and idle
+/// with nothing queued. A runner counts as idle only when it runs nothing at all. With one request at a time per runner
+/// (<see cref="Workload.MaxMultiplexing"/> 1, as in the built-in workloads) the parts add up to the runners times the
+/// span of the run.
+/// </summary>
+public sealed record RunnerTime(double ServingMs, double LoadingMs, double PromotingMs, double IdleWaitingMs, double IdleEmptyMs)
+{
+    /// <summary>All of it: the runners times the span of the run.</summary>
+    public double TotalMs => ServingMs + LoadingMs + PromotingMs + IdleWaitingMs + IdleEmptyMs;
 }
 
 /// <summary>
@@ -110,6 +126,7 @@ public static class Simulator
 
         var wakeAt = double.MaxValue;
         var last = 0.0;
+        double idleWaiting = 0, idleEmpty = 0, clock = requests.Count > 0 ? requests[0].ArrivalMs : 0;
 
         void Start(SimRunner runner, double now)
         {
@@ -151,6 +168,22 @@ public static class Simulator
         {
             var now = at.Item1;
             last = Math.Max(last, now);
+            if (now > clock)
+            {
+                // Since the previous event nothing changed: a runner idle then was idle all along.
+                var idle = runners.Values.Count(r => r.Idle) * (now - clock);
+                if (dispatcher.Queue.Count > 0)
+                {
+                    idleWaiting += idle;
+                }
+                else
+                {
+                    idleEmpty += idle;
+                }
+
+                clock = now;
+            }
+
             switch (next.Kind)
             {
                 case Kind.Arrival:
@@ -221,7 +254,12 @@ public static class Simulator
         return new PolicyResult(policy.Name, hits / (double)requests.Count, loads, evictions,
             Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99),
             requests.Select((r, i) => started[i] - r.ArrivalMs).Average(),
-            requests.Count / (makespan / 1000), requests.Count, prewarms, promotions) { LatenciesMs = latencies, LoadCauses = causes };
+            requests.Count / (makespan / 1000), requests.Count, prewarms, promotions)
+        {
+            LatenciesMs = latencies,
+            LoadCauses = causes,
+            Time = new RunnerTime(runners.Values.Sum(r => r.ServingMs), runners.Values.Sum(r => r.LoadingMs), runners.Values.Sum(r => r.PromotingMs), idleWaiting, idleEmpty),
+        };
     }
 
     /// <summary>The value at quantile <paramref name="p"/> of sorted values.</summary>
@@ -259,6 +297,18 @@ public static class Simulator
         private int _running;
 
         public string Id { get; } = id;
+
+        /// <summary>True when the runner runs nothing (neither a request nor a load).</summary>
+        public bool Idle => _running == 0;
+
+        /// <summary>Time spent on inference (without the loads before it).</summary>
+        public double ServingMs => _serviceMsTotal;
+
+        /// <summary>Time spent loading models from storage.</summary>
+        public double LoadingMs => _loadMsTotal;
+
+        /// <summary>Time spent promoting models from host memory.</summary>
+        public double PromotingMs => _promotionMsTotal;
 
         /// <summary>The models the last <see cref="Use"/> evicted from the device.</summary>
         public List<string> Evicted { get; } = [];
