@@ -127,10 +127,12 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
 
         string? copy = null;
         RequestTicket? oldest = null;
+        double? queuedMs = null;
         foreach (var hint in context.Queue.HeadClassHints)
         {
             var waiting = context.Queue.OldestInHeadClassWith(hint)!;
-            if ((oldest is null || context.Queue.StartsBefore(waiting, oldest)) && runners.Holding(hint).Count > 0 && WorthLoading(hint, context))
+            if ((oldest is null || context.Queue.StartsBefore(waiting, oldest)) && runners.Holding(hint).Count > 0
+                && (WorthLoading(hint, context) || HoldersOutlastTheFleet(hint, context, queuedMs ??= QueuedMsPerSlot(context))))
             {
                 (copy, oldest) = (hint, waiting);
             }
@@ -172,19 +174,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             return null;
         }
 
-        double slots = 0, inferenceMs = 0, serving = 0;
-        foreach (var runner in runners.All)
-        {
-            if (!runner.Draining)
-            {
-                slots += Math.Max(1, runner.Capacity);
-                inferenceMs += context.LoadCost.InferenceMs(runner);
-                serving++;
-            }
-        }
-
-        // The queue's work per runner slot, at the mean inference time.
-        var queuedMs = slots == 0 ? 0 : context.Queue.Count * (inferenceMs / serving) / slots;
+        var queuedMs = QueuedMsPerSlot(context);
         var waitedMs = (context.Now - oldest.AcceptedAt).TotalMilliseconds;
         var meanBytes = Candidates.MeanModelBytes(runners);
         List<RunnerState> keeping = [.. runners.Free.Where(r => waitedMs >= context.LoadCost.StoreLoadMs(r)
@@ -201,18 +191,47 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
     /// <summary>
     /// True when a free runner should load <paramref name="hint"/>: nobody holds it, or the requests waiting for it would
     /// wait longer for its copies (each busy copy's expected time to free, then the backlog shared among them) than a load
-    /// (a promotion where a free runner keeps the hint in host memory and has room; a load from storage where the copy
-    /// would evict).
+    /// (<see cref="CopyLoadMs"/>).
     /// </summary>
-    private static bool WorthLoading(string hint, PlacementContext context)
+    private static bool WorthLoading(string hint, PlacementContext context) =>
+        context.Runners.Holding(hint).Count == 0 || BacklogMs(hint, context, wholeHolders: false) > CopyLoadMs(hint, context);
+
+    /// <summary>
+    /// Under sustained overload (the queue holds at least <see cref="OverloadLoads"/> loads' worth of work per runner slot, at
+    /// the runners' mean load time from storage),
+    /// true when the runners holding <paramref name="hint"/> have more queued work than a load plus the fleet's mean per
+    /// slot (<paramref name="queuedMsPerSlot"/>): counting every hint they hold, each shared with its other holders, since
+    /// a runner serves its oldest request of any hint it holds. Those holders would still be working after the rest of
+    /// the fleet ran out, so a copy made by a runner that has nothing to serve shortens the end of the backlog. Counting
+    /// the hint's own requests alone missed it: at the end of a flash crowd five rarely used models, 30 requests each
+    /// (less than a load's worth), waited on one runner for 15 s while seven runners stood idle. Off below overload, where
+    /// a holder's other hints drain soon and the copies it made only evicted models that were asked for again.
+    /// </summary>
+    private static bool HoldersOutlastTheFleet(string hint, PlacementContext context, double queuedMsPerSlot)
     {
-        var holders = context.Runners.Holding(hint);
-        if (holders.Count == 0)
+        double storeMs = 0, serving = 0;
+        foreach (var runner in context.Runners.All)
         {
-            return true;
+            if (!runner.Draining)
+            {
+                storeMs += context.LoadCost.StoreLoadMs(runner);
+                serving++;
+            }
         }
 
-        double copies = 0, soonestFree = double.MaxValue, inferenceMs = 0;
+        return serving > 0 && queuedMsPerSlot >= OverloadLoads * storeMs / serving
+            && BacklogMs(hint, context, wholeHolders: true) > CopyLoadMs(hint, context) + queuedMsPerSlot;
+    }
+
+    /// <summary>
+    /// How long the requests waiting for <paramref name="hint"/> (a hint some runner holds) would wait for its copies: the
+    /// soonest a busy copy frees, then the backlog shared among the copies. With <paramref name="wholeHolders"/> the
+    /// backlog counts every hint the copies hold, each hint's waiting requests shared among its holders.
+    /// </summary>
+    private static double BacklogMs(string hint, PlacementContext context, bool wholeHolders)
+    {
+        var holders = context.Runners.Holding(hint);
+        double copies = 0, soonestFree = double.MaxValue, inferenceMs = 0, waiting = wholeHolders ? 0 : context.Queue.CountInHeadClassWith(hint);
         foreach (var holder in holders)
         {
             if (holder.Draining)
@@ -225,19 +244,47 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             soonestFree = Math.Min(soonestFree, loading + serviceMs * (holder.InFlight - holder.Capacity + 1) / Math.Max(1, holder.Capacity));
             copies += Math.Max(1, holder.Capacity);
             inferenceMs += serviceMs;
+            if (wholeHolders)
+            {
+                foreach (var held in holder.AllHeld)
+                {
+                    if (context.Queue.CountInHeadClassWith(held) is var count and > 0)
+                    {
+                        waiting += count / (double)Math.Max(1, context.Runners.Holding(held).Count);
+                    }
+                }
+            }
         }
 
-        if (copies == 0)
-        {
-            return true;
-        }
+        return copies == 0 ? double.MaxValue : soonestFree + waiting * (inferenceMs / holders.Count) / copies;
+    }
 
-        var backlogMs = soonestFree + context.Queue.CountInHeadClassWith(hint) * (inferenceMs / holders.Count) / copies;
-        // A copy into room costs its load, from host memory where the runner keeps the model warm. A copy that evicts
-        // costs a load from storage even when warm: what it pushes out of the device is as dear to bring back, and with
-        // cheap promotions counted alone every short backlog made a copy, and the copies evicted the models' only copies.
+    /// <summary>
+    /// What a copy of <paramref name="hint"/> costs on the cheapest free runner. A copy into room costs its load, from host
+    /// memory where the runner keeps the model warm. A copy that evicts costs a load from storage even when warm: what it
+    /// pushes out of the device is as dear to bring back, and with cheap promotions counted alone every short backlog made
+    /// a copy, and the copies evicted the models' only copies.
+    /// </summary>
+    private static double CopyLoadMs(string hint, PlacementContext context)
+    {
         var meanBytes = Candidates.MeanModelBytes(context.Runners);
-        var loadMs = context.Runners.Free.Min(r => r.Holds(hint) || Candidates.HasRoom(r, meanBytes) ? context.LoadCost.LoadMs(r, hint) : context.LoadCost.StoreLoadMs(r));
-        return backlogMs > loadMs;
+        return context.Runners.Free.Min(r => r.Holds(hint) || Candidates.HasRoom(r, meanBytes) ? context.LoadCost.LoadMs(r, hint) : context.LoadCost.StoreLoadMs(r));
+    }
+
+    /// <summary>The queue's work per runner slot at the runners' mean inference time, in milliseconds (draining runners left out).</summary>
+    private static double QueuedMsPerSlot(PlacementContext context)
+    {
+        double slots = 0, inferenceMs = 0, serving = 0;
+        foreach (var runner in context.Runners.All)
+        {
+            if (!runner.Draining)
+            {
+                slots += Math.Max(1, runner.Capacity);
+                inferenceMs += context.LoadCost.InferenceMs(runner);
+                serving++;
+            }
+        }
+
+        return slots == 0 ? 0 : context.Queue.Count * (inferenceMs / serving) / slots;
     }
 }

@@ -276,6 +276,57 @@ public sealed class PeerPolicyTests
     }
 
     [Fact]
+    public void Wait_for_holder_under_overload_copies_a_hint_whose_holder_has_more_queued_work_than_the_fleet_though_the_hint_alone_has_less_than_a_load()
+    {
+        // Loads take 1 s, inference 100 ms. Six busy runners hold "hot"; one busy runner holds nine rarely used hints, each
+        // with 8 requests waiting (0.9 s for each hint alone, less than a load, but 7.3 s of work for that one runner); a free
+        // runner holds nothing anyone waits for.
+        var cache = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 1000);
+        var routing = new AppRouting(null, MeanInferenceMs: 100);
+        string[] rare = [.. Enumerable.Range(0, 9).Select(i => $"rare{i}")];
+        Dispatcher Fleet(int hotWaiting)
+        {
+            var dispatcher = new Dispatcher(new WaitForHolderPolicy(), DispatcherOptions.Default);
+            for (var i = 0; i < 6; i++)
+            {
+                dispatcher.Index.Apply(Event($"hot{i}", hints: ["hot"], cache: cache, routing: routing), T0);
+                dispatcher.Index.MarkDispatched($"hot{i}", "hot");
+            }
+
+            dispatcher.Index.Apply(Event("rare", hints: rare, cache: cache, routing: routing), T0);
+            dispatcher.Index.MarkDispatched("rare", rare[0]);
+            dispatcher.Index.Apply(Event("free", hints: ["z"], cache: cache, routing: routing), T0);
+            var order = 0;
+            for (var round = 0; round < 8; round++)
+            {
+                foreach (var hint in rare)
+                {
+                    dispatcher.Enqueue(Ticket(hint, $"{hint}-{round}", at: T0.AddMilliseconds(order++)));
+                }
+            }
+
+            for (var i = 0; i < hotWaiting; i++)
+            {
+                dispatcher.Enqueue(Ticket("hot", $"hot-{i}", at: T0.AddSeconds(1).AddMilliseconds(i)));
+            }
+
+            return dispatcher;
+        }
+
+        // 352 waiting: 4.4 s per runner slot, over four loads' worth (overload). The rare runner's 7.3 s outlast a load plus
+        // that, so the free runner copies the hint of the oldest request there, though "hot" (280 waiting for six copies) also
+        // drains slower than a load.
+        var overloaded = Fleet(hotWaiting: 280);
+        Assert.Empty(overloaded.Pump(T0.AddSeconds(2)));
+        Assert.Equal(new PrewarmChoice("rare0", "free"), Assert.Single(overloaded.Prewarms));
+
+        // 172 waiting (2.2 s per slot) is not overload: only a hint whose own backlog outlasts a load gets a copy.
+        var loaded = Fleet(hotWaiting: 100);
+        Assert.Empty(loaded.Pump(T0.AddSeconds(2)));
+        Assert.Equal(new PrewarmChoice("hot", "free"), Assert.Single(loaded.Prewarms));
+    }
+
+    [Fact]
     public void ModelMesh_loads_a_copy_in_the_background_once_a_model_passes_2000_requests_per_minute_at_its_copy()
     {
         var dispatcher = new Dispatcher(new ModelMeshPolicy(new SeededRandom(1)), DispatcherOptions.Default);
