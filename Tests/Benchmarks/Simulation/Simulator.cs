@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using FalHints.Client.Contracts;
 using FalHints.Router.Placement;
@@ -22,6 +23,9 @@ public sealed record PolicyResult(
 
     /// <summary>Where the runners' time went, summed over the runners, from the first arrival to the last completion.</summary>
     public RunnerTime Time { get; init; } = new(0, 0, 0, 0, 0);
+
+    /// <summary>Wall time spent in the dispatcher's <see cref="Dispatcher.Pump"/>, the router's placement decisions (the policy's included).</summary>
+    public TimeSpan PlacementTime { get; init; }
 }
 
 /// <summary>
@@ -126,6 +130,7 @@ public static class Simulator
 
         var wakeAt = double.MaxValue;
         var last = 0.0;
+        var placement = new Stopwatch();
         double idleWaiting = 0, idleEmpty = 0, clock = requests.Count > 0 ? requests[0].ArrivalMs : 0;
 
         void Start(SimRunner runner, double now)
@@ -217,7 +222,10 @@ public static class Simulator
                     break;
             }
 
-            foreach (var dispatch in dispatcher.Pump(T0.AddMilliseconds(now)))
+            placement.Start();
+            var dispatches = dispatcher.Pump(T0.AddMilliseconds(now));
+            placement.Stop();
+            foreach (var dispatch in dispatches)
             {
                 var runner = runners[dispatch.RunnerId];
                 runner.Accept(new Job(int.Parse(dispatch.Ticket.RequestId, CultureInfo.InvariantCulture), null));
@@ -258,6 +266,7 @@ public static class Simulator
         {
             LatenciesMs = latencies,
             LoadCauses = causes,
+            PlacementTime = placement.Elapsed,
             Time = new RunnerTime(runners.Values.Sum(r => r.ServingMs), runners.Values.Sum(r => r.LoadingMs), runners.Values.Sum(r => r.PromotingMs), idleWaiting, idleEmpty),
         };
     }
