@@ -38,6 +38,8 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
 
     private readonly HintDemand _demand = new();
     private readonly SpareCopies _spare;
+    private PlacementContext? _fleetContext;
+    private Fleet _fleet;
 
     /// <summary>A policy with no demand seen yet.</summary>
     public WaitForHolderPolicy() => _spare = new SpareCopies(_demand);
@@ -62,7 +64,8 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             return Record(PlacementChoice.Of(head, Candidates.BestFreeHolder(head, runners) ?? Candidates.LeastEvicting(free, runners, _demand, head.Request.Hint, context.LoadCost)!));
         }
 
-        if (OrphanWithoutEviction(context) is { } orphan)
+        var fleet = FleetOf(context);
+        if (OrphanWithoutEviction(context, fleet) is { } orphan)
         {
             return Record(orphan);
         }
@@ -72,13 +75,13 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             return Record(held);
         }
 
-        var backlog = context.CanPrewarm ? BacklogCopy(context) : null;
+        var backlog = context.CanPrewarm ? BacklogCopy(context, fleet) : null;
         RequestTicket? oldest = null;
         foreach (var hint in context.Queue.HeadClassHints)
         {
             var waiting = context.Queue.OldestInHeadClassWith(hint)!;
             if ((oldest is null || context.Queue.StartsBefore(waiting, oldest))
-                && (runners.Holding(hint).Count == 0 || (!context.CanPrewarm && WorthLoading(hint, context))))
+                && (runners.Holding(hint).Count == 0 || (!context.CanPrewarm && BacklogMs(hint, context, wholeHolders: false) > new CopyCost(context, fleet).Of(hint))))
             {
                 oldest = waiting;
             }
@@ -111,13 +114,22 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
 
     /// <inheritdoc />
     public PrewarmChoice? Prewarm(PlacementContext context) =>
-        BacklogCopy(context) is { } copy ? PrewarmChoice.Of(copy.Hint, copy.Target) : _spare.Next(context);
+        BacklogCopy(context, FleetOf(context)) is { } copy ? PrewarmChoice.Of(copy.Hint, copy.Target) : _spare.Next(context);
 
     /// <summary>
-    /// The waiting hint that needs another copy (some runner holds it, and its backlog outlasts a load), the one whose
-    /// oldest request waits longest, with that request and the free runner to load it on; null when none does.
+    /// The waiting hint that needs another copy, the one whose oldest request waits longest, with that request and the free
+    /// runner to load it on; null when none does. A hint some runner holds needs one when its requests would wait longer
+    /// for its copies (each busy copy's expected time to free, then the backlog shared among them) than a copy's load
+    /// (<see cref="CopyCost"/>), or, under sustained overload (<see cref="Fleet.Overloaded"/>), when its holders have
+    /// more queued work than a load plus the fleet's mean per slot, counting every hint they hold, each shared with its
+    /// other holders, since a runner serves its oldest request of any hint it holds. Such holders would still be working
+    /// after the rest of the fleet ran out, so a copy made by a runner that has nothing to serve shortens the end of the
+    /// backlog. Counting the hint's own requests alone missed it: at the end of a flash crowd five rarely used models, 30
+    /// requests each (less than a load's worth), waited on one runner for 15 s while seven runners stood idle. The second
+    /// reason is off below overload, where a holder's other hints drain soon and the copies it made only evicted models
+    /// that were asked for again.
     /// </summary>
-    private (string Hint, RequestTicket Oldest, RunnerState Target)? BacklogCopy(PlacementContext context)
+    private (string Hint, RequestTicket Oldest, RunnerState Target)? BacklogCopy(PlacementContext context, Fleet fleet)
     {
         var runners = context.Runners;
         if (runners.Free.Count == 0)
@@ -127,12 +139,14 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
 
         string? copy = null;
         RequestTicket? oldest = null;
-        double? queuedMs = null;
+        var cost = new CopyCost(context, fleet);
         foreach (var hint in context.Queue.HeadClassHints)
         {
             var waiting = context.Queue.OldestInHeadClassWith(hint)!;
             if ((oldest is null || context.Queue.StartsBefore(waiting, oldest)) && runners.Holding(hint).Count > 0
-                && (WorthLoading(hint, context) || HoldersOutlastTheFleet(hint, context, queuedMs ??= QueuedMsPerSlot(context))))
+                && cost.Of(hint) is var loadMs
+                && (BacklogMs(hint, context, wholeHolders: false) > loadMs
+                    || (fleet.Overloaded && BacklogMs(hint, context, wholeHolders: true) > loadMs + fleet.QueuedMsPerSlot)))
             {
                 (copy, oldest) = (hint, waiting);
             }
@@ -154,9 +168,15 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
     /// requests without a hint wait: they hit only where their model happens to be, and the copies this would evict are
     /// what serves them.
     /// </summary>
-    private PlacementChoice? OrphanWithoutEviction(PlacementContext context)
+    private PlacementChoice? OrphanWithoutEviction(PlacementContext context, Fleet fleet)
     {
+        // The cheap test first: no free runner sees the queue as overloaded.
         var runners = context.Runners;
+        if (!runners.Free.Any(r => fleet.QueuedMsPerSlot >= OverloadLoads * context.LoadCost.StoreLoadMs(r)))
+        {
+            return null;
+        }
+
         RequestTicket? oldest = null;
         var hinted = 0;
         foreach (var hint in context.Queue.HeadClassHints)
@@ -174,53 +194,31 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             return null;
         }
 
-        var queuedMs = QueuedMsPerSlot(context);
         var waitedMs = (context.Now - oldest.AcceptedAt).TotalMilliseconds;
-        var meanBytes = Candidates.MeanModelBytes(runners);
         List<RunnerState> keeping = [.. runners.Free.Where(r => waitedMs >= context.LoadCost.StoreLoadMs(r)
-            && queuedMs >= OverloadLoads * context.LoadCost.StoreLoadMs(r) && !Candidates.EvictsOnlyCopy(r, runners, meanBytes))];
+            && fleet.QueuedMsPerSlot >= OverloadLoads * context.LoadCost.StoreLoadMs(r) && !Candidates.EvictsOnlyCopy(r, runners, fleet.MeanModelBytes))];
         return keeping.Count == 0 ? null : PlacementChoice.Of(oldest, Candidates.LeastEvicting(keeping, runners, _demand, oldest.Request.Hint, context.LoadCost)!);
+    }
+
+    /// <summary>
+    /// The fleet's figures for a decision at <paramref name="context"/>: what comes from the runners' reports (slots, mean
+    /// inference and load times, model sizes) cannot change while the dispatcher asks again within one pump, which uses
+    /// one context, so it is gathered once per context; the queue's length is read each time.
+    /// </summary>
+    private Fleet FleetOf(PlacementContext context)
+    {
+        if (!ReferenceEquals(_fleetContext, context))
+        {
+            (_fleetContext, _fleet) = (context, Fleet.Of(context));
+        }
+
+        return _fleet with { QueuedMsPerSlot = context.Queue.Count * _fleet.MsPerSlotPerRequest };
     }
 
     private PlacementChoice Record(PlacementChoice choice)
     {
         _demand.Record(choice.Ticket.Request.Hint);
         return choice;
-    }
-
-    /// <summary>
-    /// True when a free runner should load <paramref name="hint"/>: nobody holds it, or the requests waiting for it would
-    /// wait longer for its copies (each busy copy's expected time to free, then the backlog shared among them) than a load
-    /// (<see cref="CopyLoadMs"/>).
-    /// </summary>
-    private static bool WorthLoading(string hint, PlacementContext context) =>
-        context.Runners.Holding(hint).Count == 0 || BacklogMs(hint, context, wholeHolders: false) > CopyLoadMs(hint, context);
-
-    /// <summary>
-    /// Under sustained overload (the queue holds at least <see cref="OverloadLoads"/> loads' worth of work per runner slot, at
-    /// the runners' mean load time from storage),
-    /// true when the runners holding <paramref name="hint"/> have more queued work than a load plus the fleet's mean per
-    /// slot (<paramref name="queuedMsPerSlot"/>): counting every hint they hold, each shared with its other holders, since
-    /// a runner serves its oldest request of any hint it holds. Those holders would still be working after the rest of
-    /// the fleet ran out, so a copy made by a runner that has nothing to serve shortens the end of the backlog. Counting
-    /// the hint's own requests alone missed it: at the end of a flash crowd five rarely used models, 30 requests each
-    /// (less than a load's worth), waited on one runner for 15 s while seven runners stood idle. Off below overload, where
-    /// a holder's other hints drain soon and the copies it made only evicted models that were asked for again.
-    /// </summary>
-    private static bool HoldersOutlastTheFleet(string hint, PlacementContext context, double queuedMsPerSlot)
-    {
-        double storeMs = 0, serving = 0;
-        foreach (var runner in context.Runners.All)
-        {
-            if (!runner.Draining)
-            {
-                storeMs += context.LoadCost.StoreLoadMs(runner);
-                serving++;
-            }
-        }
-
-        return serving > 0 && queuedMsPerSlot >= OverloadLoads * storeMs / serving
-            && BacklogMs(hint, context, wholeHolders: true) > CopyLoadMs(hint, context) + queuedMsPerSlot;
     }
 
     /// <summary>
@@ -260,31 +258,101 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
     }
 
     /// <summary>
-    /// What a copy of <paramref name="hint"/> costs on the cheapest free runner. A copy into room costs its load, from host
-    /// memory where the runner keeps the model warm. A copy that evicts costs a load from storage even when warm: what it
-    /// pushes out of the device is as dear to bring back, and with cheap promotions counted alone every short backlog made
-    /// a copy, and the copies evicted the models' only copies.
+    /// What a copy of a hint costs on the cheapest free runner. A copy into room costs its load, from host memory where the
+    /// runner keeps the model warm. A copy that evicts costs a load from storage even when warm: what it pushes out of the
+    /// device is as dear to bring back, and with cheap promotions counted alone every short backlog made a copy, and the
+    /// copies evicted the models' only copies. One per decision, looking over the free runners once at its first use: a
+    /// free runner that neither holds the hint nor keeps it warm with room costs its load from storage whatever the hint,
+    /// so each hint looks only at the cheapest free runner (all of them when that one holds it), its own holders and the
+    /// runners with a host tier and room.
     /// </summary>
-    private static double CopyLoadMs(string hint, PlacementContext context)
+    private sealed class CopyCost(PlacementContext context, Fleet fleet)
     {
-        var meanBytes = Candidates.MeanModelBytes(context.Runners);
-        return context.Runners.Free.Min(r => r.Holds(hint) || Candidates.HasRoom(r, meanBytes) ? context.LoadCost.LoadMs(r, hint) : context.LoadCost.StoreLoadMs(r));
+        private List<RunnerState>? _warmWithRoom;
+        private RunnerState? _cheapest;
+        private double _cheapestMs = double.PositiveInfinity;
+
+        /// <summary>The cost of a copy of <paramref name="hint"/>; infinite when no runner is free.</summary>
+        public double Of(string hint)
+        {
+            if (_warmWithRoom is null)
+            {
+                _warmWithRoom = [];
+                foreach (var runner in context.Runners.Free)
+                {
+                    if (context.LoadCost.StoreLoadMs(runner) is var storeMs && storeMs < _cheapestMs)
+                    {
+                        (_cheapest, _cheapestMs) = (runner, storeMs);
+                    }
+
+                    if (runner.Warm.Length > 0 && Candidates.HasRoom(runner, fleet.MeanModelBytes))
+                    {
+                        _warmWithRoom.Add(runner);
+                    }
+                }
+            }
+
+            // A free runner that does not hold the hint costs a load from storage, or a promotion where it keeps the hint
+            // warm and has room; one that holds it costs what the estimator says (nothing, as runners report).
+            var best = _cheapestMs;
+            if (_cheapest is not null && _cheapest.Holds(hint))
+            {
+                best = double.PositiveInfinity;
+                foreach (var runner in context.Runners.Free)
+                {
+                    if (!runner.Holds(hint))
+                    {
+                        best = Math.Min(best, context.LoadCost.StoreLoadMs(runner));
+                    }
+                }
+            }
+
+            foreach (var runner in _warmWithRoom)
+            {
+                if (!runner.Holds(hint))
+                {
+                    best = Math.Min(best, context.LoadCost.LoadMs(runner, hint));
+                }
+            }
+
+            foreach (var holder in context.Runners.Holding(hint))
+            {
+                if (holder.IsFree)
+                {
+                    best = Math.Min(best, context.LoadCost.LoadMs(holder, hint));
+                }
+            }
+
+            return best;
+        }
     }
 
-    /// <summary>The queue's work per runner slot at the runners' mean inference time, in milliseconds (draining runners left out).</summary>
-    private static double QueuedMsPerSlot(PlacementContext context)
+    /// <summary>
+    /// Figures of the whole fleet that a decision uses more than once, from one pass over the runners (draining ones left
+    /// out): the queue's work per runner slot at the runners' mean inference time (and that of one request), their mean
+    /// load time from storage, and the mean size of a model they hold.
+    /// </summary>
+    private readonly record struct Fleet(double QueuedMsPerSlot, double MsPerSlotPerRequest, double MeanStoreLoadMs, double MeanModelBytes)
     {
-        double slots = 0, inferenceMs = 0, serving = 0;
-        foreach (var runner in context.Runners.All)
-        {
-            if (!runner.Draining)
-            {
-                slots += Math.Max(1, runner.Capacity);
-                inferenceMs += context.LoadCost.InferenceMs(runner);
-                serving++;
-            }
-        }
+        /// <summary>The queue holds at least <see cref="OverloadLoads"/> loads' worth of work per runner slot, at the mean load time from storage.</summary>
+        public bool Overloaded => QueuedMsPerSlot >= OverloadLoads * MeanStoreLoadMs;
 
-        return slots == 0 ? 0 : context.Queue.Count * (inferenceMs / serving) / slots;
+        public static Fleet Of(PlacementContext context)
+        {
+            double slots = 0, inferenceMs = 0, storeMs = 0, serving = 0;
+            foreach (var runner in context.Runners.All)
+            {
+                if (!runner.Draining)
+                {
+                    slots += Math.Max(1, runner.Capacity);
+                    inferenceMs += context.LoadCost.InferenceMs(runner);
+                    storeMs += context.LoadCost.StoreLoadMs(runner);
+                    serving++;
+                }
+            }
+
+            var perRequest = serving == 0 ? 0 : inferenceMs / serving / slots;
+            return new Fleet(context.Queue.Count * perRequest, perRequest, serving == 0 ? double.PositiveInfinity : storeMs / serving, Candidates.MeanModelBytes(context.Runners));
+        }
     }
 }
