@@ -16,8 +16,10 @@ namespace FalHints.Router.Placement;
 /// room or a host tier, then one whose cache evicts a copy of a model others hold).</item>
 /// <item>A waiting hint whose backlog (requests waiting for it, over the copies serving it) would take longer to drain
 /// than a load gets another copy, loaded in the background on the free runner where the load loses no model, so no
-/// request pays for the load: each still goes to whichever holder frees first, the new copy included. (Where the app
-/// refuses background loads, the oldest such request loads the copy itself.)</item>
+/// request pays for the load: each still goes to whichever holder frees first, the new copy included. Under sustained
+/// overload a hint also gets one when its holders' whole backlog (every hint they hold) would outlast a load plus the
+/// fleet's mean backlog per slot. (Where the app refuses background loads, the oldest such request loads the copy
+/// itself.)</item>
 /// <item>A request without a hint goes to a free runner at once, the one whose hints carry the most recent demand
 /// (the likeliest to hold its model); otherwise free runners stay free.</item>
 /// </list>
