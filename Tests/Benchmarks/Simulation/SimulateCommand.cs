@@ -61,7 +61,7 @@ internal static class SimulateCommand
         };
         var loadCauses = new Option<bool>("--load-causes")
         {
-            Description = "After each table, the loads (from storage and from host memory) of each policy by cause: first loads, background or request copies of a model some runner holds, reloads of a model whose last copy was evicted (by what); then where the runners' time went (inference, loads, promotions, idle while requests wait, idle with nothing queued).",
+            Description = "After each table, the loads (from storage and from host memory) of each policy by cause: first loads, background or request copies of a model some runner holds, reloads of a model whose last copy was evicted (by what); then where the runners' time went (inference, loads, promotions, idle while requests wait at the router, idle with none waiting there).",
         };
         var command = new Command("simulate", "Compare placement policies in a discrete-event simulation driving the router's real dispatcher.")
         {
@@ -212,8 +212,8 @@ internal static class SimulateCommand
                             serving = Range(r.Runs.Select(x => x.Time.ServingMs / x.Time.TotalMs)),
                             loading = Range(r.Runs.Select(x => x.Time.LoadingMs / x.Time.TotalMs)),
                             promoting = Range(r.Runs.Select(x => x.Time.PromotingMs / x.Time.TotalMs)),
-                            idle_while_requests_wait = Range(r.Runs.Select(x => x.Time.IdleWaitingMs / x.Time.TotalMs)),
-                            idle_nothing_queued = Range(r.Runs.Select(x => x.Time.IdleEmptyMs / x.Time.TotalMs)),
+                            idle_while_requests_wait_at_router = Range(r.Runs.Select(x => x.Time.IdleWaitingMs / x.Time.TotalMs)),
+                            idle_none_waiting_at_router = Range(r.Runs.Select(x => x.Time.IdleEmptyMs / x.Time.TotalMs)),
                         },
                     }),
                 });
@@ -246,7 +246,7 @@ internal static class SimulateCommand
                         {
                             string Share(Func<RunnerTime, double> part) =>
                                 string.Create(CultureInfo.InvariantCulture, $"{Median(runs.Select(x => part(x.Time) / x.Time.TotalMs)):P1} ({Median(runs.Select(x => part(x.Time) / 1000)):0} s)");
-                            Console.WriteLine($"- {policy}: inference {Share(t => t.ServingMs)}; loads {Share(t => t.LoadingMs)}; promotions {Share(t => t.PromotingMs)}; idle while requests wait {Share(t => t.IdleWaitingMs)}; idle, nothing queued {Share(t => t.IdleEmptyMs)}");
+                            Console.WriteLine($"- {policy}: inference {Share(t => t.ServingMs)}; loads {Share(t => t.LoadingMs)}; promotions {Share(t => t.PromotingMs)}; idle while requests wait at the router {Share(t => t.IdleWaitingMs)}; idle, none waiting at the router {Share(t => t.IdleEmptyMs)}");
                         }
                     }
                 }

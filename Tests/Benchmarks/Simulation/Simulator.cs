@@ -31,7 +31,8 @@ public sealed record PolicyResult(
 /// <summary>
 /// Runner time, summed over the runners, in milliseconds: running inference, loading models from storage (for requests
 /// and in the background), promoting them from host memory, idle while requests waited in the router's queue, and idle
-/// with nothing queued. A runner counts as idle only when it runs nothing at all. With one request at a time per runner
+/// with none waiting there (requests may still wait in other runners' own queues, for policies that queue at runners).
+/// A runner counts as idle only when it runs nothing at all. With one request at a time per runner
 /// (<see cref="Workload.MaxMultiplexing"/> 1, as in the built-in workloads) the parts add up to the runners times the
 /// span of the run.
 /// </summary>
