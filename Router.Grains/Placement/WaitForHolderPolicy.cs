@@ -79,11 +79,12 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
 
         var backlog = context.CanPrewarm ? BacklogCopy(context, fleet) : null;
         RequestTicket? oldest = null;
+        var cost = new CopyCost(context, fleet);
         foreach (var hint in context.Queue.HeadClassHints)
         {
             var waiting = context.Queue.OldestInHeadClassWith(hint)!;
             if ((oldest is null || context.Queue.StartsBefore(waiting, oldest))
-                && (runners.Holding(hint).Count == 0 || (!context.CanPrewarm && BacklogMs(hint, context, wholeHolders: false) > new CopyCost(context, fleet).Of(hint))))
+                && (runners.Holding(hint).Count == 0 || (!context.CanPrewarm && BacklogMs(hint, context, wholeHolders: false) > cost.Of(hint))))
             {
                 oldest = waiting;
             }
@@ -205,7 +206,8 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
     /// <summary>
     /// The fleet's figures for a decision at <paramref name="context"/>: what comes from the runners' reports (slots, mean
     /// inference and load times, model sizes) cannot change while the dispatcher asks again within one pump, which uses
-    /// one context, so it is gathered once per context; the queue's length is read each time.
+    /// one context, so it is gathered once per context; the queue's length is read each time. (A caller that kept one
+    /// context across changes to the runners' reports would get stale figures; the dispatcher builds one per pump.)
     /// </summary>
     private Fleet FleetOf(PlacementContext context)
     {
@@ -214,7 +216,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             (_fleetContext, _fleet) = (context, Fleet.Of(context));
         }
 
-        return _fleet with { QueuedMsPerSlot = context.Queue.Count * _fleet.MsPerSlotPerRequest };
+        return _fleet with { QueuedMsPerSlot = Fleet.QueuedMs(context.Queue.Count, _fleet.MeanInferenceMs, _fleet.Slots) };
     }
 
     private PlacementChoice Record(PlacementChoice choice)
@@ -264,9 +266,9 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
     /// runner keeps the model warm. A copy that evicts costs a load from storage even when warm: what it pushes out of the
     /// device is as dear to bring back, and with cheap promotions counted alone every short backlog made a copy, and the
     /// copies evicted the models' only copies. One per decision, looking over the free runners once at its first use: a
-    /// free runner that neither holds the hint nor keeps it warm with room costs its load from storage whatever the hint,
-    /// so each hint looks only at the cheapest free runner (all of them when that one holds it), its own holders and the
-    /// runners with a host tier and room.
+    /// free runner that neither holds the hint nor keeps models warm with room costs its load from storage whatever the
+    /// hint, so each hint looks only at the cheapest such runner (all of them when that one holds it), its own holders
+    /// and the runners keeping models warm with room.
     /// </summary>
     private sealed class CopyCost(PlacementContext context, Fleet fleet)
     {
@@ -282,27 +284,27 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
                 _warmWithRoom = [];
                 foreach (var runner in context.Runners.Free)
                 {
-                    if (context.LoadCost.StoreLoadMs(runner) is var storeMs && storeMs < _cheapestMs)
-                    {
-                        (_cheapest, _cheapestMs) = (runner, storeMs);
-                    }
-
-                    if (runner.Warm.Length > 0 && Candidates.HasRoom(runner, fleet.MeanModelBytes))
+                    if (KeepsWarmWithRoom(runner))
                     {
                         _warmWithRoom.Add(runner);
+                    }
+                    else if (context.LoadCost.StoreLoadMs(runner) is var storeMs && storeMs < _cheapestMs)
+                    {
+                        (_cheapest, _cheapestMs) = (runner, storeMs);
                     }
                 }
             }
 
-            // A free runner that does not hold the hint costs a load from storage, or a promotion where it keeps the hint
-            // warm and has room; one that holds it costs what the estimator says (nothing, as runners report).
+            // A free runner that has no host tier with room and does not hold the hint costs a load from storage whatever
+            // the hint: the cheapest of them, unless it holds this hint. The others cost what the estimator says for the
+            // hint: a holder nothing (as runners report), a runner keeping it warm with room a promotion.
             var best = _cheapestMs;
             if (_cheapest is not null && _cheapest.Holds(hint))
             {
                 best = double.PositiveInfinity;
                 foreach (var runner in context.Runners.Free)
                 {
-                    if (!runner.Holds(hint))
+                    if (!runner.Holds(hint) && !KeepsWarmWithRoom(runner))
                     {
                         best = Math.Min(best, context.LoadCost.StoreLoadMs(runner));
                     }
@@ -327,14 +329,16 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
 
             return best;
         }
+
+        private bool KeepsWarmWithRoom(RunnerState runner) => runner.Warm.Length > 0 && Candidates.HasRoom(runner, fleet.MeanModelBytes);
     }
 
     /// <summary>
     /// Figures of the whole fleet that a decision uses more than once, from one pass over the runners (draining ones left
-    /// out): the queue's work per runner slot at the runners' mean inference time (and that of one request), their mean
-    /// load time from storage, and the mean size of a model they hold.
+    /// out): the queue's work per runner slot at the runners' mean inference time (with that mean and the slots), their
+    /// mean load time from storage, and the mean size of a model they hold.
     /// </summary>
-    private readonly record struct Fleet(double QueuedMsPerSlot, double MsPerSlotPerRequest, double MeanStoreLoadMs, double MeanModelBytes)
+    private readonly record struct Fleet(double QueuedMsPerSlot, double MeanInferenceMs, double Slots, double MeanStoreLoadMs, double MeanModelBytes)
     {
         /// <summary>The queue holds at least <see cref="OverloadLoads"/> loads' worth of work per runner slot, at the mean load time from storage.</summary>
         public bool Overloaded => QueuedMsPerSlot >= OverloadLoads * MeanStoreLoadMs;
@@ -353,8 +357,12 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
                 }
             }
 
-            var perRequest = serving == 0 ? 0 : inferenceMs / serving / slots;
-            return new Fleet(context.Queue.Count * perRequest, perRequest, serving == 0 ? double.PositiveInfinity : storeMs / serving, Candidates.MeanModelBytes(context.Runners));
+            var meanInferenceMs = serving == 0 ? 0 : inferenceMs / serving;
+            return new Fleet(QueuedMs(context.Queue.Count, meanInferenceMs, slots), meanInferenceMs, slots,
+                serving == 0 ? double.PositiveInfinity : storeMs / serving, Candidates.MeanModelBytes(context.Runners));
         }
+
+        /// <summary>The work of <paramref name="queued"/> requests per runner slot.</summary>
+        public static double QueuedMs(int queued, double meanInferenceMs, double slots) => slots == 0 ? 0 : queued * meanInferenceMs / slots;
     }
 }

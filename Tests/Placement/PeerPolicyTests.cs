@@ -191,6 +191,34 @@ public sealed class PeerPolicyTests
     }
 
     [Fact]
+    public void Wait_for_holder_charges_a_copy_to_a_runner_keeping_the_hint_warm_its_promotion_even_where_its_loads_from_storage_are_cheaper()
+    {
+        // c (busy) holds flux with one request waiting: 200 ms of backlog. a keeps flux warm and has room; its promotions have
+        // taken 300 ms, its loads from storage 100 ms. b has no room and loads in 1 s. The cheapest copy costs 300 ms
+        // (a's promotion), more than the backlog: no copy. (Charging a its load from storage, 100 ms, would make one.)
+        var routing = new AppRouting(null, MeanInferenceMs: 100);
+        Dispatcher Fleet(double promotionMs)
+        {
+            var dispatcher = new Dispatcher(new WaitForHolderPolicy(), DispatcherOptions.Default);
+            dispatcher.Index.Apply(Event("c", hints: ["flux"], cache: new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 1000), routing: routing), T0);
+            dispatcher.Index.MarkDispatched("c", "flux");
+            dispatcher.Index.Apply(Event("a", hints: ["x"], cache: new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 100, HostBytesUsed: 10, HostBudgetBytes: 100, Promotions: 1, MeanPromotionMs: promotionMs), routing: routing) with { Warm = ["flux"] }, T0);
+            dispatcher.Index.Apply(Event("b", hints: ["y"], cache: new CacheUsage(100, 100, 0, 1, 1, 0, MeanLoadMs: 1000), routing: routing), T0);
+            dispatcher.Enqueue(Ticket("flux", "r0", at: T0));
+            return dispatcher;
+        }
+
+        var dear = Fleet(promotionMs: 300);
+        Assert.Empty(dear.Pump(T0));
+        Assert.Empty(dear.Prewarms);
+
+        // A 50 ms promotion beats the backlog: a copies flux in the background.
+        var cheap = Fleet(promotionMs: 50);
+        Assert.Empty(cheap.Pump(T0));
+        Assert.Equal(new PrewarmChoice("flux", "a"), Assert.Single(cheap.Prewarms));
+    }
+
+    [Fact]
     public void Wait_for_holder_loads_a_copy_once_the_backlog_outlasts_a_load()
     {
         var fastLoads = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 250);
@@ -284,7 +312,7 @@ public sealed class PeerPolicyTests
         var cache = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 1000);
         var routing = new AppRouting(null, MeanInferenceMs: 100);
         string[] rare = [.. Enumerable.Range(0, 9).Select(i => $"rare{i}")];
-        Dispatcher Fleet(int hotWaiting)
+        Dispatcher Fleet(int hotWaiting, int rareRounds = 8)
         {
             var dispatcher = new Dispatcher(new WaitForHolderPolicy(), DispatcherOptions.Default);
             for (var i = 0; i < 6; i++)
@@ -297,7 +325,7 @@ public sealed class PeerPolicyTests
             dispatcher.Index.MarkDispatched("rare", rare[0]);
             dispatcher.Index.Apply(Event("free", hints: ["z"], cache: cache, routing: routing), T0);
             var order = 0;
-            for (var round = 0; round < 8; round++)
+            for (var round = 0; round < rareRounds; round++)
             {
                 foreach (var hint in rare)
                 {
@@ -324,6 +352,12 @@ public sealed class PeerPolicyTests
         var loaded = Fleet(hotWaiting: 100);
         Assert.Empty(loaded.Pump(T0.AddSeconds(2)));
         Assert.Equal(new PrewarmChoice("hot", "free"), Assert.Single(loaded.Prewarms));
+
+        // Overloaded (336 waiting, 4.2 s per slot), but the rare runner's 3.7 s (four requests per hint) are more than a
+        // load and less than a load plus the fleet's mean per slot: it would not finish last, so "hot" gets the copy.
+        var even = Fleet(hotWaiting: 300, rareRounds: 4);
+        Assert.Empty(even.Pump(T0.AddSeconds(2)));
+        Assert.Equal(new PrewarmChoice("hot", "free"), Assert.Single(even.Prewarms));
     }
 
     [Fact]
