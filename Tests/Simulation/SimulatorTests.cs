@@ -65,10 +65,18 @@ public sealed class SimulatorTests
         Assert.Equal((0.0, 0.0), (time.PromotingMs, time.IdleWaitingMs));
         Assert.Equal(390, time.IdleEmptyMs, precision: 3);
 
-        // On a whole workload the parts add up to the runners times the span of the run.
-        var zipf = Workloads.BuiltIn("zipf", seed: 5, requests: 2_000, runners: 4, models: 12, runnerMemory: 4L << 30, utilisation: 0.9);
+        // Two runners: both requests for a wait for its one holder (a load of 1 s against a backlog of one request), so
+        // the other runner stands idle for the whole load and the first request while the second waits at the router.
+        var waiting = Tiny("a") with { Runners = 2, RunnerMemoryBytes = 1, LoadFixedMs = 1000, Requests = [new SimRequest(0, "a", true, 10), new SimRequest(0, "a", true, 10)] };
+        var waited = Simulator.Run(waiting, new WaitForHolderPolicy());
+        Assert.Equal(1, waited.Loads);
+        Assert.Equal(1000.000001 + 10, waited.Time.IdleWaitingMs, precision: 3);
+        Assert.Equal(2 * (1000.000001 + 20), waited.Time.TotalMs, precision: 3);
+
+        // On a whole workload, two requests at a time per runner, the parts add up to the slots times the span of the run.
+        var zipf = Workloads.BuiltIn("zipf", seed: 5, requests: 2_000, runners: 4, models: 12, runnerMemory: 4L << 30, utilisation: 0.9) with { MaxMultiplexing = 2 };
         var result = Simulator.Run(zipf, new WaitForHolderPolicy());
-        Assert.Equal(4 * result.Completed / result.ThroughputRps * 1000, result.Time.TotalMs, precision: 3);
+        Assert.Equal(4 * 2 * result.Completed / result.ThroughputRps * 1000, result.Time.TotalMs, precision: 3);
         Assert.True(result.Time.LoadingMs > 0 && result.Time.ServingMs > 0);
     }
 
@@ -110,6 +118,8 @@ public sealed class SimulatorTests
         // A load costs 100 ms + 1 GB at 1 GB/s; a promotion 1 GB at 20 GB/s: 50 ms, then 10 ms of inference.
         Assert.Equal([60.0, 1110.0, 1110.0], tiered.LatenciesMs);
         Assert.Equal([1110.0, 1110.0, 1110.0], flat.LatenciesMs);
+        Assert.Equal(50, tiered.Time.PromotingMs, precision: 3);
+        Assert.Equal(2 * 1100, tiered.Time.LoadingMs, precision: 3);
     }
 
     [Fact]

@@ -241,7 +241,7 @@ internal static class SimulateCommand
                             Console.WriteLine($"- {policy}: {string.Join("; ", named)}");
                         }
 
-                        Console.WriteLine("\nRunner time (summed over the runners, from the first arrival to the last completion; medians over the seeds):\n");
+                        Console.WriteLine("\nRunner time (summed over the runners' slots, from the first arrival to the end of the run; medians over the seeds):\n");
                         foreach (var (policy, runs) in results)
                         {
                             string Share(Func<RunnerTime, double> part) =>

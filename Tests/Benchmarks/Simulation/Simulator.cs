@@ -21,7 +21,7 @@ public sealed record PolicyResult(
     /// <summary>The loads from storage and promotions by cause (<see cref="LoadCause"/>), each count under its cause's name.</summary>
     public IReadOnlyDictionary<string, long> LoadCauses { get; init; } = new Dictionary<string, long>();
 
-    /// <summary>Where the runners' time went, summed over the runners, from the first arrival to the last completion.</summary>
+    /// <summary>Where the runners' time went, summed over the runners' slots, from the first arrival to the end of the run.</summary>
     public RunnerTime Time { get; init; } = new(0, 0, 0, 0, 0);
 
     /// <summary>Wall time spent in the dispatcher's <see cref="Dispatcher.Pump"/>, the router's placement decisions (the policy's included).</summary>
@@ -29,16 +29,16 @@ public sealed record PolicyResult(
 }
 
 /// <summary>
-/// Runner time, summed over the runners, in milliseconds: running inference, loading models from storage (for requests
-/// and in the background), promoting them from host memory, idle while requests waited in the router's queue, and idle
-/// with none waiting there (requests may still wait in other runners' own queues, for policies that queue at runners).
-/// A runner counts as idle only when it runs nothing at all. With one request at a time per runner
-/// (<see cref="Workload.MaxMultiplexing"/> 1, as in the built-in workloads) the parts add up to the runners times the
-/// span of the run.
+/// Runner time, summed over the runners' slots (<see cref="Workload.MaxMultiplexing"/> each; one in the built-in
+/// workloads), in milliseconds: running inference, loading models from storage (for requests and in the background),
+/// promoting them from host memory, slots idle while requests waited in the router's queue, and slots idle with none
+/// waiting there (requests may still wait in other runners' own queues, for policies that queue at runners). The parts
+/// add up to the slots times the span of the run: from the first arrival to the last event (the last completion, or a
+/// background load that ends after it).
 /// </summary>
 public sealed record RunnerTime(double ServingMs, double LoadingMs, double PromotingMs, double IdleWaitingMs, double IdleEmptyMs)
 {
-    /// <summary>All of it: the runners times the span of the run.</summary>
+    /// <summary>All of it: the runners' slots times the span of the run.</summary>
     public double TotalMs => ServingMs + LoadingMs + PromotingMs + IdleWaitingMs + IdleEmptyMs;
 }
 
@@ -176,8 +176,8 @@ public static class Simulator
             last = Math.Max(last, now);
             if (now > clock)
             {
-                // Since the previous event nothing changed: a runner idle then was idle all along.
-                var idle = runners.Values.Count(r => r.Idle) * (now - clock);
+                // Since the previous event nothing changed: a slot idle then was idle all along.
+                var idle = runners.Values.Sum(r => r.IdleSlots) * (now - clock);
                 if (dispatcher.Queue.Count > 0)
                 {
                     idleWaiting += idle;
@@ -308,8 +308,8 @@ public static class Simulator
 
         public string Id { get; } = id;
 
-        /// <summary>True when the runner runs nothing (neither a request nor a load).</summary>
-        public bool Idle => _running == 0;
+        /// <summary>The runner's slots that run nothing (neither a request nor a load).</summary>
+        public int IdleSlots => workload.MaxMultiplexing - _running;
 
         /// <summary>Time spent on inference (without the loads before it).</summary>
         public double ServingMs => _serviceMsTotal;
