@@ -233,7 +233,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
     private static double BacklogMs(string hint, PlacementContext context, bool wholeHolders)
     {
         var holders = context.Runners.Holding(hint);
-        double copies = 0, soonestFree = double.MaxValue, inferenceMs = 0, waiting = wholeHolders ? 0 : context.Queue.CountInHeadClassWith(hint);
+        double copies = 0, soonestFree = double.MaxValue, inferenceMs = 0, serving = 0, waiting = wholeHolders ? 0 : context.Queue.CountInHeadClassWith(hint);
         foreach (var holder in holders)
         {
             if (holder.Draining)
@@ -246,6 +246,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             soonestFree = Math.Min(soonestFree, loading + serviceMs * (holder.InFlight - holder.Capacity + 1) / Math.Max(1, holder.Capacity));
             copies += Math.Max(1, holder.Capacity);
             inferenceMs += serviceMs;
+            serving++;
             if (wholeHolders)
             {
                 foreach (var held in holder.AllHeld)
@@ -258,7 +259,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             }
         }
 
-        return copies == 0 ? double.MaxValue : soonestFree + waiting * (inferenceMs / holders.Count) / copies;
+        return copies == 0 ? double.MaxValue : soonestFree + waiting * (inferenceMs / serving) / copies;
     }
 
     /// <summary>

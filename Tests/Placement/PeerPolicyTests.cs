@@ -219,6 +219,28 @@ public sealed class PeerPolicyTests
     }
 
     [Fact]
+    public void Wait_for_holder_counts_only_the_holders_still_serving_in_a_backlog()
+    {
+        // a (busy, 100 ms inference) and d (draining) hold flux; three requests wait; b is free with room and loads in 250 ms.
+        // The backlog is a's 100 ms, then 3 x 100 ms on a alone: 400 ms, over a load, so b copies flux. (Sharing a's
+        // inference time with the draining d as well made it 250 ms, no longer than the load, and no copy.)
+        var cache = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 250);
+        var routing = new AppRouting(null, MeanInferenceMs: 100);
+        var dispatcher = new Dispatcher(new WaitForHolderPolicy(), DispatcherOptions.Default);
+        dispatcher.Index.Apply(Event("a", hints: ["flux"], cache: cache, routing: routing), T0);
+        dispatcher.Index.MarkDispatched("a", "flux");
+        dispatcher.Index.Apply(Event("d", kind: HintsEventKind.Draining, hints: ["flux"], cache: cache, routing: routing), T0);
+        dispatcher.Index.Apply(Event("b", cache: cache, routing: routing), T0);
+        for (var i = 0; i < 3; i++)
+        {
+            dispatcher.Enqueue(Ticket("flux", $"r{i}", at: T0.AddMilliseconds(i)));
+        }
+
+        Assert.Empty(dispatcher.Pump(T0));
+        Assert.Equal(new PrewarmChoice("flux", "b"), Assert.Single(dispatcher.Prewarms));
+    }
+
+    [Fact]
     public void Wait_for_holder_loads_a_copy_once_the_backlog_outlasts_a_load()
     {
         var fastLoads = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 250);
