@@ -175,7 +175,8 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
     {
         // The cheap test first: no free runner sees the queue as overloaded.
         var runners = context.Runners;
-        if (!runners.Free.Any(r => fleet.QueuedMsPerSlot >= OverloadLoads * context.LoadCost.StoreLoadMs(r)))
+        bool Overloads(RunnerState runner) => fleet.QueuedMsPerSlot >= OverloadLoads * context.LoadCost.StoreLoadMs(runner);
+        if (!runners.Free.Any(Overloads))
         {
             return null;
         }
@@ -199,7 +200,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
 
         var waitedMs = (context.Now - oldest.AcceptedAt).TotalMilliseconds;
         List<RunnerState> keeping = [.. runners.Free.Where(r => waitedMs >= context.LoadCost.StoreLoadMs(r)
-            && fleet.QueuedMsPerSlot >= OverloadLoads * context.LoadCost.StoreLoadMs(r) && !Candidates.EvictsOnlyCopy(r, runners, fleet.MeanModelBytes))];
+            && Overloads(r) && !Candidates.EvictsOnlyCopy(r, runners, fleet.MeanModelBytes))];
         return keeping.Count == 0 ? null : PlacementChoice.Of(oldest, Candidates.LeastEvicting(keeping, runners, _demand, oldest.Request.Hint, context.LoadCost)!);
     }
 
@@ -216,7 +217,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             (_fleetContext, _fleet) = (context, Fleet.Of(context));
         }
 
-        return _fleet with { QueuedMsPerSlot = Fleet.QueuedMs(context.Queue.Count, _fleet.MeanInferenceMs, _fleet.Slots) };
+        return _fleet with { Queued = context.Queue.Count };
     }
 
     private PlacementChoice Record(PlacementChoice choice)
@@ -336,11 +337,14 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
 
     /// <summary>
     /// Figures of the whole fleet that a decision uses more than once, from one pass over the runners (draining ones left
-    /// out): the queue's work per runner slot at the runners' mean inference time (with that mean and the slots), their
-    /// mean load time from storage, and the mean size of a model they hold.
+    /// out): the queue's length, the runners' slots and mean inference time (so the queue's work per slot), their mean
+    /// load time from storage, and the mean size of a model they hold.
     /// </summary>
-    private readonly record struct Fleet(double QueuedMsPerSlot, double MeanInferenceMs, double Slots, double MeanStoreLoadMs, double MeanModelBytes)
+    private readonly record struct Fleet(int Queued, double MeanInferenceMs, double Slots, double MeanStoreLoadMs, double MeanModelBytes)
     {
+        /// <summary>The work of the queued requests per runner slot.</summary>
+        public double QueuedMsPerSlot => Slots == 0 ? 0 : Queued * MeanInferenceMs / Slots;
+
         /// <summary>The queue holds at least <see cref="OverloadLoads"/> loads' worth of work per runner slot, at the mean load time from storage.</summary>
         public bool Overloaded => QueuedMsPerSlot >= OverloadLoads * MeanStoreLoadMs;
 
@@ -358,12 +362,8 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
                 }
             }
 
-            var meanInferenceMs = serving == 0 ? 0 : inferenceMs / serving;
-            return new Fleet(QueuedMs(context.Queue.Count, meanInferenceMs, slots), meanInferenceMs, slots,
+            return new Fleet(context.Queue.Count, serving == 0 ? 0 : inferenceMs / serving, slots,
                 serving == 0 ? double.PositiveInfinity : storeMs / serving, Candidates.MeanModelBytes(context.Runners));
         }
-
-        /// <summary>The work of <paramref name="queued"/> requests per runner slot.</summary>
-        public static double QueuedMs(int queued, double meanInferenceMs, double slots) => slots == 0 ? 0 : queued * meanInferenceMs / slots;
     }
 }
