@@ -204,8 +204,7 @@ internal static class SimulateCommand
                         p50_ms = Range(r.Runs.Select(x => x.P50Ms)), p99_ms = Range(r.Runs.Select(x => x.P99Ms)),
                         throughput_rps = Range(r.Runs.Select(x => x.ThroughputRps)), throughput_of_capacity = Range(r.Runs.Select((x, i) => x.ThroughputRps / capacity[i])),
                         loads = Range(r.Runs.Select(x => (double)x.Loads)), prewarms = Range(r.Runs.Select(x => (double)x.Prewarms)),
-                        load_causes = r.Runs.SelectMany(x => x.LoadCauses.Keys).Distinct().Order(StringComparer.Ordinal)
-                            .ToDictionary(c => c, c => Range(r.Runs.Select(x => (double)x.LoadCauses.GetValueOrDefault(c)))),
+                        load_causes = CauseNames(r.Runs).ToDictionary(c => c, c => Range(r.Runs.Select(x => (double)x.LoadCauses.GetValueOrDefault(c)))),
                         promotions = Range(r.Runs.Select(x => (double)x.Promotions)),
                         runner_time_share = new
                         {
@@ -236,8 +235,7 @@ internal static class SimulateCommand
                         Console.WriteLine("\nLoads by cause (medians over the seeds):\n");
                         foreach (var (policy, runs) in results)
                         {
-                            var named = runs.SelectMany(x => x.LoadCauses.Keys).Distinct().Order(StringComparer.Ordinal)
-                                .Select(c => string.Create(CultureInfo.InvariantCulture, $"{c} {Median(runs.Select(x => (double)x.LoadCauses.GetValueOrDefault(c))):0.#}"));
+                            var named = CauseNames(runs).Select(c => string.Create(CultureInfo.InvariantCulture, $"{c} {Median(runs.Select(x => (double)x.LoadCauses.GetValueOrDefault(c))):0.#}"));
                             Console.WriteLine($"- {policy}: {string.Join("; ", named)}");
                         }
 
@@ -261,6 +259,10 @@ internal static class SimulateCommand
         });
         return command;
     }
+
+    /// <summary>The load causes any of <paramref name="runs"/> counted, in order.</summary>
+    private static IEnumerable<string> CauseNames(IEnumerable<PolicyResult> runs) =>
+        runs.SelectMany(x => x.LoadCauses.Keys).Distinct().Order(StringComparer.Ordinal);
 
     private static double Median(IEnumerable<double> values)
     {

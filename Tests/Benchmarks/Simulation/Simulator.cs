@@ -140,7 +140,7 @@ public static class Simulator
             {
                 if (job.Prewarm is { } model)
                 {
-                    var (cached, dropped, prewarmMs, promoted) = runner.Use(model, -1);
+                    var (cached, prewarmMs, promoted) = runner.Use(model, -1);
                     if (!cached)
                     {
                         Count(model, background: true, runner.Evicted);
@@ -148,14 +148,14 @@ public static class Simulator
 
                     loads += cached || promoted ? 0 : 1;
                     promotions += promoted ? 1 : 0;
-                    evictions += dropped;
+                    evictions += runner.Evicted.Count;
                     events.Enqueue((Kind.PrewarmDone, -1, runner, model), (now + prewarmMs, order++));
                     continue;
                 }
 
                 var run = job.Request;
                 var request = requests[run];
-                var (hit, evicted, loadMs, fromHost) = runner.Use(request.Model, run);
+                var (hit, loadMs, fromHost) = runner.Use(request.Model, run);
                 if (!hit)
                 {
                     Count(request.Model, background: false, runner.Evicted);
@@ -164,7 +164,7 @@ public static class Simulator
                 hits += hit ? 1 : 0;
                 loads += hit || fromHost ? 0 : 1;
                 promotions += fromHost ? 1 : 0;
-                evictions += evicted;
+                evictions += runner.Evicted.Count;
                 started[run] = now;
                 events.Enqueue((Kind.Completion, run, runner, null), (now + loadMs + request.ServiceMs, order++));
             }
@@ -367,9 +367,9 @@ public static class Simulator
         /// <summary>
         /// Makes <paramref name="model"/> the most recently used, loading it (evicting the least recently used into the
         /// host tier, if there is one) if absent: promoted from the host tier when it is there, else loaded from storage;
-        /// <paramref name="request"/> is -1 for a background load.
+        /// <paramref name="request"/> is -1 for a background load. What it evicted is in <see cref="Evicted"/>.
         /// </summary>
-        public (bool Hit, int Evicted, double LoadMs, bool Promoted) Use(string model, int request)
+        public (bool Hit, double LoadMs, bool Promoted) Use(string model, int request)
         {
             Evicted.Clear();
             for (var node = _lru.First; node is not null; node = node.Next)
@@ -378,13 +378,12 @@ public static class Simulator
                 {
                     _lru.Remove(node);
                     _lru.AddFirst(node);
-                    return (true, 0, 0, false);
+                    return (true, 0, false);
                 }
             }
 
             var bytes = workload.ModelBytes[model];
             var promoted = _host.Take(model);
-            var evicted = 0;
             while (_lru.Count > 0 && BytesUsed + bytes > workload.RunnerMemoryBytes)
             {
                 var (victim, victimBytes) = _lru.Last!.Value;
@@ -392,7 +391,6 @@ public static class Simulator
                 _lru.RemoveLast();
                 _host.Keep(victim, victimBytes);
                 Evicted.Add(victim);
-                evicted++;
             }
 
             _lru.AddFirst((model, bytes));
@@ -419,7 +417,7 @@ public static class Simulator
                 _loadMsTotal += loadMs;
             }
 
-            return (false, evicted, loadMs, promoted);
+            return (false, loadMs, promoted);
         }
 
         /// <summary>What the runner publishes after a response.</summary>
