@@ -149,16 +149,7 @@ public sealed partial class RequestGrain(
 
         if (storeNow)
         {
-            try
-            {
-                await SaveAsync();
-            }
-            catch
-            {
-                // Not accepted: a retried submission starts afresh instead of finding a request nobody stored.
-                await ForgetAsync(request);
-                throw;
-            }
+            await StoreFirstAsync(request);
         }
 
         if (State.State != RequestState.Completed)
@@ -191,17 +182,7 @@ public sealed partial class RequestGrain(
         }
 
         // The caller learns of a request still queued or running: from now on it must outlive this node.
-        try
-        {
-            await SaveAsync();
-        }
-        catch
-        {
-            // Not accepted after all, as a submission whose first write fails: forgotten, and the caller hears why,
-            // rather than an error for a request that goes on.
-            await ForgetAsync(request);
-            throw;
-        }
+        await StoreFirstAsync(request);
 
         return Status(waited.QueuePosition);
     }
@@ -401,6 +382,24 @@ public sealed partial class RequestGrain(
         State.HintHit = hintHit;
         State.Attempts = attempt;
         Log($"started on runner {runnerId} (attempt {attempt}, hint {(hintHit ? "hit" : "missed")})");
+    }
+
+    /// <summary>
+    /// The request's first write. Should it fail, the request is not accepted: it is forgotten (<see cref="ForgetAsync"/>)
+    /// and the caller hears why, so a retried submission starts afresh instead of finding a request nobody stored, and no
+    /// caller gets an error for a request that goes on.
+    /// </summary>
+    private async Task StoreFirstAsync(InferenceRequest request)
+    {
+        try
+        {
+            await SaveAsync();
+        }
+        catch
+        {
+            await ForgetAsync(request);
+            throw;
+        }
     }
 
     /// <summary>Forgets a request that could not be stored: the record this activation holds, its resume timer and its place at the router (one already running runs on, unanswered).</summary>
