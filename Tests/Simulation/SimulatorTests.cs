@@ -93,6 +93,27 @@ public sealed class SimulatorTests
     }
 
     [Fact]
+    public void Throughput_counts_to_the_last_response_not_to_a_background_load_that_ends_after_it()
+    {
+        // Two runners. The request for a (load 100 ms + 1 ns, 10 ms inference) ends at 110 ms; the policy meanwhile has b
+        // (10 GB at 1 GB/s: 10.1 s) loaded in the background on the other runner, which ends long after.
+        var workload = Tiny("a") with
+        {
+            Runners = 2,
+            RunnerMemoryBytes = 20_000_000_000,
+            ModelBytes = new Dictionary<string, long> { ["a"] = 1, ["b"] = 10_000_000_000 },
+        };
+
+        var result = Simulator.Run(workload, new PrewarmOnce("b", runner: "sim-0/cpu:1"));
+
+        Assert.Equal((1L, 2L), (result.Prewarms, result.Loads));
+        Assert.Equal(1 / 0.110, result.ThroughputRps, precision: 3);
+        // The runners' time still runs to the end of the background load: both slots for 10.1 s.
+        Assert.Equal(2 * 10_100, result.Time.TotalMs, precision: 3);
+        Assert.Equal(10_100 + 100, result.Time.LoadingMs, precision: 3);
+    }
+
+    [Fact]
     public void The_never_wait_ceiling_loads_its_layout_and_evicts_as_the_runners_do()
     {
         // One runner with room for one model. The best layout holds a, but it must be loaded before the first request
