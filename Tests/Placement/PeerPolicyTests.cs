@@ -326,33 +326,25 @@ public sealed class PeerPolicyTests
     }
 
     [Fact]
-    public void Wait_for_holder_under_overload_copies_a_hint_whose_holder_has_more_queued_work_than_the_fleet_though_the_hint_alone_has_less_than_a_load()
+    public void Wait_for_holder_under_overload_copies_the_hint_with_the_longest_backlog_and_below_it_the_hint_waiting_longest()
     {
-        // Loads take 1 s, inference 100 ms. Six busy runners hold "hot"; one busy runner holds nine rarely used hints, each
-        // with 8 requests waiting (0.9 s for each hint alone, less than a load, but 7.3 s of work for that one runner); a free
-        // runner holds nothing anyone waits for.
+        // Loads take 1 s, inference 100 ms. Two busy runners hold "hot", one busy runner holds "late", and a free runner
+        // holds nothing anyone waits for. The 20 requests for "late" came first (2 s for its one copy, more than a load).
         var cache = new CacheUsage(10, 100, 0, 1, 1, 0, MeanLoadMs: 1000);
         var routing = new AppRouting(null, MeanInferenceMs: 100);
-        string[] rare = [.. Enumerable.Range(0, 9).Select(i => $"rare{i}")];
-        Dispatcher Fleet(int hotWaiting, int rareRounds = 8)
+        Dispatcher Fleet(int hotWaiting)
         {
             var dispatcher = new Dispatcher(new WaitForHolderPolicy(), DispatcherOptions.Default);
-            for (var i = 0; i < 6; i++)
+            foreach (var (runner, hint) in new[] { ("hot0", "hot"), ("hot1", "hot"), ("late", "late") })
             {
-                dispatcher.Index.Apply(Event($"hot{i}", hints: ["hot"], cache: cache, routing: routing), T0);
-                dispatcher.Index.MarkDispatched($"hot{i}", "hot");
+                dispatcher.Index.Apply(Event(runner, hints: [hint], cache: cache, routing: routing), T0);
+                dispatcher.Index.MarkDispatched(runner, hint);
             }
 
-            dispatcher.Index.Apply(Event("rare", hints: rare, cache: cache, routing: routing), T0);
-            dispatcher.Index.MarkDispatched("rare", rare[0]);
             dispatcher.Index.Apply(Event("free", hints: ["z"], cache: cache, routing: routing), T0);
-            var order = 0;
-            for (var round = 0; round < rareRounds; round++)
+            for (var i = 0; i < 20; i++)
             {
-                foreach (var hint in rare)
-                {
-                    dispatcher.Enqueue(Ticket(hint, $"{hint}-{round}", at: T0.AddMilliseconds(order++)));
-                }
+                dispatcher.Enqueue(Ticket("late", $"late-{i}", at: T0.AddMilliseconds(i)));
             }
 
             for (var i = 0; i < hotWaiting; i++)
@@ -363,23 +355,16 @@ public sealed class PeerPolicyTests
             return dispatcher;
         }
 
-        // 352 waiting: 4.4 s per runner slot, over four loads' worth (overload). The rare runner's 7.3 s outlast a load plus
-        // that, so the free runner copies the hint of the oldest request there, though "hot" (280 waiting for six copies) also
-        // drains slower than a load.
-        var overloaded = Fleet(hotWaiting: 280);
-        Assert.Empty(overloaded.Pump(T0.AddSeconds(2)));
-        Assert.Equal(new PrewarmChoice("rare0", "free"), Assert.Single(overloaded.Prewarms));
-
-        // 172 waiting (2.2 s per slot) is not overload: only a hint whose own backlog outlasts a load gets a copy.
-        var loaded = Fleet(hotWaiting: 100);
+        // 80 waiting (2 s per runner slot) is not overload: the hint whose oldest request waits longest gets the copy,
+        // though "hot" (60 waiting for two copies, 3 s) has the longer backlog.
+        var loaded = Fleet(hotWaiting: 60);
         Assert.Empty(loaded.Pump(T0.AddSeconds(2)));
-        Assert.Equal(new PrewarmChoice("hot", "free"), Assert.Single(loaded.Prewarms));
+        Assert.Equal(new PrewarmChoice("late", "free"), Assert.Single(loaded.Prewarms));
 
-        // Overloaded (336 waiting, 4.2 s per slot), but the rare runner's 3.7 s (four requests per hint) are more than a
-        // load and less than a load plus the fleet's mean per slot: it would not finish last, so "hot" gets the copy.
-        var even = Fleet(hotWaiting: 300, rareRounds: 4);
-        Assert.Empty(even.Pump(T0.AddSeconds(2)));
-        Assert.Equal(new PrewarmChoice("hot", "free"), Assert.Single(even.Prewarms));
+        // 320 waiting (8 s per slot, over four loads' worth) is: the hint with the longest backlog gets it ("hot", 15 s).
+        var overloaded = Fleet(hotWaiting: 300);
+        Assert.Empty(overloaded.Pump(T0.AddSeconds(2)));
+        Assert.Equal(new PrewarmChoice("hot", "free"), Assert.Single(overloaded.Prewarms));
     }
 
     [Fact]
