@@ -105,7 +105,8 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
             }
         }
 
-        // An older request's hint gets its background copy first (Prewarm), then this one is placed.
+        // The hint that gets a background copy (Prewarm) goes first when its oldest request is older than this one (below
+        // overload, the oldest request of any hint that needs a copy); then this one is placed.
         if (oldest is null || (backlog is { } copy && oldest.Request.Hint is not null && context.Queue.StartsBefore(copy.Oldest, oldest)))
         {
             return null;
@@ -123,7 +124,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
     /// does. A hint some runner holds needs one when its requests would wait longer for its copies (each busy copy's
     /// expected time to free, then the backlog shared among them: <see cref="BacklogMs"/>) than a copy's load
     /// (<see cref="CopyCost"/>). Of those, the one whose oldest request waits longest; under sustained overload
-    /// (<see cref="Fleet.Overloaded"/>) the one whose backlog is longest. Under overload every hot hint's backlog outlasts a
+    /// (<see cref="Fleet.Overloaded"/>) the one whose backlog is longest (of equal ones, the one waiting longest). Under overload every hot hint's backlog outlasts a
     /// load and a free runner is rare (one is free only when nothing it holds is waiting), so which hint gets it decides
     /// where the excess piles up: by the oldest request, the copies went to rarely used hints whose first load had come
     /// late, while the most used model kept one copy for the first 63 s of a flash crowd with a thousand requests waiting
@@ -150,7 +151,7 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
         {
             var waiting = context.Queue.OldestInHeadClassWith(hint)!;
             if ((overloaded || oldest is null || context.Queue.StartsBefore(waiting, oldest)) && runners.Holding(hint).Count > 0
-                && BacklogMs(hint, context) is var backlogMs && backlogMs > cost.Of(hint) && (!overloaded || backlogMs > longestMs))
+                && BacklogMs(hint, context) is var backlogMs && backlogMs > cost.Of(hint) && (!overloaded || backlogMs > longestMs || (backlogMs == longestMs && context.Queue.StartsBefore(waiting, oldest!))))
             {
                 (copy, oldest, longestMs) = (hint, waiting, backlogMs);
             }

@@ -130,7 +130,7 @@ public static class Simulator
         }
 
         var wakeAt = double.MaxValue;
-        double last = 0, lastResponse = 0;
+        var lastResponse = 0.0;
         var placement = new Stopwatch();
         double idleWaiting = 0, idleEmpty = 0, clock = requests.Count > 0 ? requests[0].ArrivalMs : 0;
 
@@ -173,7 +173,6 @@ public static class Simulator
         while (events.TryDequeue(out var next, out var at))
         {
             var now = at.Item1;
-            last = Math.Max(last, now);
             if (now > clock)
             {
                 // Since the previous event nothing changed: a slot idle then was idle all along.
