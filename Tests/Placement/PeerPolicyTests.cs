@@ -148,19 +148,25 @@ public sealed class PeerPolicyTests
     [Fact]
     public void Wait_for_holder_loads_a_model_nobody_holds_on_a_runner_keeping_it_in_host_memory_before_a_cold_one()
     {
-        // a has room, b is full but has a host tier that keeps flux: a promotion there beats a load on a.
+        // a has room, b is full but has a host tier that keeps flux: a promotion there beats a load on a, as long as
+        // what it evicts from b's device (x) is a copy another runner (c, busy) holds too.
         var room = new CacheUsage(0, 8L << 30, 0, 0, 1, 0, MeanLoadMs: 800);
         var tiered = new CacheUsage(8L << 30, 8L << 30, 0, 0, 1, 0, MeanLoadMs: 800, HostBudgetBytes: 16L << 30, Promotions: 1, MeanPromotionMs: 40);
-        HintIndex Runners(bool warm)
+        HintIndex Runners(bool warm, bool xElsewhere = true)
         {
             var index = new HintIndex();
             index.Apply(Event("a", cache: room), T0);
             index.Apply(Event("b", hints: ["x"], cache: tiered) with { Warm = warm ? ["flux"] : [] }, T0);
+            index.Apply(Event("c", hints: [xElsewhere ? "x" : "y"], cache: room), T0);
+            index.MarkDispatched("c", xElsewhere ? "x" : "y");
             return index;
         }
 
         Assert.Equal("b", new WaitForHolderPolicy().Decide(Runners(warm: true), Ticket("flux"))!.Value.RunnerId);
         Assert.Equal("a", new WaitForHolderPolicy().Decide(Runners(warm: false), Ticket("flux"))!.Value.RunnerId);
+
+        // When x is b's only copy, the promotion would evict it: b goes among the cold runners, and a has room.
+        Assert.Equal("a", new WaitForHolderPolicy().Decide(Runners(warm: true, xElsewhere: false), Ticket("flux"))!.Value.RunnerId);
     }
 
     [Fact]
