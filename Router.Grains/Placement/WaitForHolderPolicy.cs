@@ -12,8 +12,9 @@ namespace FalHints.Router.Placement;
 /// load loses no model's only copy, even one that holds waiting requests (<see cref="OrphanWithoutEviction"/>).</item>
 /// <item>A free runner takes the oldest waiting request whose hint it holds.</item>
 /// <item>A waiting hint that no runner holds is loaded by its oldest request, on the free runner where the load costs
-/// least and loses no model (<see cref="Candidates.LeastEvicting"/>: one keeping the hint in host memory first, then
-/// room or a host tier, then one whose cache evicts a copy of a model others hold).</item>
+/// least and loses no model (<see cref="Candidates.LeastEvicting"/>: one keeping the hint in host memory first, unless
+/// its copy to the device would evict a model's only copy, then room or a host tier, then one whose cache evicts a copy
+/// of a model others hold).</item>
 /// <item>A waiting hint whose backlog (requests waiting for it, over the copies serving it) would take longer to drain
 /// than a load gets another copy, loaded in the background on the free runner where the load loses no model, so no
 /// request pays for the load: each still goes to whichever holder frees first, the new copy included. The hint whose
