@@ -127,7 +127,7 @@ public static class Candidates
     /// for it misses until it is promoted again, so an eviction counts as one all the same). A warm runner whose
     /// promotion evicted an only copy had gone first, and each such promotion made the next: with a host tier on
     /// <c>zipf-drift</c> at 15% load the p99 was 329 ms against 299 ms without a tier; ranked with the cold runners it is
-    /// 299 ms, and no tiered figure got worse (BENCHMARKS.md). Ties: the least demand served
+    /// 299 ms (BENCHMARKS.md lists every tiered figure this moved, the few worse ones included). Ties: the least demand served
     /// (<see cref="ServedDemand"/>, for a warm runner only its promotion's share), then fewest hints, then least recently
     /// used, then least loaded, then the lower id.
     /// </summary>

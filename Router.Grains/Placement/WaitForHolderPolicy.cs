@@ -125,8 +125,8 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
     /// does. A hint some runner holds needs one when its requests would wait longer for its copies (each busy copy's
     /// expected time to free, then the backlog shared among them: <see cref="BacklogMs"/>) than a copy's load
     /// (<see cref="CopyCost"/>). Of those, the one whose oldest request waits longest; under sustained overload
-    /// (<see cref="Fleet.Overloaded"/>) the one whose backlog is longest (of equal ones, the one waiting longest). Under overload every hot hint's backlog outlasts a
-    /// load and a free runner is rare (one is free only when nothing it holds is waiting), so which hint gets it decides
+    /// (<see cref="Fleet.Overloaded"/>) the one whose backlog is longest (of equal ones, the one waiting longest). Under
+    /// overload every hot hint's backlog outlasts a load and a free runner is rare (one is free only when nothing it holds is waiting), so which hint gets it decides
     /// where the excess piles up: by the oldest request, the copies went to rarely used hints whose first load had come
     /// late, while the most used model kept one copy for the first 63 s of a flash crowd with a thousand requests waiting
     /// for it, and at the end of the run six copies of it, one per runner, drained that backlog (27 s of loads). By the
@@ -150,9 +150,16 @@ public sealed class WaitForHolderPolicy : IPlacementPolicy
         var overloaded = fleet.Overloaded;
         foreach (var hint in context.Queue.HeadClassHints)
         {
+            // Below overload only a hint waiting longer than the best so far can win, so the others are not measured.
             var waiting = context.Queue.OldestInHeadClassWith(hint)!;
-            if ((overloaded || oldest is null || context.Queue.StartsBefore(waiting, oldest)) && runners.Holding(hint).Count > 0
-                && BacklogMs(hint, context) is var backlogMs && backlogMs > cost.Of(hint) && (!overloaded || backlogMs > longestMs || (backlogMs == longestMs && context.Queue.StartsBefore(waiting, oldest!))))
+            var older = oldest is null || context.Queue.StartsBefore(waiting, oldest);
+            if ((!overloaded && !older) || runners.Holding(hint).Count == 0)
+            {
+                continue;
+            }
+
+            var backlogMs = BacklogMs(hint, context);
+            if (backlogMs > cost.Of(hint) && (!overloaded || backlogMs > longestMs || (backlogMs == longestMs && older)))
             {
                 (copy, oldest, longestMs) = (hint, waiting, backlogMs);
             }
